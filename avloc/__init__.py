@@ -1,0 +1,10 @@
+"""avloc: find which objects in a video make the sound, and separate each one's sound.
+
+Public API only; everything else is imported from its own module.
+"""
+
+from __future__ import annotations
+
+from avloc.version import __version__
+
+__all__ = ["__version__"]

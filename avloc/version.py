@@ -1,0 +1,3 @@
+"""The single source of avloc's version (pyproject reads it dynamically)."""
+
+__version__ = "0.1.0"
