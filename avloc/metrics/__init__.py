@@ -1,0 +1,1 @@
+"""Evaluation metrics: localization (cIoU, AUC) and separation (SDR/SIR/SAR, SI-SDR)."""
