@@ -1,0 +1,438 @@
+"""Tests of the training package: config overrides, the loop, resume, DDP, export."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from training.config import (
+    CorrespondenceConfig,
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+    apply_overrides,
+    config_from_json,
+    config_to_json,
+)
+from training.objectives import Stage, StepOutput
+from training.recipes import RECIPES, get_recipe
+from training.train import Runtime, load_state, main, train
+
+# --- overrides ---------------------------------------------------------------------------------
+
+
+def test_overrides_parse_against_field_types() -> None:
+    config = apply_overrides(
+        TrainConfig(),
+        [
+            "optim.lr=3e-4",
+            "data.num_clips=100",
+            "pseudo_classes.init_heads=false",
+            "separation.gain_range=0.7,1.3",
+            "data.manifest=some/dir",
+            "data.val_manifest=none",
+            "stages=correspondence,separation",
+            "correspondence.objective=avts",
+            "model_overrides.embed_dim=32",
+        ],
+    )
+    assert config.optim.lr == pytest.approx(3e-4) and isinstance(config.optim.lr, float)
+    assert config.data.num_clips == 100 and isinstance(config.data.num_clips, int)
+    assert config.pseudo_classes.init_heads is False
+    assert config.separation.gain_range == (0.7, 1.3)
+    assert config.data.manifest == "some/dir" and config.data.val_manifest is None
+    assert config.stages == ("correspondence", "separation")
+    assert config.correspondence.objective == "avts"
+    assert dict(config.model_overrides) == {"embed_dim": 32}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lrr=1", "unknown config key 'optim.lrr'; valid keys: model, "),
+        ("nosuch=1", "optim.lr"),
+        ("optim=1", "unknown config key"),
+        ("data.num_clips=ten", "data.num_clips=ten"),
+        ("pseudo_classes.init_heads=maybe", "boolean"),
+        ("correspondence.objective=triplet", "infonce, avc, avts, rxid"),
+        ("separation.gain_range=1", "2 comma-separated"),
+        ("data.seed=5", "reserved for evaluation"),
+        ("optim.lr", "section.field=value"),
+        ("stages=separation,correspondence", "in the order"),
+    ],
+)
+def test_bad_overrides_are_rejected(override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=None) as error:
+        apply_overrides(TrainConfig(), [override])
+    assert message in str(error.value)
+
+
+def test_config_json_round_trip() -> None:
+    config = apply_overrides(get_recipe("tiny"), ["model_overrides.width=8", "optim.lr=0.01"])
+    assert config_from_json(config_to_json(config)) == config
+    with pytest.raises(ValueError, match=r"run\.json: unknown config keys bogus"):
+        config_from_json(json.dumps({"bogus": 1}), "run.json")
+    with pytest.raises(ValueError, match="unknown recipe 'nope'; registered recipes: tiny"):
+        get_recipe("nope")
+    assert set(RECIPES) >= {"tiny", "avloc_small"}
+
+
+# --- the loop on a toy model (model-agnostic machinery) ----------------------------------------
+
+
+class ToyModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.3), nn.Linear(8, 1))
+        self.head = nn.Linear(4, 1)
+        self.register_buffer("centre", torch.zeros(4))
+
+
+class ToyStage(Stage):
+    """Regression with dropout and noise (both draw from the global RNG)."""
+
+    def __init__(self, name: str, num_steps: int, part: str, interrupt_at: int | None) -> None:
+        generator = torch.Generator().manual_seed(7)
+        inputs = torch.randn(24, 4, generator=generator)
+        self.dataset = torch.utils.data.TensorDataset(inputs, inputs.sum(dim=1, keepdim=True))
+        self.name, self.num_steps, self.part = name, num_steps, part
+        self.interrupt_at = interrupt_at
+        self.calls = 0
+
+    def trainable(self, model: nn.Module) -> list[nn.Parameter]:
+        return list(getattr(model, self.part).parameters())
+
+    def loss(self, model: nn.Module, batch: Any) -> StepOutput:
+        self.calls += 1
+        if self.interrupt_at is not None and self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        inputs, targets = batch
+        noisy = inputs + 0.01 * torch.randn_like(inputs) - model.centre
+        pred = getattr(model, self.part)(noisy)
+        loss = nn.functional.mse_loss(pred, targets)
+        return StepOutput(loss, {"abs_err": (pred - targets).abs().mean().item()})
+
+    def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        torch.randn(100)  # validation must not move the training RNG
+        return {"score": 1.0}
+
+
+class ToyOffline(Stage):
+    name = "pseudo_classes"
+
+    def run_offline(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        model.centre.copy_(0.1 * torch.randn(4))
+        return {"inertia": 0.5}
+
+
+def _toy_config(steps: int = 4, **changes: Any) -> TrainConfig:
+    return TrainConfig(
+        model="toy",
+        stages=("correspondence", "pseudo_classes", "separation"),
+        data=DataConfig(batch_size=4, num_clips=24),
+        optim=OptimConfig(lr=1e-2, warmup_steps=1),
+        correspondence=CorrespondenceConfig(steps=steps),
+        log_every=1,
+        val_every=2,
+        checkpoint_every=3,
+        **changes,
+    )
+
+
+def _toy_builders(interrupt_at: int | None = None) -> dict[str, Any]:
+    def build_stages(config: TrainConfig, model: nn.Module, runtime: Runtime) -> list[Stage]:
+        steps = config.correspondence.steps
+        return [
+            ToyStage("correspondence", steps, "body", interrupt_at),
+            ToyOffline(),
+            ToyStage("separation", steps, "head", None),
+        ]
+
+    return {
+        "build_model": lambda config: ToyModel(),
+        "build_stages": build_stages,
+        "progress": False,
+    }
+
+
+def test_toy_run_writes_config_metrics_and_state(tmp_path: Path) -> None:
+    config = _toy_config()
+    result = train(config, tmp_path / "run", **_toy_builders())
+    assert result.global_step == 8
+    assert config_from_json((tmp_path / "run" / "config.json").read_text()) == config
+    lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[:5] == ["step", "stage", "loss", "lr", "clips_per_s"]
+    assert {"abs_err", "val_score", "inertia"} <= set(header)
+    state = load_state(result.checkpoint)
+    assert state["stage_index"] == 3 and state["global_step"] == 8
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in state["model"])
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train(config, tmp_path / "run", **_toy_builders())
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_state(path)["model"]
+
+
+def test_interrupt_and_resume_replays_the_straight_run(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    config = _toy_config(steps=6)
+    straight = train(config, tmp_path / "straight", **_toy_builders())
+    # Killed during the 4th step of stage 1: the state after step 3 is checkpointed.
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", **_toy_builders(interrupt_at=4))
+    assert load_state(tmp_path / "resumed" / "checkpoints/last.pt")["global_step"] == 3
+    resumed = train(config, tmp_path / "resumed", resume=True, **_toy_builders())
+    assert resumed.global_step == straight.global_step == 12
+    a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    rows_a = (tmp_path / "straight" / "metrics.csv").read_text().splitlines()
+    rows_b = (tmp_path / "resumed" / "metrics.csv").read_text().splitlines()
+    # Same steps, stages and losses in the log (clips/s and timings differ).
+    assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
+
+
+def test_resume_with_a_different_config_is_refused(tmp_path: Path) -> None:
+    train(_toy_config(), tmp_path / "run", **_toy_builders())
+    changed = dataclasses.replace(_toy_config(), seed=3)
+    with pytest.raises(ValueError, match="differs from the run's"):
+        train(changed, tmp_path / "run", resume=True, **_toy_builders())
+
+
+def test_too_few_clips_for_a_batch_is_explained(tmp_path: Path) -> None:
+    config = dataclasses.replace(_toy_config(), data=DataConfig(batch_size=32))
+    with pytest.raises(ValueError, match=r"lower data\.batch_size"):
+        train(config, tmp_path / "run", **_toy_builders())
+
+
+def test_bf16_autocast_keeps_fp32_master_weights(tmp_path: Path) -> None:
+    result = train(_toy_config(steps=2, precision="bf16"), tmp_path / "run", **_toy_builders())
+    assert all(t.dtype == torch.float32 for t in _weights(result.checkpoint).values())
+
+
+def test_main_reports_bad_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tiny", "--set", "optim.nope=1"]) == 2
+    assert "unknown config key 'optim.nope'" in capsys.readouterr().err
+
+
+# --- the avloc stages on in-memory clips (no decoding) -----------------------------------------
+
+
+@dataclasses.dataclass
+class FakeBatch:
+    frames: torch.Tensor
+    audio: torch.Tensor
+    clip_index: torch.Tensor
+    start_s: torch.Tensor
+
+    def to(self, device: torch.device) -> FakeBatch:
+        return self
+
+
+class FakeClips(torch.utils.data.Dataset):
+    """Solo 'clips': a bright square whose colour and tone pitch depend on the class."""
+
+    def __init__(self, num_clips: int, size: int = 64, offset: int = 0) -> None:
+        self.num_clips, self.size, self.offset = num_clips, size, offset
+
+    def __len__(self) -> int:
+        return self.num_clips
+
+    def box(self, index: int) -> tuple[float, float, float, float]:
+        x0 = 0.1 + 0.5 * (((index + self.offset) * 7) % 5) / 5
+        return (x0, 0.2, x0 + 0.3, 0.6)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        label = (index + self.offset) % 3
+        frame = torch.zeros(1, 3, self.size, self.size)
+        x0, y0, x1, y1 = (int(v * self.size) for v in self.box(index))
+        frame[0, label, y0:y1, x0:x1] = 2.0
+        t = torch.arange(11025) / 11025
+        audio = 0.3 * torch.sin(2 * torch.pi * (220 * (label + 1)) * t)
+        return frame, audio, index
+
+
+def _fake_collate(items: Any) -> FakeBatch:
+    frames, audio, index = zip(*items, strict=True)
+    return FakeBatch(
+        torch.stack(frames), torch.stack(audio), torch.tensor(index), torch.zeros(len(index))
+    )
+
+
+def _fake_data() -> Any:
+    from avloc.data.manifest import BoxAt, SceneClip, SceneObject
+    from training.data import TrainData
+
+    val = FakeClips(4, offset=1)
+    clips = [
+        SceneClip(
+            clip=Path(f"{i}.mp4"),
+            duration_s=1.0,
+            fps=8.0,
+            sample_rate=11025,
+            objects=(SceneObject(f"c{(i + 1) % 3}", True, None, (BoxAt(0.0, *val.box(i)),)),),
+        )
+        for i in range(4)
+    ]
+    return TrainData(FakeClips(12), FakeClips(12), val, clips, _fake_collate, window_s=1.0)
+
+
+def _tiny_stage_config(**changes: Any) -> TrainConfig:
+    config = apply_overrides(
+        get_recipe("tiny"), ["data.batch_size=4", "log_every=1", "val_every=2"]
+    )
+    return dataclasses.replace(config, **changes)
+
+
+def _build_tiny_stages(config: TrainConfig, model: nn.Module, runtime: Runtime) -> list[Stage]:
+    from training.objectives import build_stages
+
+    return build_stages(config, model, _fake_data())
+
+
+@pytest.mark.parametrize("objective", ["infonce", "avc", "avts", "rxid"])
+def test_every_stage_runs_two_steps_on_avloc_tiny(tmp_path: Path, objective: str) -> None:
+    torch.manual_seed(0)
+    config = apply_overrides(_tiny_stage_config(), [f"correspondence.objective={objective}"])
+    stages = config.stages if objective == "infonce" else ("correspondence",)
+    config = dataclasses.replace(config, stages=stages)
+    result = train(config, tmp_path / "run", build_stages=_build_tiny_stages, progress=False)
+    assert result.global_step == 2 * (len(stages) - ("pseudo_classes" in stages))
+    rows = (tmp_path / "run" / "metrics.csv").read_text()
+    for name in stages:
+        assert f",{name}," in rows
+    losses = [float(r.split(",")[2]) for r in rows.splitlines()[1:] if r.split(",")[2]]
+    assert losses and all(np.isfinite(losses))
+    if objective == "infonce":
+        assert {"val_ciou", "val_pointing", "val_class_ciou", "val_sdr"} <= set(
+            rows.splitlines()[0].split(",")
+        )
+        state = load_state(result.checkpoint)["model"]
+        assert state["class_head.centroids"].abs().sum() > 0  # k-means filled them
+
+
+# --- the tiny recipe on real `avloc synth` clips -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny recipe's data (8 + 2 one-second 64-px clips), generated once per module."""
+    from training.data import ensure_synth
+
+    cache = tmp_path_factory.mktemp("synth")
+    data = get_recipe("tiny").data
+    for scene, num, seed in (("solo", data.num_clips, data.seed), ("solo", 2, data.val_seed)):
+        ensure_synth(cache, scene, num, seed, data.duration_s, data.size, 1, progress=False)
+    return cache
+
+
+def test_tiny_recipe_resume_replays_the_straight_run(tmp_path: Path, synth_cache: Path) -> None:
+    from training.train import _default_stages
+
+    torch.set_num_threads(1)
+    config = apply_overrides(
+        get_recipe("tiny"),
+        [f"data.cache_dir={synth_cache}", "correspondence.steps=4", "class_aware.steps=2"],
+    )
+    config = dataclasses.replace(config, stages=config.stages[:3], checkpoint_every=100)
+    calls = {"n": 0}
+
+    def interrupted(config: TrainConfig, model: nn.Module, runtime: Runtime) -> list[Stage]:
+        stages = _default_stages(config, model, runtime)
+        loss = stages[0].loss
+
+        def loss_then_kill(model: nn.Module, batch: Any) -> StepOutput:
+            calls["n"] += 1
+            if calls["n"] == 3:  # killed during step 3: steps 1-2 are done
+                raise KeyboardInterrupt
+            return loss(model, batch)
+
+        stages[0].loss = loss_then_kill  # type: ignore[method-assign]
+        return stages
+
+    straight = train(config, tmp_path / "a", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "b", build_stages=interrupted, progress=False)
+    assert load_state(tmp_path / "b" / "checkpoints/last.pt")["global_step"] == 2
+    resumed = train(config, tmp_path / "b", resume=True, progress=False)
+    assert resumed.global_step == straight.global_step == 6
+    a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def _launch_ddp(args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_port", str(29500 + os.getpid() % 1000), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_ddp_tiny_recipe_two_cpu_processes(tmp_path: Path, synth_cache: Path) -> None:
+    out = tmp_path / "run"
+    done = _launch_ddp(
+        ["-m", "training.train", "tiny", "--out", str(out), "--no-progress",
+         "--set", f"data.cache_dir={synth_cache}", "--set", "stages=correspondence"]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = load_state(out / "checkpoints/last.pt")
+    assert state["global_step"] == 2 and state["stage_index"] == 1
+    assert not any(k.startswith(("module.", "model.")) for k in state["model"])
+    assert (out / "metrics.csv").read_text().startswith("step,stage,loss")
+
+
+_DDP_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_training import _build_tiny_stages, _tiny_stage_config
+from training.train import train
+train(_tiny_stage_config(), {out!r}, build_stages=_build_tiny_stages, progress=False)
+"""
+
+
+@pytest.mark.slow  # ~20 s on 2 busy cores; the tiny-recipe DDP test above runs by default
+def test_ddp_runs_every_stage_of_avloc_tiny(tmp_path: Path) -> None:
+    script = tmp_path / "ddp_run.py"
+    out = tmp_path / "run"
+    script.write_text(_DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
+    done = _launch_ddp([str(script)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = load_state(out / "checkpoints/last.pt")
+    assert state["global_step"] == 6 and state["stage_index"] == 4
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,stage,loss") and len(rows) > 6  # rank 0 alone wrote it
+
+
+def test_export_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
+    from avloc.checkpoint import load_bundle, read_bundle_metadata
+    from training.export import main as export_main
+    from training.export import model_from_run
+
+    torch.manual_seed(0)
+    run = tmp_path / "run"
+    config = dataclasses.replace(_tiny_stage_config(), stages=("correspondence", "pseudo_classes"))
+    train(config, run, build_stages=_build_tiny_stages, progress=False)
+    assert export_main([str(run), str(tmp_path / "model.safetensors")]) == 0
+    bundle = load_bundle(tmp_path / "model.safetensors")
+    trained, _ = model_from_run(run)
+    batch = _fake_collate([FakeClips(2)[i] for i in range(2)])
+    with torch.no_grad():
+        a = bundle.localize(batch.frames[:, 0], batch.audio)
+        b = trained.localize(batch.frames[:, 0], batch.audio)
+    assert torch.equal(a.maps, b.maps) and torch.equal(a.class_maps, b.class_maps)
+    metadata = read_bundle_metadata(tmp_path / "model.safetensors")
+    assert "training_step" in str(metadata)
+    assert export_main([str(tmp_path / "nowhere"), str(tmp_path / "x.safetensors")]) == 2

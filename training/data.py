@@ -1,0 +1,283 @@
+"""Training and validation sets: ``avloc synth`` clips generated into a cache, or a manifest.
+
+Generated sets live in ``data.cache_dir/<scene>-n<N>-seed<S>-<D>s-<P>px/`` and are reused when
+their manifest lists all N clips. Training seeds are >= 1000 and evaluation seeds 1-999
+(``training.config.MIN_TRAIN_SEED``). Under DDP only rank 0 generates; the others wait.
+
+``TrainData`` also holds the validation code shared by the stages: localisation on held-out
+solo clips (cIoU at the top-50 % rule, AP50 and the pointing game, from
+``avloc.metrics.localization``) and SDR on a few 2-source mixtures (``avloc.metrics.separation``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from avloc.data.manifest import SceneClip, read_manifest
+
+VAL_BATCH_SIZE = 16
+
+
+@dataclass(frozen=True, eq=False)
+class ClipFeatures:
+    """Encodings of a set of clips (for k-means and the class-head initialisation).
+
+    Shape:
+        embedding: (N, D). audio_pooled: (N, C_a). visual_pooled: (N, C_v), the visual
+        encoder features pooled under each clip's stage-1 map.
+    """
+
+    embedding: Tensor
+    audio_pooled: Tensor
+    visual_pooled: Tensor
+
+
+def synth_dir(
+    cache_dir: str | Path, scene: str, num_clips: int, seed: int, duration_s: float, size: int
+) -> Path:
+    """The cache folder of one generated set (its name spells its settings)."""
+    return Path(cache_dir) / f"{scene}-n{num_clips}-seed{seed}-{duration_s:g}s-{size}px"
+
+
+def _complete(folder: Path, num_clips: int) -> bool:
+    try:
+        return len(read_manifest(folder)) == num_clips
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def ensure_synth(
+    cache_dir: str | Path,
+    scene: str,
+    num_clips: int,
+    seed: int,
+    duration_s: float,
+    size: int,
+    workers: int = 2,
+    progress: bool = True,
+) -> Path:
+    """Generate an ``avloc synth`` set unless the cache already holds it; returns its folder.
+
+    Raises:
+        ValueError: bad synth settings, or generation stopped before all clips were written.
+    """
+    from avloc.synth import SynthConfig, generate
+
+    folder = synth_dir(cache_dir, scene, num_clips, seed, duration_s, size)
+    if _complete(folder, num_clips):
+        return folder
+    settings = SynthConfig(
+        scene=scene,
+        num_clips=num_clips,
+        duration_s=duration_s,
+        size=size,
+        seed=seed,
+        workers=workers,
+    )
+    generate(settings, folder, progress=progress)
+    if not _complete(folder, num_clips):
+        raise ValueError(f"{folder}: avloc synth wrote fewer than {num_clips} clips")
+    return folder
+
+
+class TrainData:
+    """The datasets every stage reads, plus the validation that uses them.
+
+    Args:
+        train: training samples (random windows, augmented).
+        features: the clips k-means clusters (the training set itself by default).
+        val: held-out samples (centred windows) of ``val_clips``, in order.
+        val_clips: the manifest entries of the validation clips (boxes, classes).
+        collate: batches samples into an ``AVBatch``-like object (``frames``, ``audio``,
+            ``clip_index``, ``start_s``, ``.to``).
+        window_s: audio seconds per sample (the frame sits at the window centre).
+    """
+
+    def __init__(
+        self,
+        train: Dataset[Any],
+        features: Dataset[Any],
+        val: Dataset[Any],
+        val_clips: Sequence[SceneClip],
+        collate: Callable[[Sequence[Any]], Any],
+        window_s: float,
+    ) -> None:
+        self.train = train
+        self.features = features
+        self.val = val
+        self.val_clips = list(val_clips)
+        self.collate = collate
+        self.window_s = window_s
+
+    def _batches(
+        self, dataset: Dataset[Any], device: torch.device, limit: int | None = None
+    ) -> Any:
+        loader = DataLoader(dataset, batch_size=VAL_BATCH_SIZE, collate_fn=self.collate)
+        seen = 0
+        for batch in loader:
+            if limit is not None and seen >= limit:
+                return
+            seen += len(batch.clip_index)
+            yield batch.to(device)
+
+    def encode_clips(self, model: Any, device: torch.device, max_clips: int) -> ClipFeatures:
+        """Audio embeddings, pooled audio and map-pooled visual features of the training clips."""
+        from avloc.models import weighted_pool
+
+        parts: list[tuple[Tensor, Tensor, Tensor]] = []
+        for batch in self._batches(self.features, device, max_clips):
+            frames = batch.frames[:, batch.frames.shape[1] // 2]
+            visual = model.encode_frames(frames)
+            audio = model.encode_audio(batch.audio)
+            maps = model.localize_from(visual, audio).maps.float()
+            pooled = weighted_pool(visual.features.float(), maps[:, None])[:, 0]
+            parts.append((audio.embedding.float(), audio.pooled.float(), pooled))
+        cat = [torch.cat([p[i] for p in parts])[:max_clips].cpu() for i in range(3)]
+        return ClipFeatures(embedding=cat[0], audio_pooled=cat[1], visual_pooled=cat[2])
+
+    def _box(self, clip_index: int, start_s: float) -> tuple[float, float, float, float] | None:
+        clip = self.val_clips[clip_index]
+        if len(clip.sounding) != 1:
+            return None
+        box = clip.sounding[0].box_at(start_s + self.window_s / 2)
+        return (box.x0, box.y0, box.x1, box.y1)
+
+    def validate_localization(
+        self, model: Any, device: torch.device, class_maps: bool = False
+    ) -> dict[str, float]:
+        """cIoU (top-50 % rule), AP50 and pointing game on the held-out solo clips.
+
+        With ``class_maps`` the same numbers are added for the map of the most probable
+        pseudo-class (``class_ciou``, ``class_pointing``).
+        """
+        from avloc.metrics import localization as metrics
+
+        scores: dict[str, list[float]] = {"ciou": [], "pointing": []}
+        if class_maps:
+            scores.update({"class_ciou": [], "class_pointing": []})
+        for batch in self._batches(self.val, device):
+            frames = batch.frames[:, batch.frames.shape[1] // 2]
+            out = model.localize(frames, batch.audio)
+            for i, (index, start) in enumerate(zip(batch.clip_index, batch.start_s, strict=True)):
+                box = self._box(int(index), float(start))
+                if box is None:
+                    continue
+                gt = metrics.union_map([box])
+                named = [("", out.maps[i])]
+                if class_maps and out.class_maps is not None:
+                    named.append(("class_", out.class_maps[i, out.class_probs[i].argmax()]))
+                for prefix, pred in named:
+                    resized = metrics.resize_map(pred.float().cpu().numpy())
+                    scores[f"{prefix}ciou"].append(
+                        metrics.ciou(metrics.binarize_top_half(resized), gt)
+                    )
+                    scores[f"{prefix}pointing"].append(float(metrics.pointing_game(resized, gt)))
+        result = {k: float(np.mean(v)) for k, v in scores.items() if v}
+        if scores["ciou"]:
+            result["ap50"] = metrics.success_at(scores["ciou"], 0.5)
+        return result
+
+    def validate_separation(
+        self, model: Any, device: torch.device, max_mixtures: int
+    ) -> dict[str, float]:
+        """SDR / SI-SDR / NSDR of 2-source mixtures of held-out clips of different classes."""
+        from avloc.data.mixing import mix_sources
+        from avloc.metrics.separation import score_mixture
+
+        samples = [self.val[i] for i in range(len(self.val_clips))]
+        names = [c.sounding[0].class_name if c.sounding else "" for c in self.val_clips]
+        pairs = [
+            (i, j)
+            for i in range(len(samples))
+            for j in range(i + 1, len(samples))
+            if names[i] != names[j]
+        ][:max_mixtures]
+        if not pairs:
+            return {}
+        batch = self.collate([samples[k] for pair in pairs for k in pair]).to(device)
+        visual = model.encode_frames(batch.frames[:, batch.frames.shape[1] // 2])
+        audio = model.encode_audio(batch.audio)
+        maps = model.localize_from(visual, audio).maps.float()
+        vectors = model.visual_vectors(visual, maps[:, None]).reshape(len(pairs), 2, -1)
+        mix = mix_sources(batch.audio.reshape(len(pairs), 2, -1).float())
+        out = model.separate(mix.mixture, vectors, hard=True)
+        results = [
+            score_mixture(
+                mix.sources[p].cpu(), out.waveforms[p].float().cpu(), mix.mixture[p].cpu()
+            )
+            for p in range(len(pairs))
+        ]
+        kept = [r for r in results if r is not None]
+        if not kept:
+            return {}
+        return {
+            "sdr": float(np.mean([r.sdr for r in kept])),
+            "si_sdr": float(np.mean([r.si_sdr for r in kept])),
+            "nsdr": float(np.mean([r.nsdr for r in kept])),
+        }
+
+
+def _clips(manifest: str | None, generated: Path) -> list[SceneClip]:
+    clips = read_manifest(manifest if manifest is not None else generated)
+    if not clips:
+        raise ValueError(f"{manifest or generated}: the manifest holds no clip")
+    return clips
+
+
+def _generated(data: Any, runtime: Any, progress: bool) -> tuple[Path, Path]:
+    """Folders of the generated train / val sets (made by rank 0, others wait)."""
+    train_args = (data.scene, data.num_clips, data.seed, data.duration_s, data.size)
+    val_args = ("solo", data.num_val_clips, data.val_seed, data.duration_s, data.size)
+    if runtime.is_main:
+        for (scene, num, seed, duration_s, size), given in (
+            (train_args, data.manifest),
+            (val_args, data.val_manifest),
+        ):
+            if given is None:
+                ensure_synth(
+                    data.cache_dir, scene, num, seed, duration_s, size, data.synth_workers, progress
+                )
+    if runtime.distributed:
+        dist.barrier()
+    return synth_dir(data.cache_dir, *train_args), synth_dir(data.cache_dir, *val_args)
+
+
+def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> TrainData:
+    """Build the training/validation sets of ``config.data`` for ``model``'s contract.
+
+    The training clips are decoded once into memory (``ClipDataset.preload``) before the
+    DataLoader workers fork, so every epoch reads them from RAM.
+
+    Raises:
+        FileNotFoundError: a given manifest does not exist.
+        ValueError: a manifest holds no clip.
+    """
+    from avloc.data.datasets import ClipDataset, SampleConfig, collate_av
+
+    data = config.data
+    train_dir, val_dir = _generated(data, runtime, progress)
+    train_clips = _clips(data.manifest, train_dir)
+    val_clips = _clips(data.val_manifest, val_dir)
+    mc = model.config
+    sample = SampleConfig(
+        frame_size=mc.visual.input_size,
+        num_frames=data.num_frames,
+        fps=mc.fps,
+        sample_rate=mc.sample_rate,
+        audio_duration_s=data.clip_duration_s,
+        mean=mc.mean,
+        std=mc.std,
+    )
+    train = ClipDataset.from_manifest(train_clips, sample, train=True, seed=config.seed, cache=True)
+    train.preload()
+    val = ClipDataset.from_manifest(val_clips, sample, train=False, seed=config.seed, cache=True)
+    return TrainData(train, train, val, val_clips, collate_av, window_s=data.clip_duration_s)

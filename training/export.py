@@ -1,0 +1,92 @@
+"""Turn a run directory's training state into an inference bundle (one ``.safetensors``).
+
+Usage::
+
+    python -m training.export RUN_DIR OUT.safetensors
+
+The model is rebuilt through the registry from the run's config, the trained weights are
+loaded strictly, and ``avloc.checkpoint.save_bundle`` writes the weights with the model
+config, the preprocessing contract and version metadata (no pickles, no optimizer state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from torch import nn
+
+from training.config import config_from_json
+from training.train import CHECKPOINT_NAME, load_state
+
+
+def model_from_run(run_dir: str | Path) -> tuple[nn.Module, dict[str, str]]:
+    """The trained model of a run and the training facts worth keeping in the bundle.
+
+    Args:
+        run_dir: a run directory (``checkpoints/last.pt`` inside) or a checkpoint file.
+
+    Returns:
+        The model in eval mode, and metadata: recipe config, stages done, global step.
+
+    Raises:
+        FileNotFoundError: no checkpoint in ``run_dir``.
+        ValueError: the checkpoint is not a training state or does not fit its model.
+    """
+    from avloc.models import create_model
+
+    path = Path(run_dir)
+    checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
+    state = load_state(checkpoint)
+    config = config_from_json(state["config"], f"{checkpoint} (config)")
+    model = create_model(config.model, **dict(config.model_overrides))
+    try:
+        model.load_state_dict(state["model"], strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"{checkpoint}: weights do not fit {config.model!r}: {error}") from error
+    model.eval()
+    done = config.stages[: state["stage_index"]]
+    metadata = {
+        "training_config": state["config"],
+        "training_stages_done": json.dumps(list(done)),
+        "training_step": str(state["global_step"]),
+    }
+    return model, metadata
+
+
+def export(run_dir: str | Path, out_path: str | Path) -> Path:
+    """Write the bundle of ``run_dir`` to ``out_path``; returns the written path.
+
+    Raises:
+        FileNotFoundError / ValueError: see :func:`model_from_run`.
+    """
+    from avloc.checkpoint import save_bundle
+
+    model, metadata = model_from_run(run_dir)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    return save_bundle(model, out_path, extra_metadata=metadata)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m training.export``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training.export", description="Export a training run as a bundle."
+    )
+    parser.add_argument("run_dir", help="run directory (or its checkpoints/last.pt)")
+    parser.add_argument("out", help="bundle to write, e.g. assets/models/avloc-small.safetensors")
+    args = parser.parse_args(argv)
+    try:
+        path = export(args.run_dir, args.out)
+    except (ValueError, OSError) as error:
+        print(f"export: error: {error}", file=sys.stderr)
+        return 2
+    print(f"export: wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""One small class per training stage: what it trains, its loss on a batch, its validation.
+
+The loop in ``training.train`` knows nothing about audio or video: it asks a ``Stage`` for its
+dataset, its trainable parameters and ``loss(model, batch)``. A stage with ``num_steps == 0``
+runs once through ``run_offline`` instead (the k-means pseudo-classes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What one training step of a stage produced.
+
+    Attributes:
+        loss: scalar tensor to minimise (graph attached).
+        metrics: extra detached numbers to log (means over the log interval are written).
+    """
+
+    loss: Tensor
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+class Stage:
+    """Base class of a training stage; subclasses override what they need.
+
+    Attributes:
+        name: the stage name written to logs and checkpoints.
+        num_steps: optimisation steps; 0 means the stage runs ``run_offline`` once instead.
+        lr_scale: this stage's learning rate relative to ``optim.lr``.
+        dataset: the per-process training samples (None for an offline stage).
+    """
+
+    name: str = "stage"
+    num_steps: int = 0
+    lr_scale: float = 1.0
+    dataset: Dataset[Any] | None = None
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        """Batch dataset items (default: ``torch.utils.data.default_collate``)."""
+        return torch.utils.data.default_collate(list(items))
+
+    def to_device(self, batch: Any, device: torch.device) -> Any:
+        """Move a batch to ``device``: objects with ``.to``, tensors, tuples and lists."""
+        if hasattr(batch, "to"):
+            return batch.to(device)
+        if isinstance(batch, tuple | list):
+            return type(batch)(self.to_device(item, device) for item in batch)
+        return batch
+
+    def trainable(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters this stage optimises (default: all of them)."""
+        return list(model.parameters())
+
+    def train_mode(self, model: nn.Module) -> None:
+        """Put ``model`` in this stage's training mode (default: ``model.train()``)."""
+        model.train()
+
+    def loss(self, model: nn.Module, batch: Any) -> StepOutput:
+        """The training loss of one batch; called inside autocast by the loop."""
+        raise NotImplementedError(f"stage {self.name!r} has no training loss")
+
+    def run_offline(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """Run a stage that has no optimisation steps; returns numbers to log."""
+        raise NotImplementedError(f"stage {self.name!r} has no offline step")
+
+    def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """Validation metrics of ``model`` (in eval mode, no grad); default: none."""
+        return {}
+
+
+StageBuilder = Callable[..., Stage]
+
+
+# --- the avloc stages --------------------------------------------------------------------------
+# They read ``AVBatch``-like batches: frames (B, N, 3, H, W) normalised, audio (B, T),
+# clip_index (B,), start_s (B,) (avloc.data.datasets), and an ``AVLocModel``.
+
+
+def _centre_frames(batch: Any) -> Tensor:
+    """The middle frame of each sample. Shape: (B, N, 3, H, W) -> (B, 3, H, W)."""
+    frames: Tensor = batch.frames
+    return frames[:, frames.shape[1] // 2]
+
+
+def _modules_params(model: Any, names: Sequence[str]) -> list[nn.Parameter]:
+    params: list[nn.Parameter] = []
+    for name in names:
+        params.extend(getattr(model, name).parameters())
+    return params
+
+
+def _train_only(model: Any, names: Sequence[str]) -> None:
+    """Frozen parts in eval mode (their batch norms must not drift), trained parts in train."""
+    model.eval()
+    for name in names:
+        getattr(model, name).train()
+
+
+def partners(labels: Tensor) -> Tensor:
+    """For each sample, a random other sample of a different pseudo-class to mix with.
+
+    Falls back to the next sample when the batch holds one class only.
+
+    Shape:
+        labels: (B,) -> (B,) int64 indices.
+    """
+    batch = labels.shape[0]
+    scores = torch.rand(batch, batch, device=labels.device)
+    different = labels[:, None] != labels[None, :]
+    scores = scores.masked_fill(~different, -1.0)
+    choice = scores.argmax(dim=1)
+    fallback = (torch.arange(batch, device=labels.device) + 1) % batch
+    return torch.where(different.any(dim=1), choice, fallback)
+
+
+def one_hot(labels: Tensor, num_classes: int) -> Tensor:
+    """Shape: (B,) -> (B, K) float."""
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+
+
+class CorrespondenceStage(Stage):
+    """Stage 1 (AVOL-Net, Arandjelović & Zisserman 2018): max-over-locations MIL scores.
+
+    ``infonce`` (both directions), ``avc`` (L3 binary correspondence on calibrated scores),
+    ``avts`` (InfoNCE with the same window's audio circularly shifted in time as hard negatives;
+    Korbar 2018 shifts within the clip, we shift within the sampled window) or ``rxid``
+    (Robust xID, Morgado 2021). For every objective but ``avc`` the AVOL calibration (scale,
+    bias of the sigmoid map) is fitted on detached scores with the binary loss, so the maps
+    stay calibrated without changing the representation objective.
+    """
+
+    name = "correspondence"
+
+    def __init__(self, config: Any, data: Any) -> None:
+        self.cfg = config.correspondence
+        self.num_steps = self.cfg.steps
+        self.lr_scale = self.cfg.lr_scale
+        self.data = data
+        self.dataset = data.train
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        return self.data.collate(items)
+
+    def trainable(self, model: Any) -> list[nn.Parameter]:
+        return _modules_params(model, ("visual", "audio", "avol"))
+
+    def loss(self, model: Any, batch: Any) -> StepOutput:
+        from avloc import losses
+
+        visual = model.encode_frames(_centre_frames(batch))
+        audio = model.encode_audio(batch.audio)
+        scores = model.pairwise_scores(audio.embedding, visual.grid)
+        temperature = self.cfg.temperature
+        objective = self.cfg.objective
+        off_diagonal = ~torch.eye(len(scores), dtype=torch.bool, device=scores.device)
+        if objective == "avc":
+            calibrated = model.calibrate(scores)
+            loss = losses.binary_correspondence_loss(
+                calibrated.diagonal(), calibrated[off_diagonal]
+            )
+            return StepOutput(loss)
+        if objective == "infonce":
+            loss = losses.info_nce_loss(scores, temperature)
+        elif objective == "avts":
+            loss = losses.avts_loss(scores, self._shifted_scores(model, batch, visual), temperature)
+        else:
+            pooled = torch.nn.functional.normalize(visual.grid.float().mean(dim=(2, 3)), dim=1)
+            loss = losses.robust_xid_loss(scores, audio.embedding, pooled, temperature)
+        calibrated = model.calibrate(scores.detach())
+        calibration = losses.binary_correspondence_loss(
+            calibrated.diagonal(), calibrated[off_diagonal]
+        )
+        return StepOutput(loss + 0.1 * calibration, {"calibration": calibration.item()})
+
+    def _shifted_scores(self, model: Any, batch: Any, visual: Any) -> Tensor:
+        audio: Tensor = batch.audio
+        length = audio.shape[1]
+        shift = int(torch.randint(length // 4, 3 * length // 4 + 1, (1,)))
+        shifted = model.encode_audio(torch.roll(audio, shift, dims=1))
+        sims = torch.einsum("bd,bdhw->bhw", shifted.embedding.float(), visual.grid.float())
+        return sims.flatten(1).amax(dim=1)
+
+    def validate(self, model: Any, device: torch.device) -> dict[str, float]:
+        return self.data.validate_localization(model, device)
+
+
+class PseudoClassStage(Stage):
+    """Stage 2: k-means on the solo training clips' audio embeddings -> K pseudo-classes.
+
+    The centroids go to ``model.class_head.centroids``. With ``init_heads``, the audio
+    classifier row k is the (centred, normalised) mean pooled audio feature of cluster k and the
+    visual CAM filter k the mean visual feature under the stage-1 map of cluster k's clips, so
+    stage 3 starts from the clusters instead of from noise (Qian 2020 initialise their
+    classifier from the cluster assignment the same way).
+    """
+
+    name = "pseudo_classes"
+
+    def __init__(self, config: Any, data: Any) -> None:
+        self.cfg = config.pseudo_classes
+        self.seed = config.seed
+        self.data = data
+
+    def run_offline(self, model: Any, device: torch.device) -> dict[str, float]:
+        from training.clustering import kmeans
+
+        head = model.class_head
+        num_classes = int(head.centroids.shape[0])
+        was_training = model.training
+        model.eval()
+        try:
+            feats = self.data.encode_clips(model, device, self.cfg.max_clips)
+        finally:
+            model.train(was_training)
+        result = kmeans(
+            feats.embedding, num_classes, self.cfg.iterations, self.cfg.restarts, self.seed
+        )
+        head.set_centroids(result.centroids.to(device))
+        if self.cfg.init_heads:
+            _init_class_head(head, feats, result.labels, device)
+        used = int((result.sizes > 0).sum())
+        return {"inertia": result.inertia, "clusters_used": float(used)}
+
+
+def _class_weights(values: Tensor, labels: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """A linear classifier scoring ``x`` by how far it sits toward its cluster's mean.
+
+    ``logit_k(x) = s * u_k . (x - mu) / sigma - s / 2`` with ``u_k`` the unit direction from the
+    overall mean ``mu`` to cluster k's mean and ``sigma`` the mean distance to ``mu``: about
+    ``+s/2`` at cluster k's mean and ``-s/2`` at the overall mean.
+
+    Shape:
+        values: (N, C), labels: (N,) -> weight (K, C), bias (K,).
+    """
+    scale = 4.0
+    values = values.float()
+    mean = values.mean(dim=0)
+    centred = values - mean
+    sums = torch.zeros(num_classes, values.shape[1]).index_add_(0, labels, centred)
+    counts = torch.bincount(labels, minlength=num_classes).clamp(min=1)[:, None]
+    directions = torch.nn.functional.normalize(sums / counts, dim=1)
+    sigma = centred.norm(dim=1).mean().clamp(min=1e-6)
+    weight = scale * directions / sigma
+    return weight, -(weight @ mean) - scale / 2
+
+
+def _init_class_head(head: Any, feats: Any, labels: Tensor, device: torch.device) -> None:
+    num_classes = int(head.centroids.shape[0])
+    audio_w, audio_b = _class_weights(feats.audio_pooled, labels, num_classes)
+    visual_w, visual_b = _class_weights(feats.visual_pooled, labels, num_classes)
+    with torch.no_grad():
+        head.audio_classifier.weight.copy_(audio_w.to(device))
+        head.audio_classifier.bias.copy_(audio_b.to(device))
+        head.visual_cam.weight.copy_(visual_w.to(device).reshape(head.visual_cam.weight.shape))
+        head.visual_cam.bias.copy_(visual_b.to(device))
+
+
+class ClassAwareStage(Stage):
+    """Stage 3: class-aware localisation (Qian 2020 coarse-to-fine; DSOL, Hu 2020).
+
+    Encoders stay frozen (they define the pseudo-classes and the stage-1 maps); the class head
+    learns (a) the multi-label audio classifier on solo clips and 2-source mixtures of clips of
+    different pseudo-classes (targets = union of their clusters), (b) the visual CAMs by MIL on
+    solo frames, max-pooled after adding ``prior_weight * log(stage-1 map)`` so the sounding
+    region is where the class must fire, and (c) DSOL's category-specific alignment.
+    """
+
+    name = "class_aware"
+
+    def __init__(self, config: Any, data: Any) -> None:
+        self.cfg = config.class_aware
+        self.num_steps = self.cfg.steps
+        self.lr_scale = self.cfg.lr_scale
+        self.data = data
+        self.dataset = data.train
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        return self.data.collate(items)
+
+    def trainable(self, model: Any) -> list[nn.Parameter]:
+        return _modules_params(model, ("class_head",))
+
+    def train_mode(self, model: Any) -> None:
+        _train_only(model, ("class_head",))
+
+    def loss(self, model: Any, batch: Any) -> StepOutput:
+        from avloc import losses
+        from avloc.data.mixing import mix_sources, random_gains
+
+        cfg = self.cfg
+        with torch.no_grad():
+            visual = model.encode_frames(_centre_frames(batch))
+            solo = model.encode_audio(batch.audio)
+            prior = model.localize_from(visual, solo).maps.float()
+            labels = model.class_head.nearest_centroid(solo.embedding)
+            partner = partners(labels)
+            sources = torch.stack([batch.audio, batch.audio[partner]], dim=1)
+            gains = random_gains(len(labels), 2).to(sources.device)
+            mixed = model.encode_audio(mix_sources(sources, gains).mixture)
+        num_classes = model.class_head.config.num_classes
+        solo_targets = one_hot(labels, num_classes)
+        mix_targets = torch.maximum(solo_targets, solo_targets[partner])
+        head = model.class_head(visual, solo)
+        head_mix = model.class_head(visual, mixed)
+        audio_loss = losses.audio_class_loss(
+            torch.cat([head.audio_logits, head_mix.audio_logits]),
+            torch.cat([solo_targets, mix_targets]),
+        )
+        prior = prior / prior.flatten(1).amax(dim=1).clamp(min=1e-6)[:, None, None]
+        cams = head.cams + cfg.prior_weight * torch.log(prior.clamp(min=1e-3))[:, None]
+        visual_loss = losses.visual_cam_loss(cams, solo_targets)
+        align_loss = losses.class_alignment_loss(
+            head.audio_class_features, head.visual_class_features, solo_targets
+        )
+        loss = (
+            cfg.audio_class_weight * audio_loss
+            + cfg.visual_class_weight * visual_loss
+            + cfg.align_weight * align_loss
+        )
+        metrics = {"audio_cls": audio_loss.item(), "visual_cam": visual_loss.item()}
+        return StepOutput(loss, {**metrics, "align": align_loss.item()})
+
+    def validate(self, model: Any, device: torch.device) -> dict[str, float]:
+        return self.data.validate_localization(model, device, class_maps=True)
+
+
+class SeparationStage(Stage):
+    """Stage 4: Sound-of-Pixels mix-and-separate (Zhao 2018) on pairs of solo clips.
+
+    Two clips of different pseudo-classes are mixed with random gains; each source's visual
+    vector is its frame's encoder features pooled under its stage-1 map (encoders frozen); the
+    separator learns binary masks with log1p(|mix|)-weighted BCE, or ratio masks with weighted
+    L1, as the model's ``separator.mask_mode`` says.
+    """
+
+    name = "separation"
+
+    def __init__(self, config: Any, data: Any) -> None:
+        self.cfg = config.separation
+        self.num_steps = self.cfg.steps
+        self.lr_scale = self.cfg.lr_scale
+        self.data = data
+        self.dataset = data.train
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        return self.data.collate(items)
+
+    def trainable(self, model: Any) -> list[nn.Parameter]:
+        return _modules_params(model, ("separator", "visual_to_separator"))
+
+    def train_mode(self, model: Any) -> None:
+        _train_only(model, ("separator", "visual_to_separator"))
+
+    def loss(self, model: Any, batch: Any) -> StepOutput:
+        from avloc import losses
+        from avloc.audio import stft
+        from avloc.data.mixing import mix_sources, random_gains
+        from avloc.masks import binary_mask_targets, ratio_mask_targets
+
+        with torch.no_grad():
+            visual = model.encode_frames(_centre_frames(batch))
+            audio = model.encode_audio(batch.audio)
+            maps = model.localize_from(visual, audio).maps.float()
+            labels = model.class_head.nearest_centroid(audio.embedding)
+            partner = partners(labels)
+            low, high = self.cfg.gain_range
+            gains = random_gains(len(labels), 2, low, high).to(batch.audio.device)
+            mix = mix_sources(torch.stack([batch.audio, batch.audio[partner]], dim=1), gains)
+        own = model.visual_vectors(visual, maps[:, None])
+        vectors = torch.cat([own, own[partner]], dim=1)
+        out = model.separate(mix.mixture, vectors)
+        sep = model.separator.config
+        with torch.no_grad():
+            source_mags = stft(mix.sources.float(), sep.n_fft, sep.hop_length).abs()
+        if sep.mask_mode == "binary":
+            targets = binary_mask_targets(source_mags, out.mix_magnitude)
+            loss = losses.mask_bce_loss(out.mask_logits, targets, out.mix_magnitude)
+        else:
+            targets = ratio_mask_targets(source_mags, out.mix_magnitude, sep.max_ratio)
+            loss = losses.mask_l1_loss(out.masks, targets, out.mix_magnitude)
+        return StepOutput(loss)
+
+    def validate(self, model: Any, device: torch.device) -> dict[str, float]:
+        return self.data.validate_separation(model, device, self.cfg.max_val_mixtures)
+
+
+STAGE_BUILDERS: dict[str, StageBuilder] = {
+    "correspondence": CorrespondenceStage,
+    "pseudo_classes": PseudoClassStage,
+    "class_aware": ClassAwareStage,
+    "separation": SeparationStage,
+}
+
+_NEEDS = {"pseudo_classes": "class_head", "class_aware": "class_head", "separation": "separator"}
+
+
+def build_stages(config: Any, model: Any, data: Any) -> list[Stage]:
+    """The stages ``config.stages`` names, in order, over ``data`` (``training.data``).
+
+    Raises:
+        ValueError: a stage needs a head the model lacks (e.g. separation on avol-net-small).
+    """
+    for name in config.stages:
+        needed = _NEEDS.get(name)
+        if needed is not None and not hasattr(model, needed):
+            raise ValueError(
+                f"stage {name!r} needs a model with a {needed}; {config.model!r} has none "
+                "(use avloc-small, or drop the stage with --set stages=...)"
+            )
+    return [STAGE_BUILDERS[name](config, data) for name in config.stages]
