@@ -16,6 +16,11 @@ from avloc.version import __version__
 
 # Explicit list, in the order shown by --help.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "avloc.cli.app",
+    "avloc.cli.localize",
+    "avloc.cli.separate",
+    "avloc.cli.evaluate",
+    "avloc.cli.synth",
     "avloc.cli.models",
 )
 
