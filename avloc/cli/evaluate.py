@@ -1,0 +1,207 @@
+"""``avloc evaluate``: score a model, a baseline or saved maps with a protocol-exact preset.
+
+Examples::
+
+    avloc evaluate flickr --root Flickr-SoundNet --baseline all --out flickr.json
+    avloc evaluate class-aware --root synth_duet --maps other_method_maps/ --out duet.json
+    avloc evaluate separation --root synth_solo --baseline mixture
+
+``--maps DIR`` layout (also what ``--save-maps DIR`` writes): ``<id>.npy`` per sample, an
+(H, W) float map for flickr/vggss (``id`` = Flickr id / VGG-SS ``file``); for class-aware an
+(K, H, W) array named ``<clip_id>_<t_ms>.npy`` (``t_ms`` = frame time in ms, rounded) plus
+``classes.json`` = ``{"classes": [K names]}`` — vocabulary class names, or pseudo-class ids
+matched to classes with the Hungarian algorithm on the matching split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+_KINDS = {
+    "flickr": "localization",
+    "flickr-ezvsl-resize": "localization",
+    "flickr-qian": "localization",
+    "flickr-slavc-absolute": "localization",
+    "flickr-lvs-crop": "localization",
+    "vggss": "localization",
+    "class-aware": "class-aware",
+    "music-solo": "class-aware",
+    "music-duet": "class-aware",
+    "music-synthetic": "class-aware",
+    "separation": "separation",
+}
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a model, baseline or saved maps on a protocol-exact benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("protocol", choices=list(_KINDS), help="the evaluation preset")
+    parser.add_argument("--root", required=True, type=Path, help="test set folder (or manifest)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="model name or bundle path")
+    source.add_argument("--baseline", help="baseline name, or 'all' (random, centre, whole, oracle; "
+                        "separation: mixture, oracle-ibm, oracle-irm)")  # fmt: skip
+    source.add_argument("--maps", type=Path, help="folder of saved maps (<id>.npy) to score")
+    parser.add_argument("--out", type=Path, help="result JSON path (plots are written beside it)")
+    parser.add_argument("--save-maps", type=Path, help="write the raw maps (<id>.npy) here")
+    parser.add_argument("--test-list", type=Path, help="flickr: the 250-id list or flickr_test.csv")
+    parser.add_argument(
+        "--annotations", type=Path, help="vggss: vggss.json (default ROOT/vggss.json)"
+    )
+    parser.add_argument("--match-split", type=Path, help="class-aware: manifest used for matching")
+    parser.add_argument("--tau", type=float, help="class-aware: relative threshold override")
+    parser.add_argument(
+        "--bss-backend",
+        choices=("mir_eval", "fast"),
+        help="separation: BSS-eval implementation (preset default: mir_eval, the reference; "
+        "fast_bss_eval agrees to < 0.01 dB and is several times faster)",
+    )
+    parser.add_argument("--limit", type=int, help="score only the first N items")
+    parser.add_argument("--device", help="device for --model (e.g. cpu, cuda)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=run)
+
+
+def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], str | None]:
+    """The predictors to score and the model's sha256 (when a model file is used)."""
+    from avloc.evaluation import predictors as P
+    from avloc.evaluation.protocols import SeparationProtocol, get_protocol
+
+    if args.maps is not None:
+        if kind == "separation":
+            raise ValueError(
+                "--maps scores localization maps; separation takes --model or --baseline"
+            )
+        if not args.maps.is_dir():
+            raise FileNotFoundError(f"--maps folder {args.maps} does not exist")
+        return [P.SavedMaps(args.maps, name=f"maps:{args.maps.name}")], None
+    if args.model is not None:
+        return [_model_predictor(args.model, kind, args.device)], _sha256_of(args.model)
+    tables: dict[str, dict[str, Any]] = {
+        "localization": P.LOCALIZATION_BASELINES,
+        "class-aware": P.CLASS_AWARE_BASELINES,
+        "separation": P.SEPARATION_BASELINES,
+    }
+    table = tables[kind]
+    names = list(table) if args.baseline == "all" else [args.baseline]
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown baseline {unknown[0]!r} for {args.protocol}; use one of "
+                         f"{', '.join(table)} or 'all'")  # fmt: skip
+    if kind == "separation":
+        preset = get_protocol("separation")
+        assert isinstance(preset, SeparationProtocol)
+        return [_separation_baseline(n, preset) for n in names], None
+    return [table[n]() for n in names], None
+
+
+def _separation_baseline(name: str, preset: Any) -> Any:
+    from avloc.evaluation import predictors as P
+
+    if name in ("oracle-ibm", "oracle-irm"):
+        kind: Literal["ibm", "irm"] = "ibm" if name == "oracle-ibm" else "irm"
+        return P.OracleMaskSeparator(kind, preset.oracle_n_fft, preset.oracle_hop_length)
+    return P.SEPARATION_BASELINES[name]()
+
+
+def _model_predictor(name_or_path: str, kind: str, device: str | None) -> Any:
+    """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
+    try:
+        from avloc.evaluation.model_predictors import model_predictor
+    except ImportError:
+        raise ValueError(
+            "--model is not available yet: the model adapter (avloc.evaluation.model_predictors) "
+            "has not landed; score exported maps with --maps, or a baseline with --baseline"
+        ) from None
+    return model_predictor(name_or_path, kind, device)
+
+
+def _sha256_of(name_or_path: str) -> str | None:
+    path = Path(name_or_path)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _evaluate_one(
+    args: argparse.Namespace, kind: str, predictor: Any, save_maps: Path | None
+) -> Any:
+    from avloc.evaluation import runner
+    from avloc.evaluation.protocols import (
+        ClassAwareProtocol,
+        LocalizationProtocol,
+        SeparationProtocol,
+        get_protocol,
+    )
+
+    progress = not args.no_progress
+    if kind == "separation":
+        sep = get_protocol("separation")
+        assert isinstance(sep, SeparationProtocol)
+        if args.bss_backend is not None:
+            sep = dataclasses.replace(sep, backend=args.bss_backend)
+        return runner.evaluate_separation(args.root, predictor, sep, args.limit, progress)
+    preset = None if args.protocol == "class-aware" else get_protocol(args.protocol)
+    if kind == "class-aware":
+        assert preset is None or isinstance(preset, ClassAwareProtocol)
+        return runner.evaluate_class_aware(
+            args.root,
+            predictor,
+            preset,
+            args.tau,
+            args.match_split,
+            args.limit,
+            save_maps,
+            progress,
+        )
+    assert isinstance(preset, LocalizationProtocol)
+    if preset.dataset == "vggss":
+        annotations = args.annotations or args.root / "vggss.json"
+        return runner.evaluate_vggss(
+            annotations, args.root, predictor, preset, args.limit, save_maps, progress
+        )
+    return runner.evaluate_flickr(
+        args.root, predictor, preset, args.test_list, args.limit, save_maps, progress
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from avloc.evaluation.report import format_table, write_plots, write_results
+    from avloc.evaluation.runner import EvaluationInterrupted
+
+    kind = _KINDS[args.protocol]
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    predictors, sha256 = _make_predictors(args, kind)
+    results: list[Any] = []
+    status = 0
+    for predictor in predictors:
+        save_maps = args.save_maps
+        if save_maps is not None and len(predictors) > 1:
+            save_maps = save_maps / predictor.name
+        try:
+            results.append(_evaluate_one(args, kind, predictor, save_maps))
+        except EvaluationInterrupted as interrupted:
+            results.append(interrupted.result)
+            status = 130
+            print("avloc evaluate: interrupted; writing the partial result", file=sys.stderr)
+            break
+    print(format_table(results))
+    if args.out is not None:
+        path = write_results(results, args.out, sha256)
+        plots = write_plots(results, path)
+        print(f"wrote {path}" + "".join(f", {p}" for p in plots))
+    return status
