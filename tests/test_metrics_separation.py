@@ -151,3 +151,18 @@ def test_score_mixture_rejects_bad_shapes() -> None:
         score_mixture(refs, ests * np.nan, refs.sum(0))
     with pytest.raises(TypeError, match="numpy array"):
         score_mixture([[0.1, 0.2]], ests, refs.sum(0))  # type: ignore[arg-type]
+
+
+def test_fast_backend_survives_multithreaded_torch() -> None:
+    # torch.linalg.solve failed on 6-s mixtures with 2 torch threads; the backend pins 1 thread.
+    rng = np.random.default_rng(3)
+    refs = rng.standard_normal((2, 65_535))
+    ests = refs + 0.3 * rng.standard_normal((2, 65_535))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        sdr, _, _ = bss_eval(refs, ests, backend="fast")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_allclose(sdr, bss_eval(refs, ests)[0], atol=0.01)

@@ -101,9 +101,17 @@ def _bss_fast(references: np.ndarray, estimates: np.ndarray) -> BssResult:
 
     # Torch float64 inputs select fast_bss_eval's torch backend: its numpy backend breaks on
     # NumPy >= 2, whose np.linalg.solve no longer treats a (..., M) right-hand side as vectors.
-    sdr, sir, sar = fast_bss_eval.bss_eval_sources(
-        torch.from_numpy(references), torch.from_numpy(estimates), compute_permutation=False
-    )
+    # torch.linalg.solve on these batched 512-tap systems fails with "Pivots given to lu_solve
+    # must all be >= 1" when torch runs more than one thread (seen with torch 2.13 CPU), so the
+    # solve runs single-threaded; the thread setting is restored afterwards.
+    num_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sdr, sir, sar = fast_bss_eval.bss_eval_sources(
+            torch.from_numpy(references), torch.from_numpy(estimates), compute_permutation=False
+        )
+    finally:
+        torch.set_num_threads(num_threads)
     return sdr.numpy(), sir.numpy(), sar.numpy()
 
 
