@@ -5,8 +5,16 @@ Public API only; everything else is imported from its own module.
 
 from __future__ import annotations
 
+from avloc.inference import Pipeline
 from avloc.models import create_model, list_models
 from avloc.pretrained import list_pretrained, load_model
 from avloc.version import __version__
 
-__all__ = ["__version__", "create_model", "list_models", "list_pretrained", "load_model"]
+__all__ = [
+    "Pipeline",
+    "__version__",
+    "create_model",
+    "list_models",
+    "list_pretrained",
+    "load_model",
+]

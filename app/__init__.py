@@ -1,0 +1,1 @@
+"""The avloc Gradio demo (``app/app.py``); not part of the ``avloc`` package."""

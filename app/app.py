@@ -1,0 +1,333 @@
+"""The avloc demo: upload a video (or an image and a sound) and see/hear what makes the sound.
+
+``build_demo(pipeline)`` returns the ``gr.Blocks``; the handlers below are plain module-level
+functions (paths and options in, paths and values out) that call :class:`avloc.Pipeline` and
+:mod:`avloc.viz`, so tests call them directly. Everything the app writes goes under one
+``tempfile.mkdtemp`` folder per app; nothing else is served.
+
+Run it with ``avloc app`` or ``python -m app``.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from avloc import media
+from avloc.assets import assets_dir
+from avloc.inference import LocalizationResult, Pipeline
+from avloc.viz import list_colormaps, map_thumbnails, overlay_size, write_overlay_video
+
+MAX_UPLOAD_MB = 100.0
+MAX_DURATION_S = 60.0
+MAX_SOURCES = 4  # audio players shown (strongest objects first); the rest stay in the residual
+
+
+@dataclass
+class AppSession:
+    """What the handlers share: the loaded pipelines and the app's private output folder."""
+
+    pipeline: Pipeline
+    work_dir: Path
+    default_model: str = "default"
+    max_upload_mb: float = MAX_UPLOAD_MB
+    max_duration_s: float = MAX_DURATION_S
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+
+    def get_pipeline(self, model: str | None) -> Pipeline:
+        """The pipeline for a model name or bundle path, loaded once and cached."""
+        if not model or model == self.default_model:
+            return self.pipeline
+        if model not in self.pipelines:
+            try:
+                self.pipelines[model] = Pipeline.from_pretrained(
+                    model, batch_size=self.pipeline.batch_size, precision=self.pipeline.precision
+                )
+            except (OSError, ValueError) as error:
+                raise gr.Error(f"cannot load model {model!r}: {error}") from None
+        return self.pipelines[model]
+
+    def new_run_dir(self) -> Path:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="run-", dir=self.work_dir))
+
+
+def model_choices() -> list[str]:
+    """Pretrained names for the model menu (any bundle path may also be typed)."""
+    from avloc.pretrained import list_pretrained
+
+    return list_pretrained()
+
+
+def example_videos() -> list[str]:
+    """Demo clips shipped in ``assets/demo/`` (empty when none were generated yet)."""
+    demo = assets_dir() / "demo"
+    return [str(p) for p in sorted(demo.glob("*.mp4"))] if demo.is_dir() else []
+
+
+def _check_size(path: Path, session: AppSession) -> None:
+    size_mb = path.stat().st_size / 1e6
+    if size_mb > session.max_upload_mb:
+        raise gr.Error(
+            f"{path.name} is {size_mb:.0f} MB; the demo accepts up to {session.max_upload_mb:.0f} MB"
+        )
+
+
+def prepare_input(
+    session: AppSession, video: str | None, image: str | None, audio: str | None, run_dir: Path
+) -> Path:
+    """The uploaded video, or an image + sound turned into a still video, checked against limits.
+
+    Raises:
+        gr.Error: nothing uploaded, too large, too long, or unreadable media.
+    """
+    try:
+        if video:
+            path = Path(video)
+            _check_size(path, session)
+            duration = media.probe(path).duration_s
+        elif image and audio:
+            for item in (Path(image), Path(audio)):
+                _check_size(item, session)
+            duration = media.probe(audio).duration_s
+            if duration > session.max_duration_s:
+                raise gr.Error(_too_long(duration, session))
+            path = _still_video(Path(image), Path(audio), run_dir, session.pipeline.fps)
+        else:
+            raise gr.Error("upload a video, or an image together with an audio file")
+    except media.MediaError as error:
+        raise gr.Error(str(error)) from None
+    if duration > session.max_duration_s:
+        raise gr.Error(_too_long(duration, session))
+    return path
+
+
+def _too_long(duration: float, session: AppSession) -> str:
+    return f"the clip lasts {duration:.0f} s; the demo accepts up to {session.max_duration_s:.0f} s"
+
+
+def _still_video(image: Path, audio: Path, run_dir: Path, fps: float) -> Path:
+    """An mp4 showing ``image`` for the length of ``audio`` (so every input is a video)."""
+    picture = media.read_image(image)
+    height, width = overlay_size(*picture.shape[:2])
+    import cv2
+
+    picture = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+    sound = media.read_audio(audio, 22050)
+    num_frames = max(1, int(np.ceil(len(sound) / 22050 * fps)))
+    frames = (picture for _ in range(num_frames))
+    return media.write_video(run_dir / "input.mp4", frames, fps, audio=sound, sample_rate=22050)
+
+
+def _gallery(
+    path: Path, result: LocalizationResult, colormap: str, opacity: float
+) -> list[tuple[np.ndarray, str]]:
+    """One thumbnail per object, on the frame where it is most present; or the overall map."""
+    if not result.objects:
+        index = int(np.argmax(result.heatmaps.reshape(len(result.heatmaps), -1).max(1)))
+        frame = _frame_at(path, float(result.times_s[index]))
+        (thumb,) = map_thumbnails(
+            frame, result.heatmaps[index][None], colormap=colormap, opacity=opacity
+        )
+        return [(thumb, "all sound (no separate object found)")]
+    items = []
+    for obj in result.objects:
+        index = int(np.argmax(result.class_presence[:, obj.class_index]))
+        frame = _frame_at(path, float(result.times_s[index]))
+        maps = result.class_maps[index, obj.class_index][None]
+        (thumb,) = map_thumbnails(frame, maps, colormap=colormap, opacity=opacity)
+        caption = f"{obj.label} · presence {obj.presence:.2f} · {obj.loudness_db:.0f} dBFS"
+        items.append((thumb, caption))
+    return items
+
+
+def _frame_at(path: Path, t_s: float) -> np.ndarray:
+    info = media.probe(path)
+    size = overlay_size(int(info.height or 2), int(info.width or 2))
+    frames = media.read_video(path, fps=8.0, size=size, start_s=t_s, duration_s=0.125).frames
+    return frames[0] if len(frames) else np.zeros((*size, 3), np.uint8)
+
+
+def analyze(
+    session: AppSession,
+    video: str | None,
+    image: str | None,
+    audio: str | None,
+    model: str | None,
+    colormap: str,
+    opacity: float,
+    smoothing: float,
+) -> tuple[Any, ...]:
+    """Localise and separate: overlay video, object gallery, frame to click, stems.
+
+    Returns:
+        ``(overlay_path, gallery, frame_path, input_path, residual_player, *source_players)``.
+    """
+    run_dir = session.new_run_dir()
+    path = prepare_input(session, video, image, audio, run_dir)
+    pipeline = session.get_pipeline(model)
+    try:
+        result = pipeline.localize(path)
+        overlay = write_overlay_video(
+            run_dir / "overlay.mp4", path, result, colormap, opacity, smoothing
+        )
+        separation = pipeline.separate(path, localization=result)
+    except media.MediaError as error:
+        raise gr.Error(str(error)) from None
+    frame_path = media.write_image(run_dir / "frame.png", _frame_at(path, result.duration_s / 2))
+    players = []
+    for i in range(MAX_SOURCES):
+        if i < len(separation.labels):
+            wav = media.write_audio(
+                run_dir / f"source_{i}.wav", separation.sources[i], separation.sample_rate
+            )
+            players.append(gr.Audio(value=str(wav), label=separation.labels[i], visible=True))
+        else:
+            players.append(gr.Audio(value=None, visible=False))
+    residual = media.write_audio(
+        run_dir / "residual.wav", separation.residual, separation.sample_rate
+    )
+    gallery = _gallery(path, result, colormap, opacity)
+    return (str(overlay), gallery, str(frame_path), str(path), str(residual), *players)
+
+
+def listen_at(
+    session: AppSession, input_path: str | None, model: str | None, x: float, y: float
+) -> str:
+    """The sound at normalised ``(x, y)`` of the analysed clip, as a wav path.
+
+    Raises:
+        gr.Error: nothing analysed yet, or a point outside [0, 1]².
+    """
+    if not input_path:
+        raise gr.Error("analyse a clip first, then click on its frame")
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise gr.Error(f"the point must be normalised to [0, 1]; got ({x}, {y})")
+    pipeline = session.get_pipeline(model)
+    wave = pipeline.separate_at(input_path, (x, y))
+    out = session.new_run_dir() / f"point_{x:.2f}_{y:.2f}.wav"
+    return str(media.write_audio(out, wave, pipeline.sample_rate))
+
+
+def frame_click(frame_path: str | None, evt: gr.SelectData) -> tuple[float, float]:
+    """Pixel clicked on the frame → normalised ``(x, y)``."""
+    if not frame_path:
+        raise gr.Error("analyse a clip first, then click on its frame")
+    height, width = media.read_image(frame_path).shape[:2]
+    px, py = evt.index
+    return (
+        round(min(max(px / max(width - 1, 1), 0.0), 1.0), 3),
+        round(min(max(py / max(height - 1, 1), 0.0), 1.0), 3),
+    )
+
+
+def build_demo(
+    pipeline: Pipeline, work_dir: Path | None = None, default_model: str = "default"
+) -> gr.Blocks:
+    """The Gradio app around a loaded pipeline.
+
+    Args:
+        pipeline: the default model's pipeline.
+        work_dir: the app's private output folder (default: a fresh ``tempfile.mkdtemp``).
+        default_model: the name ``pipeline`` was loaded from (shown first in the model menu).
+    """
+    work = work_dir or Path(tempfile.mkdtemp(prefix="avloc-app-"))
+    session = AppSession(pipeline, work, default_model)
+    with gr.Blocks(title="avloc — what makes the sound?") as demo:
+        gr.Markdown(
+            "# avloc: what makes the sound?\nUpload a video (or an image and a sound). avloc "
+            "paints where the sound comes from, lists the sounding objects and separates their "
+            "sounds. Click on the frame to hear the sound from that place."
+        )
+        with gr.Row():
+            with gr.Column():
+                video = gr.Video(label="video", sources=["upload"])
+                with gr.Accordion("…or an image and a sound", open=False):
+                    image = gr.Image(label="image", type="filepath", sources=["upload"])
+                    audio = gr.Audio(label="sound", type="filepath", sources=["upload"])
+                choices = _ordered([default_model, *model_choices()])
+                model = gr.Dropdown(
+                    choices,
+                    value=default_model,
+                    label="model (name or bundle path)",
+                    allow_custom_value=True,
+                )
+                colormap = gr.Dropdown(list_colormaps(), value="inferno", label="colormap")
+                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="overlay opacity")
+                smoothing = gr.Slider(0.0, 0.95, value=0.5, step=0.05, label="temporal smoothing")
+                run = gr.Button("Find the sounds", variant="primary")
+                examples = example_videos()
+                if examples:
+                    gr.Examples(examples, inputs=[video])
+            with gr.Column():
+                overlay = gr.Video(label="heatmap overlay", elem_id="overlay", autoplay=True)
+                gallery = gr.Gallery(label="sounding objects", columns=4, height="auto")
+                residual = gr.Audio(label="residual (everything else)", type="filepath")
+                sources = [
+                    gr.Audio(type="filepath", visible=False, elem_classes="source")
+                    for _ in range(MAX_SOURCES)
+                ]
+        with gr.Row():
+            frame = gr.Image(
+                label="click to hear that place",
+                type="filepath",
+                interactive=False,
+                elem_id="frame",
+            )
+            with gr.Column():
+                x = gr.Number(label="x (0 = left, 1 = right)", value=0.5, minimum=0, maximum=1)
+                y = gr.Number(label="y (0 = top, 1 = bottom)", value=0.5, minimum=0, maximum=1)
+                listen = gr.Button("Listen here")
+                point_audio = gr.Audio(
+                    label="sound from that place", type="filepath", elem_id="point-audio"
+                )
+        input_state = gr.State(None)
+        run.click(
+            functools.partial(analyze, session),
+            inputs=[video, image, audio, model, colormap, opacity, smoothing],
+            outputs=[overlay, gallery, frame, input_state, residual, *sources],
+            api_name="analyze",
+        )
+        frame.select(frame_click, inputs=[frame], outputs=[x, y], api_name="frame_click").then(
+            functools.partial(listen_at, session),
+            inputs=[input_state, model, x, y],
+            outputs=[point_audio],
+            api_name="listen_after_click",
+        )
+        listen.click(
+            functools.partial(listen_at, session),
+            inputs=[input_state, model, x, y],
+            outputs=[point_audio],
+            api_name="listen_at",
+        )
+    demo.avloc_work_dir = work  # type: ignore[attr-defined]
+    return demo
+
+
+def _ordered(names: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def main(model: str = "default", host: str = "127.0.0.1", port: int | None = None) -> None:
+    """Load the model once and serve the app until interrupted."""
+    pipeline = Pipeline.from_pretrained(model)
+    demo = build_demo(pipeline, default_model=model)
+    work = demo.avloc_work_dir  # type: ignore[attr-defined]
+    try:
+        demo.queue(default_concurrency_limit=1).launch(
+            server_name=host, server_port=port, allowed_paths=[str(work)], theme=gr.themes.Soft()
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

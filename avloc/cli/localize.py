@@ -1,0 +1,324 @@
+"""``avloc localize``: heatmap overlays, maps, stems and a summary for files or folders of videos.
+
+Per video, in ``OUT/<relative name>/``: ``overlay.mp4``, ``maps.npz``, ``sources/<label>.wav``
+(+ ``residual.wav``) and ``summary.json``, written last so that a video interrupted half-way is
+redone on the next run while finished ones are skipped. Per run: ``OUT/summary.json`` and
+``OUT/summary.csv`` with one status per input (ok / failed / skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from avloc.inference import LocalizationResult, Pipeline, SeparationResult
+
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How the overlay video looks."""
+
+    colormap: str = "inferno"
+    opacity: float = 0.5  # colour weight where the heatmap is 1
+    smoothing: float = 0.5  # EMA weight of the past over successive frames
+    boxes: bool = True  # draw the objects' boxes
+    separate: bool = True  # also write sources/*.wav
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One video to process and its output folder name (relative to OUT)."""
+
+    path: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class ItemStatus:
+    """The outcome of one input, as written to the run summary."""
+
+    input: str
+    output: str
+    status: str  # "ok", "failed" or "skipped"
+    error: str = ""
+    seconds: float = 0.0
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "localize",
+        help="find the sounding objects in videos: overlays, maps, stems, summaries",
+        description=__doc__,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or folders")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="chunks decoded ahead in background threads"
+    )
+    parser.add_argument(
+        "--glob", default="**/*", help="file pattern inside folders (default: **/*)"
+    )
+    parser.add_argument("--colormap", default="inferno", help="matplotlib colormap of the overlay")
+    parser.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1]")
+    parser.add_argument("--smoothing", type=float, default=0.5, help="temporal EMA in [0, 1)")
+    parser.add_argument("--no-boxes", action="store_true", help="do not draw object boxes")
+    parser.add_argument("--no-separate", action="store_true", help="skip writing sources/*.wav")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every model-running subcommand shares."""
+    parser.add_argument(
+        "--model", default="default", metavar="NAME_OR_PATH", help="model name or bundle"
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
+    parser.add_argument("--batch-size", type=int, default=32, help="frames per model step")
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+
+
+def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
+    """Build the pipeline the shared model flags describe."""
+    from avloc.inference import Pipeline
+
+    return Pipeline.from_pretrained(
+        args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        decode_ahead=decode_ahead,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    options = RenderOptions(
+        colormap=args.colormap,
+        opacity=args.opacity,
+        smoothing=args.smoothing,
+        boxes=not args.no_boxes,
+        separate=not args.no_separate,
+    )
+    _check_options(options)
+    items, missing = collect_inputs(args.inputs, args.glob)
+    pipeline = load_pipeline(args, decode_ahead=args.workers)
+    statuses = process_all(pipeline, items, args.output, options, missing, quiet=args.quiet)
+    failed = [s for s in statuses if s.status == "failed"]
+    done = sum(s.status == "ok" for s in statuses)
+    skipped = sum(s.status == "skipped" for s in statuses)
+    print(f"avloc localize: {done} done, {skipped} skipped, {len(failed)} failed -> {args.output}")
+    return 1 if failed else 0
+
+
+def _check_options(options: RenderOptions) -> None:
+    from avloc.viz import TemporalSmoother, colormap_lut
+
+    colormap_lut(options.colormap)
+    TemporalSmoother(options.smoothing)
+    if not 0.0 <= options.opacity <= 1.0:
+        raise ValueError(f"--opacity must be in [0, 1], got {options.opacity}")
+
+
+def collect_inputs(
+    inputs: Sequence[str | Path], glob: str = "**/*"
+) -> tuple[list[InputItem], list[ItemStatus]]:
+    """Expand files and folders into videos with unique output names.
+
+    Returns:
+        The videos, and a failed status for each input that does not exist.
+    """
+    from avloc.data.folder import find_videos
+
+    items: list[InputItem] = []
+    missing: list[ItemStatus] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            items += [
+                InputItem(p, str(p.relative_to(path).with_suffix("")))
+                for p in find_videos(path, glob)
+            ]
+        elif path.exists():
+            items.append(InputItem(path, path.stem))
+        else:
+            missing.append(ItemStatus(str(path), "", "failed", f"{path}: no such file or folder"))
+    seen: dict[str, int] = {}
+    unique = []
+    for item in items:  # a.mp4 and a.mkv side by side keep distinct folders
+        count = seen.get(item.name, 0)
+        seen[item.name] = count + 1
+        unique.append(item if count == 0 else InputItem(item.path, f"{item.name}_{count}"))
+    return unique, missing
+
+
+def process_all(
+    pipeline: Pipeline,
+    items: Sequence[InputItem],
+    out_root: Path,
+    options: RenderOptions,
+    initial: Sequence[ItemStatus] = (),
+    quiet: bool = False,
+) -> list[ItemStatus]:
+    """Process each video, skipping finished ones and reporting (not raising) bad files."""
+    from tqdm import tqdm
+
+    from avloc.media import MediaError
+
+    out_root.mkdir(parents=True, exist_ok=True)
+    statuses = list(initial)
+    for status in statuses:
+        print(f"avloc localize: {status.error}", file=sys.stderr)
+    for item in tqdm(items, desc="videos", unit="video", disable=quiet):
+        out_dir = out_root / item.name
+        start = time.perf_counter()
+        if (out_dir / SUMMARY_NAME).exists():
+            statuses.append(ItemStatus(str(item.path), item.name, "skipped", "already done"))
+        else:
+            try:
+                process_video(pipeline, item.path, out_dir, options, quiet=quiet)
+                status = ItemStatus(
+                    str(item.path), item.name, "ok", seconds=time.perf_counter() - start
+                )
+            except (MediaError, ValueError, OSError, RuntimeError) as error:
+                print(f"avloc localize: {item.path}: {error}", file=sys.stderr)
+                status = ItemStatus(str(item.path), item.name, "failed", str(error))
+            statuses.append(status)
+        write_run_summary(out_root, statuses)
+    write_run_summary(out_root, statuses)
+    return statuses
+
+
+def process_video(
+    pipeline: Pipeline, path: Path, out_dir: Path, options: RenderOptions, quiet: bool = True
+) -> None:
+    """Write overlay.mp4, maps.npz, sources/*.wav, then summary.json for one video."""
+    from tqdm import tqdm
+
+    from avloc import media
+    from avloc.viz import write_overlay_video
+
+    info = media.probe(path)
+    total = math.ceil(info.duration_s * pipeline.fps)
+    with tqdm(total=total, desc=path.name, unit="frame", leave=False, disable=quiet) as bar:
+        loc = pipeline.localize(path, progress=bar.update)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_maps(out_dir / "maps.npz", loc)
+    write_overlay_video(
+        out_dir / "overlay.mp4",
+        path,
+        loc,
+        options.colormap,
+        options.opacity,
+        options.smoothing,
+        options.boxes,
+    )
+    stems: dict[str, str] = {}
+    if options.separate:
+        separation = pipeline.separate(path, localization=loc)
+        stems = write_sources(out_dir / "sources", separation)
+    summary = video_summary(path, loc, stems)
+    atomic_write_text(out_dir / SUMMARY_NAME, json.dumps(summary, indent=2))
+
+
+def write_maps(path: Path, loc: LocalizationResult) -> None:
+    """maps.npz: float16 heatmaps and class maps, presence, loudness and times."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(
+            handle,
+            times_s=loc.times_s.astype(np.float32),
+            heatmaps=loc.heatmaps.astype(np.float16),
+            class_maps=loc.class_maps.astype(np.float16),
+            class_presence=loc.class_presence.astype(np.float16),
+            loudness_db=loc.loudness_db.astype(np.float32),
+        )
+
+
+def write_sources(folder: Path, separation: SeparationResult) -> dict[str, str]:
+    """sources/<label>.wav per object and residual.wav; returns label -> relative file."""
+    from avloc import media
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    for label, wave in zip(separation.labels, separation.sources, strict=True):
+        media.write_audio(folder / f"{label}.wav", wave, separation.sample_rate)
+        files[label] = f"{folder.name}/{label}.wav"
+    media.write_audio(folder / "residual.wav", separation.residual, separation.sample_rate)
+    files["residual"] = f"{folder.name}/residual.wav"
+    return files
+
+
+def video_summary(path: Path, loc: LocalizationResult, stems: dict[str, str]) -> dict[str, Any]:
+    """The per-video summary.json content."""
+    from avloc.version import __version__
+
+    return {
+        "input": str(path),
+        "avloc_version": __version__,
+        "duration_s": round(loc.duration_s, 4),
+        "fps": loc.fps,
+        "sample_rate": loc.sample_rate,
+        "frame_size": list(loc.frame_size),
+        "num_frames": loc.num_frames,
+        "objects": [o.to_json(loc.times_s) for o in loc.objects],
+        "files": {"overlay": "overlay.mp4", "maps": "maps.npz", "sources": stems},
+    }
+
+
+def write_run_summary(out_root: Path, statuses: Sequence[ItemStatus]) -> None:
+    """OUT/summary.json and OUT/summary.csv, rewritten atomically after every video."""
+    rows = [status.__dict__ for status in statuses]
+    counts = {key: sum(s.status == key for s in statuses) for key in ("ok", "failed", "skipped")}
+    atomic_write_text(
+        out_root / SUMMARY_NAME, json.dumps({"counts": counts, "inputs": rows}, indent=2)
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(ItemStatus.__dataclass_fields__))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out_root / "summary.csv", buffer.getvalue())
+
+
+class atomic_path:
+    """A temporary path beside ``path`` that replaces it on success and vanishes on failure."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, kind: Any, *rest: Any) -> None:
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file so that readers see the old or the new content, never half."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -1,0 +1,641 @@
+"""Inference: media → model → result dataclasses, streamed in chunks so any length fits in memory.
+
+:class:`Pipeline` owns decoding (through :mod:`avloc.media`), resampling, batching, chunking with
+overlap, ``torch.inference_mode`` and device placement. Every preprocessing value (sample rate,
+frame rate, frame size, mean/std, audio window) is read from ``model.config``.
+
+Localisation runs one model step per analysed frame: the frame at time t is paired with the
+audio window of ``audio_window_s`` seconds centred on t, so successive windows overlap. Frames
+and audio are decoded chunk by chunk; only grid-resolution maps are kept.
+
+Separation is Sound-of-Pixels style (Zhao et al. 2018): one visual vector per object (pooled over
+the object's map region, or taken at one pixel for :meth:`Pipeline.separate_at`) conditions a
+mask on the mixture's spectrogram. Long audio is cut into windows with 50 % overlap that are
+cross-faded with a periodic Hann window (which sums to one), so no seams are audible.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from avloc import media
+from avloc.data.transforms import normalize_frames
+from avloc.objects import DetectedObject, extract_objects, loudness_db
+
+PRECISIONS = ("bf16", "fp32")
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, eq=False)
+class Clip:
+    """Decoded media held in memory (a short clip, or a still image with a sound).
+
+    A clip covers ``max(N / fps, T / sample_rate)`` seconds; its last frame is held when the
+    audio is longer, so a single frame with a long sound is a still image that sounds.
+
+    Shape:
+        frames: (N, H, W, 3) uint8 RGB; audio: (T,) float32 mono in [-1, 1].
+    """
+
+    frames: np.ndarray
+    audio: np.ndarray
+    fps: float
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.frames, np.ndarray) or self.frames.dtype != np.uint8:
+            raise TypeError("Clip.frames must be a uint8 numpy array (N, H, W, 3)")
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or len(self.frames) == 0:
+            raise ValueError(
+                f"Clip.frames must have shape (N, H, W, 3), N >= 1; got {self.frames.shape}"
+            )
+        audio = np.asarray(self.audio)
+        if audio.ndim != 1 or audio.size == 0:
+            raise ValueError(f"Clip.audio must be a non-empty mono (T,) array, got {audio.shape}")
+        if self.fps <= 0 or self.sample_rate <= 0:
+            raise ValueError(
+                f"Clip needs fps > 0 and sample_rate > 0, got {self.fps}, {self.sample_rate}"
+            )
+
+    @property
+    def duration_s(self) -> float:
+        return max(len(self.frames) / self.fps, len(self.audio) / self.sample_rate)
+
+
+# A file path, an in-memory Clip, or (frames, audio, fps, sample_rate).
+VideoInput = Union[str, Path, Clip, tuple]  # noqa: UP007 - a runtime alias on Python 3.10
+
+
+@dataclass(frozen=True, eq=False)
+class LocalizationResult:
+    """What :meth:`Pipeline.localize` found, at the model's grid resolution.
+
+    Shape:
+        times_s: (N,); heatmaps: (N, h, w) float32 in [0, 1]; class_maps: (N, K, h, w) in
+        [0, 1]; class_presence: (N, K) in [0, 1]; loudness_db: (N,) dBFS of each frame's
+        audio window.
+    """
+
+    times_s: np.ndarray
+    heatmaps: np.ndarray
+    class_maps: np.ndarray
+    class_presence: np.ndarray
+    loudness_db: np.ndarray
+    objects: tuple[DetectedObject, ...]
+    fps: float  # analysis frame rate (the model's)
+    sample_rate: int  # the model's audio sample rate
+    frame_size: tuple[int, int]  # (height, width) the model saw
+    duration_s: float  # length of the input
+    num_chunks: int  # how many decoded chunks were streamed through the model
+    class_vectors: np.ndarray | None = None  # (N, K, K_s) separator vector per class region
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.times_s)
+
+
+@dataclass(frozen=True, eq=False)
+class SeparationResult:
+    """One waveform per sounding object plus what is left over.
+
+    ``residual = mixture - sources.sum(0)``, so sources and residual add back to the input.
+
+    Shape:
+        sources: (S, T) float32; residual: (T,); mixture: (T,).
+    """
+
+    sources: np.ndarray
+    labels: tuple[str, ...]
+    residual: np.ndarray
+    mixture: np.ndarray
+    sample_rate: int
+    num_chunks: int  # audio windows processed (overlap-added)
+
+
+# ----------------------------------------------------------------------------------------------
+# Media sources: one interface over files and in-memory clips.
+
+
+class _FileSource:
+    """A media file, decoded lazily through :mod:`avloc.media`."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        info = media.probe(path)
+        if not info.has_video or info.fps is None:
+            raise media.NoVideoStreamError(path, "has no video stream; avloc needs a video")
+        if not info.has_audio:
+            raise media.NoAudioStreamError(
+                path, "has no audio stream; avloc localises sounds, so it needs a soundtrack"
+            )
+        self.path = path
+        self.duration_s = float(info.duration_s)
+
+    def frames(
+        self, fps: float, size: tuple[int, int], chunk: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for part in media.iter_video(self.path, fps, size=size, chunk_frames=chunk):
+            yield np.asarray(part.times_s, np.float64), part.frames
+
+    def num_samples(self, sample_rate: int) -> int:
+        return max(1, round(self.duration_s * sample_rate))
+
+    def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
+        yield from media.iter_audio(self.path, sample_rate, chunk_s=2.0)
+
+
+class _ClipSource:
+    """An in-memory :class:`Clip`, resampled to the model's rates on the fly."""
+
+    def __init__(self, clip: Clip) -> None:
+        self.clip = clip
+        self.duration_s = clip.duration_s
+
+    def frames(
+        self, fps: float, size: tuple[int, int], chunk: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        import cv2
+
+        times = np.arange(int(np.floor(self.duration_s * fps + 1e-6))) / fps
+        for start in range(0, len(times), chunk):
+            part = times[start : start + chunk]
+            index = np.minimum(
+                np.round(part * self.clip.fps).astype(int), len(self.clip.frames) - 1
+            )
+            frames = np.stack(
+                [
+                    cv2.resize(
+                        self.clip.frames[i], (size[1], size[0]), interpolation=cv2.INTER_AREA
+                    )
+                    for i in index
+                ]
+            )
+            yield part, frames
+
+    def num_samples(self, sample_rate: int) -> int:
+        return int(np.ceil(len(self.clip.audio) * sample_rate / self.clip.sample_rate))
+
+    def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
+        yield _resample(np.asarray(self.clip.audio, np.float32), self.clip.sample_rate, sample_rate)
+
+
+def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    if rate_in == rate_out:
+        return audio.astype(np.float32, copy=False)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(int(rate_in), int(rate_out))
+    return resample_poly(audio, rate_out // g, rate_in // g).astype(np.float32)
+
+
+def _open_source(video: VideoInput) -> _FileSource | _ClipSource:
+    if isinstance(video, (str, Path)):
+        return _FileSource(Path(video))
+    if isinstance(video, Clip):
+        return _ClipSource(video)
+    if isinstance(video, tuple) and len(video) == 4:
+        frames, audio, fps, sample_rate = video
+        return _ClipSource(
+            Clip(np.asarray(frames), np.asarray(audio, np.float32), float(fps), int(sample_rate))
+        )
+    raise TypeError(
+        "video must be a file path, a Clip, or a (frames, audio, fps, sample_rate) tuple; "
+        f"got {type(video).__name__}"
+    )
+
+
+class _AudioWindows:
+    """Random-ish access to a forward-only audio stream, for non-decreasing window starts.
+
+    Keeps only the samples from the earliest start still needed, so memory stays bounded by the
+    window length plus one decoded block, whatever the stream's length. Samples outside the
+    stream read as zeros.
+    """
+
+    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
+        self._blocks = blocks
+        self._buffer = np.zeros(0, np.float32)
+        self._offset = 0  # stream index of self._buffer[0]
+        self._done = False
+
+    def window(self, start: int, length: int) -> np.ndarray:
+        """Samples ``[start, start + length)`` (zero-padded); ``start`` must not decrease."""
+        if start < self._offset and start >= 0:
+            raise ValueError("audio windows must be requested in non-decreasing order")
+        end = start + length
+        while not self._done and self._offset + len(self._buffer) < end:
+            try:
+                block = np.asarray(next(self._blocks), np.float32).reshape(-1)
+            except StopIteration:
+                self._done = True
+                break
+            self._buffer = np.concatenate([self._buffer, block])
+        out = np.zeros(length, np.float32)
+        lo, hi = max(start, self._offset), min(end, self._offset + len(self._buffer))
+        if hi > lo:
+            out[lo - start : hi - start] = self._buffer[lo - self._offset : hi - self._offset]
+        drop = max(0, start - self._offset)  # everything before this start is never asked again
+        self._buffer, self._offset = self._buffer[drop:], self._offset + drop
+        return out
+
+
+def _prefetch(items: Iterable[_T], depth: int) -> Iterator[_T]:
+    """Produce ``items`` in a background thread, ``depth`` ahead (0: inline).
+
+    PyAV releases the GIL while decoding, so decoding the next chunk overlaps the model step.
+    """
+    if depth <= 0:
+        yield from items
+        return
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                box.put(("item", item))
+            box.put(("end", None))
+        except BaseException as error:
+            box.put(("error", error))
+
+    worker = threading.Thread(target=produce, daemon=True, name="avloc-decode")
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
+
+
+# ----------------------------------------------------------------------------------------------
+# The pipeline.
+
+
+def _as_size(value: Any) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    height, width = value
+    return (int(height), int(width))
+
+
+def _hann_weights(length: int) -> np.ndarray:
+    """Periodic Hann: windows at 50 % overlap sum exactly to one."""
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float32)
+
+
+class Pipeline:
+    """Localise sounding objects in videos and separate their sounds with one model.
+
+    Args:
+        model: a loaded avloc model (``avloc.load_model``); its ``config`` holds the
+            preprocessing contract.
+        device: where the model runs (``"cpu"``, ``"cuda"``); default: where it already is.
+        batch_size: frames per model step (and decoded chunk).
+        precision: ``"bf16"`` (autocast) or ``"fp32"``.
+        decode_ahead: decoded chunks prepared ahead in a background thread (0: none).
+        presence_threshold: class presence that counts as sounding, in [0, 1].
+        map_threshold: fraction of a class map's maximum that makes its box, in (0, 1].
+
+    Raises:
+        ValueError: bad batch size, precision or thresholds.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: str | torch.device | None = None,
+        batch_size: int = 32,
+        precision: str = "bf16",
+        decode_ahead: int = 0,
+        presence_threshold: float = 0.5,
+        map_threshold: float = 0.5,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if decode_ahead < 0:
+            raise ValueError(f"decode_ahead must be >= 0, got {decode_ahead}")
+        if not 0.0 <= presence_threshold <= 1.0 or not 0.0 < map_threshold <= 1.0:
+            raise ValueError("presence_threshold must be in [0, 1] and map_threshold in (0, 1]")
+        if device is not None:
+            model = model.to(device)
+        # Typed loosely: any model with the AVLocModel methods (duck-typed) will do.
+        self.model: Any = model.eval()
+        self.device = next(model.parameters()).device
+        self.batch_size = batch_size
+        self.precision = precision
+        self.decode_ahead = decode_ahead
+        self.presence_threshold = presence_threshold
+        self.map_threshold = map_threshold
+        config: Any = self.model.config
+        self.sample_rate = int(config.sample_rate)
+        self.fps = float(config.fps)
+        self.frame_size = _as_size(config.frame_size)
+        self.mean = tuple(config.mean)
+        self.std = tuple(config.std)
+        self.audio_window_s = float(config.audio_window_s)
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | Path, device: str | None = None, **kwargs: Any
+    ) -> Pipeline:
+        """Load a model by name or bundle path and wrap it (kwargs go to the constructor)."""
+        from avloc.pretrained import load_model
+
+        return cls(load_model(str(name_or_path), device=device), **kwargs)
+
+    # -- model steps --------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        return torch.autocast(
+            device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
+
+    def _frames_tensor(self, frames: np.ndarray) -> torch.Tensor:
+        return normalize_frames(frames, self.mean, self.std).to(self.device)
+
+    def _localize_batch(self, frames: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One model step: maps (B, h, w), class maps (B, K, h, w), presence (B, K) and the
+        separator vector pooled over each class's region (B, K, K_s), or (B, K, 0) without one.
+        """
+        with torch.inference_mode(), self._autocast():
+            visual = self.model.encode_frames(self._frames_tensor(frames))
+            audio = self.model.encode_audio(torch.from_numpy(windows).to(self.device))
+            out = self.model.localize_from(visual, audio)
+            maps = out.maps.float().clamp(0.0, 1.0)
+            if out.class_maps is None or out.class_probs is None:  # a model without a class head
+                empty = torch.zeros((len(maps), 0, *maps.shape[1:]))
+                class_maps, probs = empty, empty.flatten(2)[..., 0]
+            else:
+                class_maps = out.class_maps.float().clamp(0.0, 1.0)
+                probs = out.class_probs.float().clamp(0.0, 1.0)
+            vectors = torch.zeros((*probs.shape, 0))
+            if hasattr(self.model, "visual_vectors") and class_maps.shape[1] > 0:
+                vectors = self.model.visual_vectors(visual, self._regions(class_maps))
+        return tuple(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors))
+
+    def _regions(self, maps: torch.Tensor) -> torch.Tensor:
+        """Each map kept where it reaches ``map_threshold`` of its maximum (zero elsewhere)."""
+        top = maps.flatten(2).amax(-1)[..., None, None]
+        return maps * (maps >= self.map_threshold * top)
+
+    # -- localisation -------------------------------------------------------------------------
+
+    def localize(
+        self, video: VideoInput, progress: Callable[[int], None] | None = None
+    ) -> LocalizationResult:
+        """Heatmaps, per-class maps and sounding objects for every analysed frame.
+
+        Args:
+            video: a media file path, a :class:`Clip`, or ``(frames, audio, fps, sample_rate)``.
+            progress: called with the number of frames done after each chunk (e.g. a tqdm
+                bar's ``update``).
+
+        Returns:
+            The maps at grid resolution for frames at the model's frame rate.
+
+        Raises:
+            FileNotFoundError: missing file. media.MediaError (a ValueError): unreadable
+            media, no video or no audio stream. TypeError: unsupported ``video``.
+        """
+        source = _open_source(video)
+        window = round(self.audio_window_s * self.sample_rate)
+        audio = _AudioWindows(iter(source.audio(self.sample_rate)))
+        parts: list[tuple[np.ndarray, ...]] = []
+        chunks = source.frames(self.fps, self.frame_size, self.batch_size)
+        for times, frames in _prefetch(chunks, self.decode_ahead):
+            starts = np.round(times * self.sample_rate).astype(np.int64) - window // 2
+            windows = np.stack([audio.window(int(s), window) for s in starts])
+            parts.append((times, *self._localize_batch(frames, windows), loudness_db(windows)))
+            if progress is not None:
+                progress(len(times))
+        if not parts:
+            raise media.EmptyMediaError(str(video), "no frames could be decoded")
+        times, maps, class_maps, probs, vectors, level = (
+            np.concatenate(c) for c in zip(*parts, strict=True)
+        )
+        objects = extract_objects(
+            class_maps,
+            probs,
+            level,
+            self._class_labels(class_maps.shape[1]),
+            self.presence_threshold,
+            self.map_threshold,
+        )
+        return LocalizationResult(
+            times_s=times,
+            heatmaps=maps.astype(np.float32),
+            class_maps=class_maps.astype(np.float32),
+            class_presence=probs.astype(np.float32),
+            loudness_db=level,
+            objects=objects,
+            fps=self.fps,
+            sample_rate=self.sample_rate,
+            frame_size=self.frame_size,
+            duration_s=source.duration_s,
+            num_chunks=len(parts),
+            class_vectors=vectors,
+        )
+
+    def _class_labels(self, num_classes: int) -> list[str]:
+        names = getattr(self.model.config, "class_names", None)
+        if names and len(names) == num_classes:
+            return [str(n) for n in names]
+        return [f"class_{k}" for k in range(num_classes)]
+
+    # -- separation ---------------------------------------------------------------------------
+
+    def separate(
+        self,
+        video: VideoInput,
+        localization: LocalizationResult | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> SeparationResult:
+        """One waveform per sounding object (pseudo-class), plus the residual.
+
+        Each object's visual vector is pooled over its map region at every frame where it
+        sounds; an audio window uses the max over its frames (Sound-of-Pixels' temporal
+        max-pooling), and is silent for an object that does not sound in it.
+
+        Args:
+            video: as for :meth:`localize`.
+            localization: a previous :meth:`localize` result of the same video (saves a pass).
+            progress: called with the number of frames done after each chunk.
+
+        Returns:
+            Sources at the model's sample rate; with no sounding object ``sources`` is
+            (0, T) and the residual is the whole mixture.
+
+        Raises:
+            As :meth:`localize`.
+        """
+        self._check_separator()
+        source = _open_source(video)
+        loc = localization if localization is not None else self.localize(video, progress)
+        objects = loc.objects
+        if not objects:
+            return self._separate_stream(source, None, ())
+        if loc.class_vectors is None or loc.class_vectors.shape[-1] == 0:
+            raise ValueError("the localization result holds no separator vectors; rerun localize")
+        vectors = loc.class_vectors[:, [o.class_index for o in objects]]
+        active = np.stack([~np.isnan(o.boxes[:, 0]) for o in objects], axis=1)
+        return self._separate_stream(
+            source, (loc.times_s, vectors, active), [o.label for o in objects]
+        )
+
+    def _check_separator(self) -> None:
+        if not hasattr(self.model, "separate") or not hasattr(self.model, "visual_vectors"):
+            raise ValueError(
+                f"model {type(self.model).__name__} has no separator; use an AVLocModel"
+            )
+
+    def separate_at(
+        self,
+        video: VideoInput,
+        point: tuple[float, float],
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """The sound coming from one location (Sound-of-Pixels' pixel-wise separation).
+
+        Args:
+            video: as for :meth:`localize`.
+            point: ``(x, y)`` normalised to [0, 1] of the frame's width and height.
+            progress: called with the number of frames done after each chunk.
+
+        Returns:
+            The waveform at the model's sample rate.
+
+        Shape:
+            returns (T,) float32.
+
+        Raises:
+            ValueError: ``point`` outside [0, 1]²; otherwise as :meth:`localize`.
+        """
+        x, y = (float(v) for v in point)
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point must be (x, y) normalised to [0, 1], got {point}")
+        self._check_separator()
+        source = _open_source(video)
+        times, vectors = self._point_vectors(source, (x, y), progress)
+        active = np.ones((len(vectors), 1), bool)
+        result = self._separate_stream(source, (times, vectors, active), ["point"])
+        return result.sources[0]
+
+    def _point_vectors(
+        self,
+        source: _FileSource | _ClipSource,
+        point: tuple[float, float],
+        progress: Callable[[int], None] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frame times (N,) and the separator vector at ``point`` per frame (N, 1, K_s)."""
+        times_out: list[np.ndarray] = []
+        out: list[np.ndarray] = []
+        chunks = source.frames(self.fps, self.frame_size, self.batch_size)
+        for times, frames in _prefetch(chunks, self.decode_ahead):
+            points = torch.tensor(point, dtype=torch.float32).expand(len(times), 1, 2)
+            with torch.inference_mode(), self._autocast():
+                visual = self.model.encode_frames(self._frames_tensor(frames))
+                vectors = self.model.pixel_visual_vectors(visual, points.to(self.device))
+            out.append(vectors.float().cpu().numpy())
+            times_out.append(times)
+            if progress is not None:
+                progress(len(times))
+        if not out:
+            raise media.EmptyMediaError("<input>", "no frames could be decoded")
+        return np.concatenate(times_out), np.concatenate(out)
+
+    def _separate_stream(
+        self,
+        source: _FileSource | _ClipSource,
+        visual: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+        labels: Iterable[str],
+    ) -> SeparationResult:
+        """Overlap-add separation over the whole audio; ``visual`` = (times, vectors, active)."""
+        labels = tuple(labels)
+        total = source.num_samples(self.sample_rate)
+        length = self._separation_window()
+        hop = length // 2
+        weights = _hann_weights(length)
+        mixture = np.zeros(total, np.float32)
+        sources = np.zeros((len(labels), total), np.float32)
+        audio = _AudioWindows(iter(source.audio(self.sample_rate)))
+        starts = list(range(-hop, total, hop))  # a half window before 0: every sample gets two
+        # The U-Net runs once per (window, object): keep that product near batch_size so that
+        # memory does not grow with the number of objects.
+        step = max(1, self.batch_size // max(1, len(labels)))
+        for first in range(0, len(starts), step):
+            batch = starts[first : first + step]
+            windows = np.stack([audio.window(s, length) for s in batch])
+            for s, w in zip(batch, windows, strict=True):
+                lo, hi = max(s, 0), min(s + length, total)
+                mixture[lo:hi] = w[lo - s : hi - s]
+            if visual is None:
+                continue
+            separated = self._separate_batch(windows, batch, length, visual) * weights
+            for s, part in zip(batch, separated, strict=True):
+                lo, hi = max(s, 0), min(s + length, total)
+                sources[:, lo:hi] += part[:, lo - s : hi - s]
+        return SeparationResult(
+            sources=sources,
+            labels=labels,
+            residual=mixture - sources.sum(axis=0),
+            mixture=mixture,
+            sample_rate=self.sample_rate,
+            num_chunks=len(starts),
+        )
+
+    def _separate_batch(
+        self,
+        windows: np.ndarray,
+        starts: list[int],
+        length: int,
+        visual: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> np.ndarray:
+        """Separate a batch of windows: (B, L) -> (B, S, L), silent where an object is not."""
+        times, vectors, active = visual
+        pooled = np.zeros((len(starts), *vectors.shape[1:]), np.float32)
+        sounding = np.zeros((len(starts), vectors.shape[1]), bool)
+        for b, s in enumerate(starts):
+            inside = (times >= s / self.sample_rate) & (times < (s + length) / self.sample_rate)
+            for j in range(vectors.shape[1]):
+                frames = inside & active[:, j]
+                if frames.any():
+                    pooled[b, j] = vectors[frames, j].max(axis=0)
+                    sounding[b, j] = True
+        with torch.inference_mode(), self._autocast():
+            out = self.model.separate(
+                torch.from_numpy(windows).to(self.device), torch.from_numpy(pooled).to(self.device)
+            )
+        waves = out.waveforms.float().cpu().numpy()[..., :length]
+        return waves * sounding[..., None]
+
+    def _separation_window(self) -> int:
+        seconds = getattr(self.model.config, "separation_window_s", None) or self.audio_window_s
+        length = round(float(seconds) * self.sample_rate)
+        return length + length % 2  # even, so that 50 % Hann overlap sums to one

@@ -1,0 +1,123 @@
+"""The demo app: handlers called directly, and the served app through gradio_client."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from app import app as demo_app  # noqa: E402
+from avloc import media  # noqa: E402
+from avloc.inference import Pipeline  # noqa: E402
+from tests.media_fixtures import make_audio_file, make_clip  # noqa: E402
+
+MODEL = "avloc-tiny-test"
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.from_pretrained(MODEL, precision="fp32", presence_threshold=0.0)
+
+
+@pytest.fixture
+def session(pipeline: Pipeline, tmp_path: Path) -> demo_app.AppSession:
+    return demo_app.AppSession(pipeline, tmp_path / "work", default_model=MODEL)
+
+
+def test_analyze_video(session: demo_app.AppSession, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.5, size=(48, 64))
+    overlay, gallery, frame, state, residual, *players = demo_app.analyze(
+        session, str(clip), None, None, MODEL, "jet", 0.6, 0.3
+    )
+    for path in (overlay, frame, residual):
+        assert Path(path).is_file() and session.work_dir in Path(path).parents
+    assert media.probe(overlay).has_audio
+    assert len(gallery) >= 1 and gallery[0][0].ndim == 3
+    assert state == str(clip)
+    shown = [p for p in players if p.visible]
+    assert 1 <= len(shown) <= demo_app.MAX_SOURCES
+    assert all(
+        Path(p.value["path"] if isinstance(p.value, dict) else p.value).is_file() for p in shown
+    )
+    sound = demo_app.listen_at(session, state, MODEL, 0.25, 0.75)
+    assert Path(sound).is_file() and session.work_dir in Path(sound).parents
+
+
+def test_analyze_image_and_sound(session: demo_app.AppSession, tmp_path: Path) -> None:
+    image = media.write_image(tmp_path / "pic.png", np.full((40, 60, 3), 120, np.uint8))
+    sound = make_audio_file(tmp_path / "tone.wav", "pcm_s16le", duration_s=1.0)
+    overlay, _, _, state, *_ = demo_app.analyze(
+        session, None, str(image), str(sound), None, "inferno", 0.5, 0.0
+    )
+    info = media.probe(overlay)
+    assert info.has_video and info.has_audio and 0.8 < info.duration_s < 1.5
+    assert Path(state).parent.parent == session.work_dir
+
+
+def test_limits_and_bad_input_give_clear_errors(
+    session: demo_app.AppSession, tmp_path: Path
+) -> None:
+    with pytest.raises(gr.Error, match="upload a video"):
+        demo_app.analyze(session, None, None, None, None, "inferno", 0.5, 0.0)
+    clip = make_clip(tmp_path / "long.mp4", duration_s=2.0, size=(32, 32))
+    session.max_duration_s = 1.0
+    with pytest.raises(gr.Error, match="up to 1 s"):
+        demo_app.analyze(session, str(clip), None, None, None, "inferno", 0.5, 0.0)
+    session.max_upload_mb = 1e-6
+    with pytest.raises(gr.Error, match="MB"):
+        demo_app.analyze(session, str(clip), None, None, None, "inferno", 0.5, 0.0)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"junk" * 100)
+    session.max_upload_mb, session.max_duration_s = 100.0, 60.0
+    with pytest.raises(gr.Error, match=r"junk\.mp4"):
+        demo_app.analyze(session, str(junk), None, None, None, "inferno", 0.5, 0.0)
+    with pytest.raises(gr.Error, match="cannot load model"):
+        demo_app.analyze(
+            session, str(clip), None, None, "/no/such/model.safetensors", "inferno", 0.5, 0.0
+        )
+    with pytest.raises(gr.Error, match="analyse a clip first"):
+        demo_app.listen_at(session, None, None, 0.5, 0.5)
+
+
+def test_build_demo_has_named_endpoints(pipeline: Pipeline) -> None:
+    demo = demo_app.build_demo(pipeline, default_model=MODEL)
+    names = {dep.api_name for dep in demo.fns.values()}
+    assert {"analyze", "listen_at", "frame_click"} <= names
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_served_app_through_gradio_client(pipeline: Pipeline, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.0, size=(32, 48))
+    demo = demo_app.build_demo(pipeline, work_dir=tmp_path / "work", default_model=MODEL)
+    port = _free_port()
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        out = client.predict(
+            handle_file(str(clip)), None, None, MODEL, "inferno", 0.5, 0.5, api_name="/analyze"
+        )
+        overlay = out[0]["video"] if isinstance(out[0], dict) else out[0]
+        assert media.probe(overlay).has_video
+        assert len(out[1]) >= 1  # gallery
+    finally:
+        demo.close()
+
+
+def test_cli_loads_the_app_from_the_checkout() -> None:
+    from avloc.cli.app import load_app_module
+
+    module = load_app_module()
+    assert callable(module.build_demo) and callable(module.main)

@@ -1,0 +1,97 @@
+"""The demo driven in a real browser (Debian chromium through Playwright).
+
+Skipped when chromium is missing, unless ``AVLOC_REQUIRE_BROWSER=1`` (CI), then it fails.
+Screenshots go to ``docs/images/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    try:
+        import gradio  # noqa: F401
+        import playwright  # noqa: F401
+    except ImportError as error:
+        path, missing = None, str(error)
+    else:
+        missing = "chromium is not on PATH (apt-get install chromium)"
+    if path is None:
+        if os.environ.get("AVLOC_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser test required (AVLOC_REQUIRE_BROWSER=1) but {missing}")
+        pytest.skip(missing)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_upload_run_and_play(tmp_path: Path) -> None:
+    chromium = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    from app import app as demo_app
+    from avloc.inference import Pipeline
+    from tests.media_fixtures import make_clip
+
+    model = "avloc-tiny-test"
+    pipeline = Pipeline.from_pretrained(model, precision="fp32", presence_threshold=0.0)
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=2.0, size=(64, 96))
+    demo = demo_app.build_demo(pipeline, work_dir=tmp_path / "work", default_model=model)
+    port = _free_port()
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+            page.get_by_role("button", name="Find the sounds").wait_for(timeout=30_000)
+            page.locator("input[type=file]").first.set_input_files(str(clip))
+            page.get_by_role("button", name="Find the sounds").click()
+            video = page.locator("#overlay video")
+            video.wait_for(state="attached", timeout=60_000)
+            page.wait_for_function(
+                "() => { const v = document.querySelector('#overlay video');"
+                " return v && v.readyState >= 2; }",
+                timeout=60_000,
+            )
+            page.evaluate(
+                "() => { const v = document.querySelector('#overlay video'); v.muted = true; return v.play(); }"
+            )
+            page.wait_for_function(
+                "() => document.querySelector('#overlay video').currentTime > 0.1", timeout=30_000
+            )
+            assert page.locator("audio").count() >= 2  # residual + at least one source
+            page.screenshot(path=str(DOCS_IMAGES / "app_result.png"), full_page=True)
+            page.locator("#frame img").click(position={"x": 3, "y": 3})  # top-left corner
+            page.locator("#point-audio audio[src]").wait_for(state="attached", timeout=60_000)
+            page.screenshot(path=str(DOCS_IMAGES / "app_point.png"), full_page=True)
+            browser.close()
+    finally:
+        demo.close()

@@ -1,0 +1,205 @@
+"""The inference pipeline (avloc.inference) and object extraction (avloc.objects)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avloc import media
+from avloc.inference import Clip, Pipeline, _AudioWindows, _hann_weights, _prefetch
+from avloc.models.outputs import SeparationOutput
+from avloc.objects import box_from_map, extract_objects, loudness_db
+from tests.media_fixtures import make_clip
+
+SR = 11025
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    from avloc.pretrained import load_model
+
+    torch.manual_seed(0)
+    return load_model("avloc-tiny-test")
+
+
+def _clip(duration_s: float = 2.0, num_frames: int = 16, seed: int = 0) -> Clip:
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, (num_frames, 48, 64, 3), dtype=np.uint8)
+    audio = (0.1 * rng.standard_normal(int(duration_s * SR))).astype(np.float32)
+    return Clip(frames, audio, 8.0, SR)
+
+
+def test_localize_shapes_and_ranges(model: torch.nn.Module) -> None:
+    pipe = Pipeline(model, batch_size=5, precision="fp32")
+    result = pipe.localize(_clip())
+    n = 16
+    h, w = model.config.grid_size
+    assert result.times_s.shape == (n,)
+    np.testing.assert_allclose(np.diff(result.times_s), 1 / model.config.fps)
+    assert result.heatmaps.shape == (n, h, w) and result.heatmaps.dtype == np.float32
+    assert result.heatmaps.min() >= 0.0 and result.heatmaps.max() <= 1.0
+    k = result.class_maps.shape[1]
+    assert result.class_maps.shape == (n, k, h, w) and result.class_presence.shape == (n, k)
+    assert result.num_chunks == math.ceil(n / 5)
+    assert result.frame_size == model.config.frame_size and result.sample_rate == SR
+    for obj in result.objects:
+        assert obj.boxes.shape == (n, 4)
+        present = ~np.isnan(obj.boxes[:, 0])
+        assert present.any() and np.all((obj.boxes[present] >= 0) & (obj.boxes[present] <= 1))
+
+
+def test_bf16_and_decode_ahead_match_fp32(model: torch.nn.Module) -> None:
+    clip = _clip(1.0, 8)
+    ref = Pipeline(model, batch_size=3, precision="fp32").localize(clip)
+    ahead = Pipeline(model, batch_size=3, precision="fp32", decode_ahead=2).localize(clip)
+    np.testing.assert_array_equal(ref.heatmaps, ahead.heatmaps)
+    half = Pipeline(model, batch_size=3, precision="bf16").localize(clip)
+    assert np.abs(half.heatmaps - ref.heatmaps).max() < 0.1
+
+
+def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:
+    audio = np.zeros(3 * SR, np.float32)
+    audio[int(1.5 * SR) : int(1.5 * SR) + 200] = 0.5  # a click at t = 1.5 s
+    frames = np.zeros((24, 32, 32, 3), np.uint8)
+    result = Pipeline(model, precision="fp32").localize((frames, audio, 8.0, SR))
+    half = model.config.audio_window_s / 2
+    heard = result.loudness_db > -90
+    expected = np.abs(result.times_s - 1.5) < half - 0.02
+    unheard = np.abs(result.times_s - 1.5) > half + 0.05
+    assert heard[expected].all() and not heard[unheard].any()
+
+
+def test_audio_windows_stay_bounded() -> None:
+    blocks = (np.full(1000, i, np.float32) for i in range(1000))  # a million samples
+    windows = _AudioWindows(blocks)
+    for start in range(-500, 1_000_000, 2500):
+        out = windows.window(start, 2000)
+        assert len(windows._buffer) <= 2000 + 1000
+        if start >= 0 and start + 2000 <= 1_000_000:
+            assert out[0] == start // 1000
+    assert windows.window(999_900, 200)[150] == 0.0  # past the end reads as silence
+
+
+def test_prefetch_keeps_order_and_raises_errors() -> None:
+    assert list(_prefetch(range(50), 3)) == list(range(50))
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield 1
+        raise media.CorruptMediaError("x.mp4", "bad packet")
+
+    with pytest.raises(media.CorruptMediaError, match="bad packet"):
+        list(_prefetch(broken(), 2))
+
+
+def test_hann_windows_sum_to_one_at_half_overlap() -> None:
+    w = _hann_weights(64)
+    np.testing.assert_allclose(w[:32] + w[32:], 1.0, atol=1e-6)
+
+
+def test_separate_sources_and_residual_add_up(model: torch.nn.Module) -> None:
+    pipe = Pipeline(model, precision="fp32", presence_threshold=0.0)
+    clip = _clip(2.5, 20)
+    result = pipe.separate(clip)
+    assert result.sources.shape == (len(result.labels), len(clip.audio))
+    assert len(result.labels) >= 1
+    np.testing.assert_allclose(result.mixture, clip.audio, atol=1e-6)
+    np.testing.assert_allclose(result.sources.sum(0) + result.residual, result.mixture, atol=1e-5)
+    assert np.isfinite(result.sources).all()
+
+
+def test_overlap_add_rebuilds_an_identity_separator(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def identity(
+        mixture: torch.Tensor, vectors: torch.Tensor, hard: bool = False
+    ) -> SeparationOutput:
+        waves = mixture[:, None].expand(-1, vectors.shape[1], -1)
+        return SeparationOutput(waves, waves, waves, mixture)
+
+    pipe = Pipeline(model, precision="fp32", batch_size=2)
+    monkeypatch.setattr(pipe.model, "separate", identity)
+    clip = _clip(3.0, 24)
+    out = pipe.separate_at(clip, (0.5, 0.5))
+    window = round(model.config.audio_window_s * SR)
+    assert len(clip.audio) > 2 * window  # several overlapping windows were cross-faded
+    np.testing.assert_allclose(out, clip.audio, atol=1e-5)
+
+
+def test_separate_at_gives_a_waveform(model: torch.nn.Module) -> None:
+    pipe = Pipeline(model, precision="fp32")
+    wave = pipe.separate_at(_clip(1.5, 12), (0.2, 0.8))
+    assert wave.shape == (int(1.5 * SR),) and np.isfinite(wave).all()
+    with pytest.raises(ValueError, match="normalised"):
+        pipe.separate_at(_clip(1.5, 12), (1.5, 0.2))
+
+
+def test_file_input_streams_in_chunks(
+    model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_clip(tmp_path / "long.mp4", duration_s=6.0, size=(32, 48), fps=10)
+    sizes: list[int] = []
+    real = media.iter_video
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for part in real(*args, **kwargs):
+            sizes.append(len(part.frames))
+            yield part
+
+    monkeypatch.setattr(media, "iter_video", spy)
+    result = Pipeline(model, batch_size=8, precision="fp32").localize(path)
+    assert result.num_frames == 48 and result.num_chunks == 6
+    assert max(sizes) <= 8 and sum(sizes) == 48
+    assert result.heatmaps.nbytes < 48 * 4 * 32 * 32  # kept at grid resolution
+
+
+def test_bad_inputs_raise_clear_errors(model: torch.nn.Module, tmp_path: Path) -> None:
+    pipe = Pipeline(model)
+    with pytest.raises(FileNotFoundError, match=r"missing\.mp4"):
+        pipe.localize(tmp_path / "missing.mp4")
+    silent = make_clip(tmp_path / "silent.mp4", duration_s=1.0, audio_codec=None)
+    with pytest.raises(media.NoAudioStreamError, match=r"silent\.mp4"):
+        pipe.localize(silent)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(media.MediaError):
+        pipe.localize(junk)
+    with pytest.raises(TypeError, match="file path"):
+        pipe.localize(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="precision"):
+        Pipeline(model, precision="fp8")
+    with pytest.raises(ValueError, match=r"Clip\.frames"):
+        Clip(np.zeros((0, 8, 8, 3), np.uint8), np.zeros(10, np.float32), 8, SR)
+
+
+def test_box_from_map_finds_the_blob() -> None:
+    heatmap = np.zeros((8, 8), np.float32)
+    heatmap[2:4, 5:8] = 1.0
+    heatmap[6, 0] = 0.3  # below half the maximum
+    np.testing.assert_allclose(box_from_map(heatmap), [5 / 8, 2 / 8, 1.0, 4 / 8])
+    assert np.isnan(box_from_map(np.zeros((4, 4)))).all()
+
+
+def test_extract_objects_tracks_presence_and_loudness() -> None:
+    n, k = 4, 3
+    maps = np.zeros((n, k, 4, 4), np.float32)
+    maps[:, 1, 0, 0] = 1.0
+    presence = np.zeros((n, k), np.float32)
+    presence[1:3, 1] = 0.9
+    level = np.array([-100, -20, -40, -100], np.float32)
+    (obj,) = extract_objects(maps, presence, level, ["a", "b", "c"])
+    assert obj.label == "b" and obj.class_index == 1
+    assert obj.active_fraction == 0.5 and obj.loudness_db == pytest.approx(-30.0)
+    assert np.isnan(obj.boxes[0]).all() and np.isnan(obj.boxes[3]).all()
+    np.testing.assert_allclose(obj.boxes[1], [0, 0, 0.25, 0.25])
+    assert obj.to_json(np.arange(n) / 8)["track"][0][0] == 0.125
+    with pytest.raises(ValueError, match="labels"):
+        extract_objects(maps, presence, level, ["a"])
+
+
+def test_loudness_db() -> None:
+    windows = np.stack([np.zeros(100), np.ones(100)]).astype(np.float32)
+    np.testing.assert_allclose(loudness_db(windows), [-100.0, 0.0], atol=1e-5)

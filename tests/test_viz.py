@@ -1,0 +1,98 @@
+"""Heatmap overlays, smoothing, boxes and thumbnails (avloc.viz)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avloc import viz
+
+
+def _frame(height: int = 48, width: int = 64) -> np.ndarray:
+    return np.full((height, width, 3), 100, np.uint8)
+
+
+def test_overlay_colours_only_where_the_map_is_hot() -> None:
+    heatmap = np.zeros((4, 4), np.float32)
+    heatmap[0, 0] = 1.0
+    out = viz.overlay_heatmap(_frame(), heatmap, "inferno", opacity=0.8)
+    assert out.shape == (48, 64, 3) and out.dtype == np.uint8
+    assert np.abs(out[2, 2].astype(int) - 100).sum() > 30  # hot corner is coloured
+    assert np.array_equal(out[40, 60], [100, 100, 100])  # cold corner untouched
+
+
+def test_overlay_with_zero_opacity_is_the_frame() -> None:
+    frame = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    out = viz.overlay_heatmap(frame, np.ones((2, 2)), opacity=0.0)
+    assert np.array_equal(out, frame)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"colormap": "no-such-map"}, ValueError),
+        ({"opacity": 1.5}, ValueError),
+    ],
+)
+def test_overlay_rejects_bad_options(kwargs: dict, error: type) -> None:
+    with pytest.raises(error):
+        viz.overlay_heatmap(_frame(), np.zeros((2, 2)), **kwargs)
+
+
+def test_overlay_rejects_bad_frames() -> None:
+    with pytest.raises(TypeError, match="uint8"):
+        viz.overlay_heatmap(np.zeros((8, 8, 3), np.float32), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        viz.overlay_heatmap(np.zeros((8, 8), np.uint8), np.zeros((2, 2)))
+
+
+def test_colormap_lut_is_256_rgb() -> None:
+    lut = viz.colormap_lut("jet")
+    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    assert not np.array_equal(lut[0], lut[-1])
+
+
+def test_temporal_smoothing_is_an_ema() -> None:
+    maps = np.stack([np.zeros((2, 2)), np.ones((2, 2)), np.ones((2, 2))]).astype(np.float32)
+    smooth = viz.smooth_heatmaps(maps, 0.5)
+    np.testing.assert_allclose(smooth[:, 0, 0], [0.0, 0.5, 0.75])
+    np.testing.assert_allclose(viz.smooth_heatmaps(maps, 0.0), maps)
+    with pytest.raises(ValueError, match="smoothing"):
+        viz.TemporalSmoother(1.0)
+
+
+def test_draw_boxes_draws_and_skips_nan() -> None:
+    frame = _frame()
+    out = viz.draw_boxes(frame, [(0.25, 0.25, 0.75, 0.75), (np.nan,) * 4], ["a", "b"])
+    assert not np.array_equal(out, frame)
+    assert np.array_equal(frame, _frame())  # input untouched
+    edge = out[round(0.75 * 47), 32]
+    assert tuple(edge) == viz.box_color(0)
+    same = viz.draw_boxes(frame, [(np.nan,) * 4], ["x"])
+    assert np.array_equal(same, frame)
+    with pytest.raises(ValueError, match="labels"):
+        viz.draw_boxes(frame, [(0, 0, 1, 1)], [])
+
+
+def test_map_thumbnails_one_per_map() -> None:
+    thumbs = viz.map_thumbnails(_frame(), np.random.rand(3, 4, 4), size=(20, 30))
+    assert len(thumbs) == 3 and all(t.shape == (20, 30, 3) for t in thumbs)
+
+
+def test_heatmap_at_interpolates_in_time() -> None:
+    times = np.array([0.0, 1.0])
+    maps = np.stack([np.zeros((2, 2)), np.ones((2, 2))])
+    np.testing.assert_allclose(viz.heatmap_at(times, maps, 0.25), 0.25)
+    np.testing.assert_allclose(viz.heatmap_at(times, maps, -1.0), 0.0)
+    np.testing.assert_allclose(viz.heatmap_at(times, maps, 9.0), 1.0)
+
+
+def test_render_overlay_is_lazy_and_follows_time() -> None:
+    times = np.array([0.0, 1.0])
+    maps = np.stack([np.zeros((2, 2)), np.ones((2, 2))]).astype(np.float32)
+    frames = ((t, _frame()) for t in (0.0, 1.0))
+    boxes = [("obj", np.array([[np.nan] * 4, [0.1, 0.1, 0.9, 0.9]], np.float32))]
+    out = list(viz.render_overlay(frames, times, maps, opacity=0.7, boxes=boxes))
+    assert len(out) == 2
+    assert np.array_equal(out[0], _frame())  # cold map and no box at t=0
+    assert not np.array_equal(out[1], _frame())
