@@ -105,6 +105,22 @@ class LocalizationResult:
 
 
 @dataclass(frozen=True, eq=False)
+class FrameAnalysis:
+    """One model step over frames, each paired with its own audio window.
+
+    Shape:
+        maps: (B, h, w) in [0, 1]; class_maps: (B, K, h, w) in [0, 1]; class_presence: (B, K)
+        in [0, 1]; class_vectors: (B, K, K_s), the separator vector pooled over each class's
+        map region (K_s = 0 for a model without a separator).
+    """
+
+    maps: np.ndarray
+    class_maps: np.ndarray
+    class_presence: np.ndarray
+    class_vectors: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class SeparationResult:
     """One waveform per sounding object plus what is left over.
 
@@ -187,10 +203,31 @@ class _ClipSource:
         return int(np.ceil(len(self.clip.audio) * sample_rate / self.clip.sample_rate))
 
     def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
-        yield _resample(np.asarray(self.clip.audio, np.float32), self.clip.sample_rate, sample_rate)
+        yield resample_audio(np.asarray(self.clip.audio, np.float32), self.clip.sample_rate, sample_rate)
 
 
-def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+class _ArraySource:
+    """A mixture already at the model's sample rate (no frames: vectors come with it)."""
+
+    def __init__(self, mixture: np.ndarray) -> None:
+        self.mixture = np.asarray(mixture, np.float32)
+
+    def num_samples(self, sample_rate: int) -> int:
+        return len(self.mixture)
+
+    def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
+        yield self.mixture
+
+
+_AudioSource = Union[_FileSource, _ClipSource, _ArraySource]  # noqa: UP007 - runtime alias
+
+
+def resample_audio(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Polyphase resampling of an in-memory signal (files are resampled by FFmpeg in media).
+
+    Shape:
+        audio: (T,); returns (ceil(T * rate_out / rate_in),) float32.
+    """
     if rate_in == rate_out:
         return audio.astype(np.float32, copy=False)
     from math import gcd
@@ -400,6 +437,65 @@ class Pipeline:
                 vectors = self.model.visual_vectors(visual, self._regions(class_maps))
         return tuple(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors))
 
+    def analyze_frames(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
+        """Maps for still frames, each with its own audio window (for evaluation on images).
+
+        Args:
+            frames: RGB frames of any size; they are resized to the model's frame size.
+            windows: the audio paired with each frame, at the model's sample rate, usually
+                ``audio_window_s`` long and centred on the frame's time.
+
+        Shape:
+            frames: (B, H, W, 3) uint8; windows: (B, L) float32.
+
+        Raises:
+            ValueError: wrong shapes or a batch-size mismatch.
+        """
+        import cv2
+
+        frames = np.asarray(frames)
+        windows = np.asarray(windows, np.float32)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or windows.ndim != 2:
+            raise ValueError(
+                f"frames must be (B, H, W, 3) and windows (B, L), got {frames.shape} and "
+                f"{windows.shape}"
+            )
+        if len(frames) != len(windows):
+            raise ValueError(f"{len(frames)} frames but {len(windows)} audio windows")
+        height, width = self.frame_size
+        resized = np.stack(
+            [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
+        )
+        return FrameAnalysis(*self._localize_batch(resized, windows))
+
+    def separate_mixture(self, mixture: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Separate a mixture into one source per given separator vector (held constant).
+
+        Args:
+            mixture: audio at the model's sample rate.
+            vectors: one separator vector per source, e.g. from
+                :attr:`FrameAnalysis.class_vectors`.
+
+        Shape:
+            mixture: (T,) float32; vectors: (S, K_s); returns (S, T) float32.
+
+        Raises:
+            ValueError: the model has no separator, or ``vectors`` is not (S, K_s).
+        """
+        self._check_separator()
+        vectors = np.asarray(vectors, np.float32)
+        if vectors.ndim != 2:
+            raise ValueError(f"vectors must be (S, K_s), got shape {vectors.shape}")
+        source = _ArraySource(mixture)
+        # Frame times covering every window, each carrying the same vectors.
+        times = np.arange(
+            0.0, len(source.mixture) / self.sample_rate + 1.0 / self.fps, 1 / self.fps
+        )
+        per_frame = np.repeat(vectors[None], len(times), axis=0)
+        active = np.ones((len(times), len(vectors)), bool)
+        labels = [f"source_{i}" for i in range(len(vectors))]
+        return self._separate_stream(source, (times, per_frame, active), labels).sources
+
     def _regions(self, maps: torch.Tensor) -> torch.Tensor:
         """Each map kept where it reaches ``map_threshold`` of its maximum (zero elsewhere)."""
         top = maps.flatten(2).amax(-1)[..., None, None]
@@ -572,7 +668,7 @@ class Pipeline:
 
     def _separate_stream(
         self,
-        source: _FileSource | _ClipSource,
+        source: _AudioSource,
         visual: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
         labels: Iterable[str],
     ) -> SeparationResult:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avloc.checkpoint import bundle_sha256
 from avloc.data.manifest import BoxAt, SceneClip, SceneObject, write_manifest
 from avloc.evaluation import predictors as P
 from avloc.evaluation import runner
@@ -114,11 +115,9 @@ def solo_root(tmp_path_factory) -> Path:
 
 
 def _cli(argv: list[str]) -> int:
-    import avloc.cli as cli
+    from avloc.cli import main
 
-    if "avloc.cli.evaluate" not in cli._COMMAND_MODULES:  # until the lead registers it
-        cli._COMMAND_MODULES = (*cli._COMMAND_MODULES, "avloc.cli.evaluate")
-    return cli.main(argv)
+    return main(argv)
 
 
 # ----------------------------------------------------------------------------- presets
@@ -406,15 +405,7 @@ def test_cli_errors_are_clear(flickr_root, capsys):
 # ----------------------------------------------------------------------------- on avloc synth
 
 
-def _register(module: str) -> None:
-    import avloc.cli as cli
-
-    if module not in cli._COMMAND_MODULES:  # until the lead registers it
-        cli._COMMAND_MODULES = (*cli._COMMAND_MODULES, module)
-
-
 def test_end_to_end_on_synth_sets(tmp_path):
-    _register("avloc.cli.synth")
     flickr = tmp_path / "flickr"
     assert _cli(["synth", str(flickr), "--scene", "solo", "--num-clips", "4", "--duration-s", "1",
                  "--size", "64", "--layout", "flickr"]) == 0  # fmt: skip
@@ -452,10 +443,38 @@ def test_separation_rejects_wrong_estimate_shape(solo_root):
         runner.evaluate_separation(solo_root, WrongShapeSeparator(), preset, progress=False)  # type: ignore[arg-type]
 
 
-def test_cli_model_without_adapter_is_a_clear_error(flickr_root, capsys):
-    import importlib.util
+def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path):
+    from avloc.pretrained import resolve
 
-    if importlib.util.find_spec("avloc.evaluation.model_predictors") is not None:
-        pytest.skip("the model adapter is wired; --model is covered by its own tests")
-    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "default"]) == 2
-    assert "--model is not available yet" in capsys.readouterr().err
+    bundle = resolve("avloc-tiny-test")
+    for protocol, root in (("flickr", flickr_root), ("class-aware", duet_root)):
+        out = tmp_path / f"{protocol}.json"
+        assert _cli(["evaluate", protocol, "--root", str(root), "--model", "avloc-tiny-test",
+                     "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+        result = json.loads(out.read_text())
+        assert result["method"] == "avloc-tiny-test" and result["partial"] is False
+        assert result["model_sha256"] == bundle_sha256(bundle)
+        assert 0.0 <= result["auc"] <= 1.0
+    assert "matching" in json.dumps(result)  # pseudo-classes were matched to the vocabulary
+    out = tmp_path / "sep.json"
+    assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", str(bundle),
+                 "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["num_mixtures"] + result["num_skipped"] == 2
+    assert result["model_sha256"] == bundle_sha256(bundle)
+
+
+def test_model_separator_returns_one_estimate_per_source(solo_root):
+    from avloc.evaluation.model_predictors import model_predictor
+
+    separator = model_predictor("avloc-tiny-test", "separation")
+    preset = dataclasses.replace(PROTOCOLS["separation"], num_mixtures=1)
+    result = runner.evaluate_separation(solo_root, separator, preset, progress=False)  # type: ignore[arg-type]
+    assert len(result.mixtures) == 1
+
+
+def test_model_predictor_rejects_unknown_kind():
+    from avloc.evaluation.model_predictors import model_predictor
+
+    with pytest.raises(ValueError, match="unknown predictor kind"):
+        model_predictor("avloc-tiny-test", "detection")  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -115,25 +114,17 @@ def _separation_baseline(name: str, preset: Any) -> Any:
 
 def _model_predictor(name_or_path: str, kind: str, device: str | None) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
-    try:
-        from avloc.evaluation.model_predictors import model_predictor
-    except ImportError:
-        raise ValueError(
-            "--model is not available yet: the model adapter (avloc.evaluation.model_predictors) "
-            "has not landed; score exported maps with --maps, or a baseline with --baseline"
-        ) from None
-    return model_predictor(name_or_path, kind, device)
+    from avloc.evaluation.model_predictors import model_predictor
+
+    return model_predictor(name_or_path, kind, device)  # type: ignore[arg-type]
 
 
-def _sha256_of(name_or_path: str) -> str | None:
-    path = Path(name_or_path)
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _sha256_of(name_or_path: str) -> str:
+    """The checksum of the model file behind a pretrained name or a bundle path."""
+    from avloc.checkpoint import bundle_sha256
+    from avloc.pretrained import resolve
+
+    return bundle_sha256(resolve(name_or_path))
 
 
 def _evaluate_one(

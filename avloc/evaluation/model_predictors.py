@@ -1,0 +1,125 @@
+"""A trained avloc model as an evaluation predictor (``avloc evaluate --model``).
+
+The adapters speak the protocols of :mod:`avloc.evaluation.predictors` and run the model through
+:class:`avloc.inference.Pipeline`, so evaluation sees exactly the preprocessing that inference
+uses (frame size, mean/std, audio window, sample rate, all from ``model.config``).
+
+* Localization: the frame with the audio window centred in the sample's audio.
+* Class-aware: the model's K pseudo-class maps, named ``k0 … k{K-1}``; the runner matches them to
+  the vocabulary with the Hungarian algorithm on its held-out split.
+* Separation (Sound-of-Pixels protocol): for each source, every decoded frame of its clip is paired
+  with the mixture; the pseudo-class whose map responds most strongly in that frame gives the
+  separator vector (max-pooled over the frames, as Sound-of-Pixels pools over time), and the
+  mixture is separated with one vector per source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
+from avloc.evaluation.samples import ClassAwareSample, SeparationSample
+from avloc.inference import FrameAnalysis, Pipeline, resample_audio
+
+PredictorKind = Literal["localization", "class-aware", "separation"]
+
+
+def centre_window(audio: np.ndarray, length: int) -> np.ndarray:
+    """The ``length`` samples at the centre of ``audio``, zero-padded when it is shorter.
+
+    Shape:
+        audio: (T,); returns (length,) float32.
+    """
+    audio = np.asarray(audio, np.float32)
+    out = np.zeros(length, np.float32)
+    if len(audio) >= length:
+        start = (len(audio) - length) // 2
+        out[:] = audio[start : start + length]
+    else:
+        start = (length - len(audio)) // 2
+        out[start : start + len(audio)] = audio
+    return out
+
+
+@dataclass(frozen=True)
+class ModelLocalizer:
+    """A model as a :class:`MapPredictor` and a :class:`ClassMapPredictor`."""
+
+    pipeline: Pipeline
+    name: str
+
+    @property
+    def audio_window_s(self) -> float | None:
+        return self.pipeline.audio_window_s
+
+    @property
+    def sample_rate(self) -> int | None:
+        return self.pipeline.sample_rate
+
+    def _analyze(self, sample: ImageAudioSample) -> FrameAnalysis:
+        audio = resample_audio(sample.audio, sample.sample_rate, self.pipeline.sample_rate)
+        length = round(self.pipeline.audio_window_s * self.pipeline.sample_rate)
+        return self.pipeline.analyze_frames(sample.image[None], centre_window(audio, length)[None])
+
+    def predict_map(self, sample: ImageAudioSample) -> np.ndarray:
+        return self._analyze(sample).maps[0]
+
+    def predict_class_maps(self, sample: ClassAwareSample) -> ClassMaps:
+        class_maps = self._analyze(sample).class_maps[0]
+        if class_maps.shape[0] == 0:
+            raise ValueError(f"model {self.name} has no class head: it cannot be class-aware")
+        return ClassMaps(class_maps, tuple(f"k{k}" for k in range(class_maps.shape[0])))
+
+
+@dataclass(frozen=True)
+class ModelSeparator:
+    """A model as a :class:`Separator` (mix-and-separate with each source's frames)."""
+
+    pipeline: Pipeline
+    name: str
+    num_frames: int = 3
+
+    def _source_vector(self, frames: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+        length = round(self.pipeline.audio_window_s * self.pipeline.sample_rate)
+        windows = np.repeat(centre_window(mixture, length)[None], len(frames), axis=0)
+        analysis = self.pipeline.analyze_frames(frames, windows)
+        # The pseudo-class most present in the mixture *and* visible in this source's frames.
+        strength = analysis.class_maps.max(axis=(2, 3)) * analysis.class_presence  # (N, K)
+        k = int(np.unravel_index(np.argmax(strength), strength.shape)[1])
+        return analysis.class_vectors[:, k].max(axis=0)  # that class's region, max over frames
+
+    def separate(self, sample: SeparationSample) -> np.ndarray:
+        rate = self.pipeline.sample_rate
+        mixture = resample_audio(sample.mixture, sample.sample_rate, rate)
+        if any(len(f) == 0 for f in sample.frames):
+            raise ValueError(f"{sample.id}: the model separator needs each source's frames")
+        vectors = np.stack([self._source_vector(f, mixture) for f in sample.frames])
+        estimates = self.pipeline.separate_mixture(mixture, vectors)
+        return _resample_rows(estimates, rate, sample.sample_rate, len(sample.mixture))
+
+
+def _resample_rows(rows: np.ndarray, rate_in: int, rate_out: int, length: int) -> np.ndarray:
+    out = np.zeros((len(rows), length), np.float32)
+    for i, row in enumerate(rows):
+        row = resample_audio(row, rate_in, rate_out)[:length]
+        out[i, : len(row)] = row
+    return out
+
+
+def model_predictor(
+    name_or_path: str, kind: PredictorKind, device: str | None = None
+) -> ModelLocalizer | ModelSeparator:
+    """Load a model by name or bundle path and wrap it for one kind of protocol.
+
+    Raises:
+        FileNotFoundError: no such model. ValueError: unknown ``kind``.
+    """
+    pipeline = Pipeline.from_pretrained(name_or_path, device=device)
+    if kind in ("localization", "class-aware"):
+        return ModelLocalizer(pipeline, name=str(name_or_path))
+    if kind == "separation":
+        return ModelSeparator(pipeline, name=str(name_or_path))
+    raise ValueError(f"unknown predictor kind {kind!r}: localization, class-aware or separation")
