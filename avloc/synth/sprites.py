@@ -1,0 +1,116 @@
+"""Instrument pictures: loading a sprite folder and per-clip appearance augmentation.
+
+A sprite folder holds one sub-folder of RGBA PNGs per class (``<root>/<class>/*.png``). The
+bundled ones live in ``assets/sprites/<style>/`` (``noto`` for training; ``emojione`` and
+``symbola`` are differently drawn held-out styles, see ``assets/sprites/render_sprites.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from avloc.assets import assets_dir
+
+DEFAULT_STYLE = "noto"
+
+SpriteBank = dict[str, tuple[np.ndarray, ...]]
+
+
+def bundled_sprites_dir(style: str = DEFAULT_STYLE) -> Path:
+    """The folder of a bundled sprite style (``noto``, ``emojione`` or ``symbola``).
+
+    Raises:
+        ValueError: no such bundled style.
+    """
+    root = assets_dir() / "sprites"
+    path = root / style
+    if not path.is_dir():
+        styles = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise ValueError(f"no bundled sprite style {style!r} in {root}; styles: {styles}")
+    return path
+
+
+def available_classes(root: str | Path) -> tuple[str, ...]:
+    """The class sub-folders of a sprite folder that hold at least one PNG, sorted.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"sprite folder {root} does not exist; it must hold one sub-folder of PNGs per class"
+        )
+    return tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.png"))))
+
+
+def _read_rgba(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            rgba = np.asarray(image.convert("RGBA"))
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable image ({error})") from error
+    ys, xs = np.nonzero(rgba[..., 3] > 0)
+    if len(ys) == 0:
+        raise ValueError(f"{path}: the sprite is fully transparent; sprites need an alpha shape")
+    return np.ascontiguousarray(rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+
+
+def load_sprite_bank(root: str | Path, classes: tuple[str, ...]) -> SpriteBank:
+    """Read every PNG of each class in ``classes`` from ``root/<class>/``.
+
+    Returns:
+        class name -> sprites, each (H, W, 4) uint8 RGBA cropped to its alpha.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: a class has no sub-folder or no PNG, or a PNG is unreadable or empty.
+    """
+    root = Path(root)
+    present = available_classes(root)
+    missing = [name for name in classes if name not in present]
+    if missing:
+        raise ValueError(
+            f"sprite folder {root} has no PNGs for class(es) {missing}; expected "
+            f"{root}/<class>/*.png (found classes: {list(present)})"
+        )
+    return {
+        name: tuple(_read_rgba(p) for p in sorted((root / name).glob("*.png"))) for name in classes
+    }
+
+
+def _jitter_colour(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+    if rng.random() < 0.3:  # a hue-shifted variant (OpenCV hue is in 0..180)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-25, 25)) % 180
+    hsv[..., 1] *= rng.uniform(0.7, 1.3)
+    hsv[..., 2] = hsv[..., 2] * rng.uniform(0.8, 1.15) + rng.uniform(-15, 15)
+    out = cv2.cvtColor(np.clip(hsv, 0, [180, 255, 255]).astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return out
+
+
+def augment_sprite(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A per-clip variant of a sprite: mirror, hue/saturation/brightness jitter, defocus blur.
+
+    Geometry (scale, rotation, motion) is applied later, per frame, by the scene composer.
+
+    Shape:
+        rgba: (H, W, 4) uint8; returns (H, W, 4) uint8.
+    """
+    out = rgba[:, ::-1] if rng.random() < 0.5 else rgba
+    rgb = _jitter_colour(np.ascontiguousarray(out[..., :3]), rng)
+    alpha = out[..., 3:]
+    out = np.concatenate([rgb, alpha], axis=-1)
+    if rng.random() < 0.2:
+        # Blur premultiplied colour so transparent (black) pixels do not bleed into the edge.
+        sigma = rng.uniform(0.5, 1.5)
+        a = alpha.astype(np.float32) / 255.0
+        pre = cv2.GaussianBlur(rgb.astype(np.float32) * a, (0, 0), sigma)
+        a_blur = cv2.GaussianBlur(a[..., 0], (0, 0), sigma)[..., None]
+        colour = np.where(a_blur > 1e-3, pre / np.maximum(a_blur, 1e-3), 0)
+        out = np.concatenate([np.clip(colour, 0, 255), a_blur * 255], axis=-1).astype(np.uint8)
+    return np.ascontiguousarray(out)

@@ -1,0 +1,260 @@
+"""avloc synth: determinism, scene truth (counts, boxes, stems), Flickr layout, user inputs, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avloc.data.manifest import read_manifest
+from avloc.synth import SynthConfig, generate, make_scene
+from avloc.synth.instruments import BUILTIN_INSTRUMENTS
+from avloc.synth.scenes import box_of_mask
+from avloc.synth.sound import default_soundfont, make_score
+
+pytest.importorskip("tinysoundfont")
+
+TINY = SynthConfig(num_clips=2, duration_s=1.0, fps=8.0, size=64, seed=3)
+# solo: 1 sounding + 0-2 silent; duet: 2 + 0-1; grid: 2 + exactly 2.
+EXPECTED = {"solo": (1, (0, 1, 2)), "duet": (2, (0, 1)), "grid": (2, (2,))}
+
+
+@pytest.fixture(scope="module", params=["solo", "duet", "grid"])
+def written(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    config = replace(TINY, scene=request.param)
+    out = tmp_path_factory.mktemp(f"synth_{request.param}")
+    generate(config, out, progress=False)
+    return config, out
+
+
+def test_same_seed_same_scene_and_different_seed_differs() -> None:
+    a, b = make_scene(TINY, 1), make_scene(TINY, 1)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.mixture, b.mixture)
+    c = make_scene(replace(TINY, seed=4), 1)
+    assert not np.array_equal(a.frames, c.frames)
+
+
+def test_workers_do_not_change_results(tmp_path: Path) -> None:
+    config = replace(TINY, scene="duet", num_clips=3)
+    generate(config, tmp_path / "one", progress=False)
+    generate(replace(config, workers=2), tmp_path / "two", progress=False)
+    one, two = read_manifest(tmp_path / "one"), read_manifest(tmp_path / "two")
+    assert [c.clip.name for c in one] == ["000000.mp4", "000001.mp4", "000002.mp4"]
+    for x, y in zip(one, two, strict=True):
+        assert [(o.class_name, o.sounding, o.track) for o in x.objects] == [
+            (o.class_name, o.sounding, o.track) for o in y.objects
+        ]
+        for ox, oy in zip(x.sounding, y.sounding, strict=True):
+            assert ox.stem is not None and oy.stem is not None
+            assert ox.stem.read_bytes() == oy.stem.read_bytes()
+
+
+def test_manifest_counts_boxes_and_stems(written) -> None:
+    from avloc.media import probe, read_audio
+
+    config, out = written
+    clips = read_manifest(out)
+    assert len(clips) == config.num_clips
+    num_sounding, silent_choices = EXPECTED[config.scene]
+    for index, clip in enumerate(clips):
+        assert clip.extra["scene"] == config.scene and clip.extra["seed"] == config.seed
+        assert len(clip.sounding) == num_sounding
+        assert len(clip.objects) - num_sounding in silent_choices
+        assert len({o.class_name for o in clip.objects}) == len(clip.objects)
+        info = probe(clip.clip)
+        assert (info.width, info.height) == (config.size, config.size)
+        scene = make_scene(config, index)
+        for obj, truth in zip(clip.objects, scene.objects, strict=True):
+            assert len(obj.track) == round(config.duration_s * config.fps)
+            assert (obj.stem is not None) == obj.sounding
+            if obj.stem is not None:
+                assert truth.stem is not None
+                stem = read_audio(obj.stem, config.sample_rate)
+                np.testing.assert_allclose(stem, truth.stem, atol=1e-6)  # float wav: exact
+        stems = [s.stem for s in scene.objects if s.stem is not None]
+        np.testing.assert_allclose(np.sum(stems, axis=0), scene.mixture, atol=1e-6)
+        assert np.abs(scene.mixture).max() <= 1.0 and np.abs(scene.mixture).max() > 0.01
+        # The mp4's AAC soundtrack is the mixture within lossy-coding tolerance.
+        decoded = read_audio(clip.clip, config.sample_rate)[: len(scene.mixture)]
+        n = min(len(decoded), len(scene.mixture))
+        assert np.corrcoef(decoded[:n], scene.mixture[:n])[0, 1] > 0.9
+
+
+def test_boxes_tightly_cover_each_sprite_mask() -> None:
+    for scene_type in ("solo", "duet", "grid"):
+        scene = make_scene(replace(TINY, scene=scene_type), 0)
+        size = scene.frames.shape[1]
+        for obj in scene.objects:
+            assert obj.masks.shape == scene.frames.shape[:3]
+            for mask, box in zip(obj.masks, obj.boxes, strict=True):
+                assert mask.sum() > 10, "every object stays visible"
+                x0, y0, x1, y1 = np.round(box * size).astype(int)
+                inside = np.zeros_like(mask)
+                inside[y0:y1, x0:x1] = True
+                assert not (mask & ~inside).any(), "a sprite pixel lies outside its box"
+                # Tight: the mask touches all four edges of the box.
+                assert mask[y0].any() and mask[y1 - 1].any()
+                assert mask[:, x0].any() and mask[:, x1 - 1].any()
+
+
+def test_sprite_pixels_show_the_sprite_not_the_background() -> None:
+    """The frame changes where the mask is: the box follows what is drawn."""
+    config = replace(TINY, scene="solo", num_clips=1)
+    scene = make_scene(config, 2)
+    obj = scene.objects[0]
+    assert obj.masks[0].any() and (~obj.masks[0]).any()
+    frame = scene.frames[0].astype(float)
+    inside, outside = frame[obj.masks[0]].mean(axis=0), frame[~obj.masks[0]].mean(axis=0)
+    assert np.abs(inside - outside).max() > 1.0
+
+
+def test_objects_move_across_frames() -> None:
+    scene = make_scene(replace(TINY, scene="grid"), 0)
+    assert any(np.abs(np.diff(obj.boxes, axis=0)).max() > 0 for obj in scene.objects)
+
+
+def test_box_of_mask_edges() -> None:
+    mask = np.zeros((10, 20), bool)
+    mask[2:5, 3:8] = True
+    np.testing.assert_allclose(box_of_mask(mask), [3 / 20, 2 / 10, 8 / 20, 5 / 10])
+
+
+def test_scores_stay_in_range_and_sources_differ() -> None:
+    violin, drum = BUILTIN_INSTRUMENTS["violin"], BUILTIN_INSTRUMENTS["drum"]
+    rng = np.random.default_rng(0)
+    a, b = make_score(violin, 3.0, rng), make_score(violin, 3.0, rng)
+    assert all(violin.low_key <= n.key <= violin.high_key for n in a + b)
+    assert {round(n.start_s, 3) for n in a} != {round(n.start_s, 3) for n in b}
+    assert len({n.velocity for n in a + b}) > 1
+    hits = make_score(drum, 3.0, rng)
+    assert hits and all(n.key in drum.keys for n in hits)
+
+
+def _flickr(tmp_path: Path, name: str, sound_from: str) -> Path:
+    config = replace(TINY, layout="flickr", num_clips=3, sound_from=sound_from, size=96)
+    out = tmp_path / name
+    generate(config, out, progress=False)
+    return out
+
+
+def test_flickr_layout_and_distractor_pairing(tmp_path: Path) -> None:
+    from avloc.data.flickr import read_flickr
+
+    normal = _flickr(tmp_path, "normal", "sounding")
+    swapped = _flickr(tmp_path, "swapped", "distractor")
+    rows = [line.split(",") for line in (normal / "flickr_test.csv").read_text().splitlines()]
+    ids = [row[0] for row in rows]
+    assert len(ids) == 3 and all(i.isdigit() and len(i) >= 10 for i in ids)
+    assert all(row[1].strip().isdigit() for row in rows)
+    test_set = read_flickr(normal, normal / "flickr_test.csv")
+    assert [s.id for s in test_set.samples] == ids and not test_set.missing_ids
+    for sample in test_set.samples:
+        assert sample.image_path.parent.parent == normal / "Data"  # nested one level
+        assert 2 <= len(sample.boxes) <= 3
+        for x0, y0, x1, y1 in sample.boxes:
+            assert 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 256
+        root = ET.parse(normal / "Annotations" / f"{sample.id}.xml").getroot()
+        for child in root:  # the LVS/EZ-VSL parser: bboxes are the root's grandchildren
+            for bbox in child:
+                if bbox.tag == "bbox":
+                    assert len(list(bbox)) == 5 and not bbox[0].text.isdigit()  # type: ignore[union-attr]
+        twin = swapped / sample.image_path.relative_to(normal)
+        assert twin.read_bytes() == sample.image_path.read_bytes(), "same seed, same picture"
+        label = root.find("object/bbox/name").text  # type: ignore[union-attr]
+        twin_root = ET.parse(swapped / "Annotations" / f"{sample.id}.xml").getroot()
+        assert twin_root.find("object/bbox/name").text != label  # type: ignore[union-attr]
+        wav = sample.audio_path.read_bytes()
+        assert (swapped / sample.audio_path.relative_to(normal)).read_bytes() != wav
+
+
+def _write_sprites(root: Path, classes: list[str]) -> None:
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        image = np.zeros((40, 30, 4), np.uint8)
+        image[5:35, 5:25] = (200, 40 * k, 90, 255)
+        Image.fromarray(image, "RGBA").save(root / name / "shape.png")
+
+
+def test_user_sprites_soundfont_and_program_map(tmp_path: Path) -> None:
+    _write_sprites(tmp_path / "sprites", ["violin", "kazoo", "gong"])
+    soundfont = tmp_path / "my.sf2"
+    shutil.copy(default_soundfont(), soundfont)
+    program_map = tmp_path / "map.json"
+    program_map.write_text(
+        json.dumps({"kazoo": 71, "gong": {"program": 0, "bank": 128, "keys": [52]}})
+    )
+    config = replace(
+        TINY, scene="duet", sprites=tmp_path / "sprites", soundfont=soundfont,
+        program_map=program_map,
+    )  # fmt: skip
+    result = generate(config, tmp_path / "out", progress=False)
+    assert set(result.classes) == {"violin", "kazoo", "gong"}
+    for clip in read_manifest(tmp_path / "out"):
+        assert {o.class_name for o in clip.objects} <= {"violin", "kazoo", "gong"}
+    scene = make_scene(config, 0)
+    # The user's flat sprite colour appears in the frame.
+    assert (scene.frames[..., 0] > 150).any()
+
+
+def test_cli_writes_clips(tmp_path: Path) -> None:
+    from avloc.cli import synth
+
+    parser = argparse.ArgumentParser()
+    synth.add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["synth", str(tmp_path), "--scene", "grid", "--num-clips", "1", "--duration-s", "1",
+         "--size", "64", "--classes", "violin,drum,flute,piano"]
+    )  # fmt: skip
+    assert args.run(args) == 0
+    (clip,) = read_manifest(tmp_path)
+    assert {o.class_name for o in clip.objects} == {"violin", "drum", "flute", "piano"}
+
+
+def test_interrupt_keeps_manifest_consistent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import avloc.synth.build as gen
+
+    real = gen._run_one
+
+    def stop_at_two(job, index):  # type: ignore[no-untyped-def]
+        if index == 2:
+            raise KeyboardInterrupt
+        return real(job, index)
+
+    monkeypatch.setattr(gen, "_run_one", stop_at_two)
+    with pytest.raises(KeyboardInterrupt):
+        generate(replace(TINY, num_clips=4), tmp_path, progress=False)
+    clips = read_manifest(tmp_path)
+    assert [c.clip.name for c in clips] == ["000000.mp4", "000001.mp4"]
+    assert all(c.clip.is_file() for c in clips)
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        make_scene(replace(TINY, sprites=tmp_path / "nowhere"), 0)
+    with pytest.raises(ValueError, match=r"unknown instrument class.*'theremin'"):
+        make_scene(replace(TINY, classes=("violin", "theremin")), 0)
+    _write_sprites(tmp_path / "few", ["violin"])
+    with pytest.raises(ValueError, match=r"few has no PNGs for class\(es\) \['drum'\]"):
+        make_scene(replace(TINY, sprites=tmp_path / "few", classes=("violin", "drum")), 0)
+    with pytest.raises(ValueError, match="at least 4 different classes"):
+        make_scene(replace(TINY, scene="grid", classes=("violin", "drum", "flute")), 0)
+    with pytest.raises(ValueError, match="--scene solo"):
+        SynthConfig(scene="duet", layout="flickr")
+    bad_map = tmp_path / "map.json"
+    bad_map.write_text("{not json")
+    with pytest.raises(ValueError, match=r"map\.json: not valid JSON"):
+        make_scene(replace(TINY, soundfont=default_soundfont(), program_map=bad_map), 0)
+    bad_map.write_text(json.dumps({"violin": "forty"}))
+    with pytest.raises(TypeError, match=r"map\.json: entry for 'violin'"):
+        make_scene(replace(TINY, soundfont=default_soundfont(), program_map=bad_map), 0)
+    with pytest.raises(FileNotFoundError, match=r"missing\.sf2"):
+        make_scene(replace(TINY, soundfont=tmp_path / "missing.sf2"), 0)
