@@ -134,6 +134,7 @@ def make_spec(config: SynthConfig) -> tuple[SceneSpec, Path]:
         soundfont=soundfont,
         min_distractors=1 if flickr else 0,
         distractor_audio=flickr,
+        sounding_size=(0.5, 0.7) if flickr else None,
     )
     return spec, root
 
