@@ -137,8 +137,15 @@ def read_manifest(path: str | Path) -> list[SceneClip]:
 def clip_to_json(clip: SceneClip, root: Path) -> dict[str, Any]:
     """The manifest line for ``clip`` with paths made relative to ``root``."""
 
+    base = root.resolve()
+
     def rel(p: Path) -> str:
-        return p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()
+        # Paths under the manifest's folder (absolute, or relative to the working directory)
+        # are written relative to it; anything else is kept as given.
+        try:
+            return p.resolve().relative_to(base).as_posix()
+        except ValueError:
+            return p.as_posix()
 
     return {
         "clip": rel(clip.clip),
