@@ -203,7 +203,9 @@ class _ClipSource:
         return int(np.ceil(len(self.clip.audio) * sample_rate / self.clip.sample_rate))
 
     def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
-        yield resample_audio(np.asarray(self.clip.audio, np.float32), self.clip.sample_rate, sample_rate)
+        yield resample_audio(
+            np.asarray(self.clip.audio, np.float32), self.clip.sample_rate, sample_rate
+        )
 
 
 class _ArraySource:
