@@ -35,7 +35,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {
     ),
     "avloc-tiny-test": PretrainedEntry(
         file="models/avloc-tiny-test.safetensors",
-        sha256="fc0b4a0d73e2c73b31b958e7b77c050822bfec9af68440d97168edd2b3796489",
+        sha256="781433b174a0bd10dea0c57856803c3e67499244fd4abf859e8eb55a24d7fc0d",
         description="untrained, seeded avloc-tiny for tests (outputs are meaningless)",
     ),
 }

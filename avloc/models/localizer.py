@@ -40,16 +40,23 @@ class AVOLHead(nn.Module):
         self, visual_channels: int, audio_channels: int, embed_dim: int, scale: float, bias: float
     ):
         super().__init__()
-        # Two 1×1 convs / two linear layers, as AVOL-Net's fusion towers.
+        # Two 1×1 convs / two linear layers, as AVOL-Net's fusion towers, with batch norms as
+        # in SimCLR / MoCo-v3 projection heads: without the last (affine-free) one the
+        # embeddings of all clips share one dominant direction at initialisation (pairwise
+        # cosine ~0.9), the contrastive gradients are tiny and training sits at chance.
         self.visual_proj = nn.Sequential(
-            nn.Conv2d(visual_channels, visual_channels, 1),
+            nn.Conv2d(visual_channels, visual_channels, 1, bias=False),
+            nn.BatchNorm2d(visual_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(visual_channels, embed_dim, 1),
+            nn.Conv2d(visual_channels, embed_dim, 1, bias=False),
+            nn.BatchNorm2d(embed_dim, affine=False),
         )
         self.audio_proj = nn.Sequential(
-            nn.Linear(audio_channels, audio_channels),
+            nn.Linear(audio_channels, audio_channels, bias=False),
+            nn.BatchNorm1d(audio_channels),
             nn.ReLU(inplace=True),
-            nn.Linear(audio_channels, embed_dim),
+            nn.Linear(audio_channels, embed_dim, bias=False),
+            nn.BatchNorm1d(embed_dim, affine=False),
         )
         # log-parameterised so the scale stays positive.
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(scale)))
