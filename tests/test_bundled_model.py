@@ -1,0 +1,63 @@
+"""The bundled model on the bundled demo clips: it loads by name and finds what sounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avloc import Pipeline, load_model
+from avloc.assets import assets_dir
+from avloc.data.manifest import SceneClip, read_manifest
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline(load_model("default"))
+
+
+def _box_mean(heatmaps: np.ndarray, times: np.ndarray, clip: SceneClip, index: int) -> float:
+    """Mean heatmap inside object ``index``'s box, over the analysed frames."""
+    height, width = heatmaps.shape[1:]
+    values = []
+    for heatmap, t in zip(heatmaps, times, strict=True):
+        box = clip.objects[index].box_at(float(t))
+        x0, x1 = int(box.x0 * width), max(int(box.x0 * width) + 1, round(box.x1 * width))
+        y0, y1 = int(box.y0 * height), max(int(box.y0 * height) + 1, round(box.y1 * height))
+        values.append(float(heatmap[y0:y1, x0:x1].mean()))
+    return float(np.mean(values))
+
+
+GRID_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="known weakness: in 2x2 grid scenes the class-agnostic heatmap with a 2-instrument "
+    "mixture also lights a silent percussion instrument; the class-aware stage is not yet good "
+    "enough to fix it (benchmarks/quality/tables.md, grid)",
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["duet.mp4", "solo.mp4", pytest.param("grid.mp4", marks=GRID_XFAIL)]
+)
+def test_heatmap_is_higher_on_every_sounding_object_than_on_silent_ones(
+    pipeline: Pipeline, name: str
+) -> None:
+    clip = next(c for c in read_manifest(assets_dir() / "demo") if c.clip.name == name)
+    result = pipeline.localize(clip.clip)
+    assert result.heatmaps.shape[0] == round(clip.duration_s * pipeline.fps)
+    means = [_box_mean(result.heatmaps, result.times_s, clip, k) for k in range(len(clip.objects))]
+    sounding = [m for m, obj in zip(means, clip.objects, strict=True) if obj.sounding]
+    silent = [m for m, obj in zip(means, clip.objects, strict=True) if not obj.sounding]
+    assert min(sounding) > max(silent), dict(
+        zip([o.class_name for o in clip.objects], means, strict=True)
+    )
+
+
+def test_separation_of_the_demo_duet_gives_sources_and_residual(pipeline: Pipeline) -> None:
+    path = assets_dir() / "demo" / "duet.mp4"
+    localization = pipeline.localize(path)
+    result = pipeline.separate(path, localization=localization)
+    assert result.sources.shape[0] == len(localization.objects) >= 1
+    assert np.isfinite(result.sources).all()
+    np.testing.assert_allclose(
+        result.sources.sum(axis=0) + result.residual, result.mixture, atol=1e-4
+    )
