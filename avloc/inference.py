@@ -111,13 +111,15 @@ class FrameAnalysis:
     Shape:
         maps: (B, h, w) in [0, 1]; class_maps: (B, K, h, w) in [0, 1]; class_presence: (B, K)
         in [0, 1]; class_vectors: (B, K, K_s), the separator vector pooled over each class's
-        map region (K_s = 0 for a model without a separator).
+        map region (K_s = 0 for a model without a separator); map_vectors: (B, K_s), pooled
+        under the class-agnostic map (how the separator is trained on solo clips).
     """
 
     maps: np.ndarray
     class_maps: np.ndarray
     class_presence: np.ndarray
     class_vectors: np.ndarray
+    map_vectors: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -468,7 +470,14 @@ class Pipeline:
         resized = np.stack(
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
         )
-        return FrameAnalysis(*self._localize_batch(resized, windows))
+        maps, class_maps, presence, class_vectors = self._localize_batch(resized, windows)
+        map_vectors = np.zeros((len(maps), class_vectors.shape[-1]), np.float32)
+        if class_vectors.shape[-1] > 0:
+            with torch.inference_mode(), self._autocast():
+                visual = self.model.encode_frames(self._frames_tensor(resized))
+                weights = torch.from_numpy(maps).to(self.device)[:, None]
+                map_vectors = self.model.visual_vectors(visual, weights)[:, 0].float().cpu().numpy()
+        return FrameAnalysis(maps, class_maps, presence, class_vectors, map_vectors)
 
     def separate_mixture(self, mixture: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Separate a mixture into one source per given separator vector (held constant).

@@ -141,6 +141,20 @@ def overlay_heatmap(
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def scale_for_display(maps: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Maps divided by their overall maximum, so the strongest response shows at full colour.
+
+    Calibrated maps are probabilities, often far below 1 (a confident model still spreads its
+    mass), which would draw an almost invisible overlay; one scale for the whole stack keeps
+    the relative levels between frames (a quiet frame stays pale).
+
+    Shape:
+        maps: (..., h, w) in [0, 1] -> same shape, max 1 (unchanged when all are ~0).
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    return maps / max(float(maps.max(initial=0.0)), floor)
+
+
 class TemporalSmoother:
     """Exponential moving average over successive heatmaps (stateful, for streaming).
 
@@ -240,7 +254,7 @@ def map_thumbnails(
     if maps.ndim != 3:
         raise ValueError(f"maps must have shape (K, h, w), got {maps.shape}")
     small = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    return [overlay_heatmap(small, m, colormap, opacity) for m in maps]
+    return [overlay_heatmap(small, scale_for_display(m), colormap, opacity) for m in maps]
 
 
 def heatmap_at(times_s: np.ndarray, heatmaps: np.ndarray, t_s: float) -> np.ndarray:
@@ -345,8 +359,9 @@ def write_overlay_video(
             yield from zip(part.times_s.tolist(), part.frames, strict=True)
 
     boxes = [(o.label, o.boxes) for o in result.objects] if draw_objects else []
+    heatmaps = scale_for_display(result.heatmaps)
     rendered = render_overlay(
-        frames(), result.times_s, result.heatmaps, colormap, opacity, smoothing, boxes
+        frames(), result.times_s, heatmaps, colormap, opacity, smoothing, boxes
     )
     rate = info.sample_rate
     audio = media.iter_audio(video, rate, chunk_s=2.0)  # streamed alongside, never all at once

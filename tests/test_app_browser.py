@@ -52,12 +52,13 @@ def test_upload_run_and_play(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     from app import app as demo_app
+    from avloc.assets import assets_dir
     from avloc.inference import Pipeline
-    from tests.media_fixtures import make_clip
 
-    model = "avloc-tiny-test"
-    pipeline = Pipeline.from_pretrained(model, precision="fp32", presence_threshold=0.0)
-    clip = make_clip(tmp_path / "clip.mp4", duration_s=2.0, size=(64, 96))
+    # The bundled model on a bundled demo clip: the screenshots in the README come from here.
+    model = "default"
+    pipeline = Pipeline.from_pretrained(model)
+    clip = assets_dir() / "demo" / "duet.mp4"
     demo = demo_app.build_demo(pipeline, work_dir=tmp_path / "work", default_model=model)
     port = _free_port()
     demo.queue(default_concurrency_limit=1).launch(

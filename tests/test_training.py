@@ -436,3 +436,25 @@ def test_export_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     metadata = read_bundle_metadata(tmp_path / "model.safetensors")
     assert "training_step" in str(metadata)
     assert export_main([str(tmp_path / "nowhere"), str(tmp_path / "x.safetensors")]) == 2
+
+
+def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
+    tmp_path: Path,
+) -> None:
+    from avloc.checkpoint import save_bundle
+    from avloc.models import create_model
+    from training.train import _default_model
+
+    config = _tiny_stage_config()
+    torch.manual_seed(1)
+    source = create_model(config.model, **dict(config.model_overrides))
+    bundle = save_bundle(source, tmp_path / "start.safetensors")
+    torch.manual_seed(2)  # a different init: only init_from can make the weights equal
+    model = _default_model(dataclasses.replace(config, init_from=str(bundle)))
+    for (name, a), b in zip(source.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        _default_model(dataclasses.replace(config, init_from=str(tmp_path / "missing.st")))
+    other = save_bundle(create_model("avol-net-small"), tmp_path / "other.safetensors")
+    with pytest.raises(RuntimeError):
+        _default_model(dataclasses.replace(config, init_from=str(other)))

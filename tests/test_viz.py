@@ -96,3 +96,13 @@ def test_render_overlay_is_lazy_and_follows_time() -> None:
     assert len(out) == 2
     assert np.array_equal(out[0], _frame())  # cold map and no box at t=0
     assert not np.array_equal(out[1], _frame())
+
+
+def test_scale_for_display_brings_the_peak_to_one_and_keeps_relative_levels() -> None:
+    from avloc.viz import scale_for_display
+
+    maps = np.stack([np.full((4, 4), 0.01, np.float32), np.full((4, 4), 0.05, np.float32)])
+    scaled = scale_for_display(maps)
+    assert scaled.max() == pytest.approx(1.0)
+    assert scaled[0, 0, 0] == pytest.approx(0.2)  # the quieter frame stays paler
+    assert scale_for_display(np.zeros((2, 2))).max() == 0.0

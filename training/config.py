@@ -174,6 +174,9 @@ class TrainConfig:
     model: str = "avloc-small"  # registry name passed to avloc.models.create_model
     model_overrides: Mapping[str, Any] = field(default_factory=dict)  # create_model(**overrides)
     stages: tuple[str, ...] = STAGE_NAMES  # run in this order; any subsequence of STAGE_NAMES
+    # A bundle (.safetensors) of the same architecture whose weights the model starts from, so
+    # later stages can be (re)trained alone: --set stages=separation --set init_from=model.st
+    init_from: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     correspondence: CorrespondenceConfig = field(default_factory=CorrespondenceConfig)

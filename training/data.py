@@ -205,10 +205,11 @@ class TrainData:
             return {}
         batch = self.collate([samples[k] for pair in pairs for k in pair]).to(device)
         visual = model.encode_frames(batch.frames[:, batch.frames.shape[1] // 2])
-        audio = model.encode_audio(batch.audio)
-        maps = model.localize_from(visual, audio).maps.float()
-        vectors = model.visual_vectors(visual, maps[:, None]).reshape(len(pairs), 2, -1)
         mix = mix_sources(batch.audio.reshape(len(pairs), 2, -1).float())
+        # Each source's frame with its mixture's sound, as at inference (and in training).
+        heard = model.encode_audio(mix.mixture.repeat_interleave(2, dim=0))
+        maps = model.localize_from(visual, heard).maps.float()
+        vectors = model.visual_vectors(visual, maps[:, None]).reshape(len(pairs), 2, -1)
         out = model.separate(mix.mixture, vectors, hard=True)
         results = [
             score_mixture(

@@ -337,9 +337,11 @@ class SeparationStage(Stage):
     """Stage 4: Sound-of-Pixels mix-and-separate (Zhao 2018) on pairs of solo clips.
 
     Two clips of different pseudo-classes are mixed with random gains; each source's visual
-    vector is its frame's encoder features pooled under its stage-1 map (encoders frozen); the
-    separator learns binary masks with log1p(|mix|)-weighted BCE, or ratio masks with weighted
-    L1, as the model's ``separator.mask_mode`` says.
+    vector is its frame's encoder features pooled under the stage-1 map of that frame *with
+    the mixture's sound* (encoders frozen) — what inference can compute, since only the mixture
+    is heard there; pooling under each clip's own-sound map instead left the separator at ~2 dB
+    SDR on held-out mixtures at inference. The separator learns binary masks with
+    log1p(|mix|)-weighted BCE, or ratio masks with weighted L1 (``separator.mask_mode``).
     """
 
     name = "separation"
@@ -369,14 +371,22 @@ class SeparationStage(Stage):
         with torch.no_grad():
             visual = model.encode_frames(_centre_frames(batch))
             audio = model.encode_audio(batch.audio)
-            maps = model.localize_from(visual, audio).maps.float()
             labels = model.class_head.nearest_centroid(audio.embedding)
             partner = partners(labels)
             low, high = self.cfg.gain_range
             gains = random_gains(len(labels), 2, low, high).to(batch.audio.device)
             mix = mix_sources(torch.stack([batch.audio, batch.audio[partner]], dim=1), gains)
-        own = model.visual_vectors(visual, maps[:, None])
-        vectors = torch.cat([own, own[partner]], dim=1)
+            mixed = model.encode_audio(mix.mixture)
+            other = type(visual)(features=visual.features[partner], grid=visual.grid[partner])
+            own_map = model.localize_from(visual, mixed).maps.float()
+            other_map = model.localize_from(other, mixed).maps.float()
+        vectors = torch.cat(
+            [
+                model.visual_vectors(visual, own_map[:, None]),
+                model.visual_vectors(other, other_map[:, None]),
+            ],
+            dim=1,
+        )
         out = model.separate(mix.mixture, vectors)
         sep = model.separator.config
         with torch.no_grad():

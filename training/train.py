@@ -536,9 +536,23 @@ def _run_all(loop: _Loop) -> None:
 
 
 def _default_model(config: TrainConfig) -> nn.Module:
+    """The recipe's model, starting from ``config.init_from``'s weights when given.
+
+    Raises:
+        FileNotFoundError: ``init_from`` does not exist. RuntimeError: its weights do not fit
+        the recipe's architecture (strict loading).
+    """
     from avloc.models import create_model
 
-    return create_model(config.model, **dict(config.model_overrides))
+    model = create_model(config.model, **dict(config.model_overrides))
+    if config.init_from is not None:
+        from safetensors.torch import load_file
+
+        path = Path(config.init_from)
+        if not path.is_file():
+            raise FileNotFoundError(f"init_from: no bundle at {path}")
+        model.load_state_dict(load_file(str(path)), strict=True)
+    return model
 
 
 def _default_stages(config: TrainConfig, model: nn.Module, runtime: Runtime) -> list[Stage]:

@@ -8,9 +8,9 @@ uses (frame size, mean/std, audio window, sample rate, all from ``model.config``
 * Class-aware: the model's K pseudo-class maps, named ``k0 … k{K-1}``; the runner matches them to
   the vocabulary with the Hungarian algorithm on its held-out split.
 * Separation (Sound-of-Pixels protocol): for each source, every decoded frame of its clip is paired
-  with the mixture; the pseudo-class whose map responds most strongly in that frame gives the
-  separator vector (max-pooled over the frames, as Sound-of-Pixels pools over time), and the
-  mixture is separated with one vector per source.
+  with the mixture; the separator vector is pooled under that frame's class-agnostic map (the
+  region the mixture's sound points to, as the separator is trained) and max-pooled over the
+  frames (Sound-of-Pixels pools over time); the mixture is separated with one vector per source.
 """
 
 from __future__ import annotations
@@ -86,10 +86,7 @@ class ModelSeparator:
         length = round(self.pipeline.audio_window_s * self.pipeline.sample_rate)
         windows = np.repeat(centre_window(mixture, length)[None], len(frames), axis=0)
         analysis = self.pipeline.analyze_frames(frames, windows)
-        # The pseudo-class most present in the mixture *and* visible in this source's frames.
-        strength = analysis.class_maps.max(axis=(2, 3)) * analysis.class_presence  # (N, K)
-        k = int(np.unravel_index(np.argmax(strength), strength.shape)[1])
-        return analysis.class_vectors[:, k].max(axis=0)  # that class's region, max over frames
+        return analysis.map_vectors.max(axis=0)
 
     def separate(self, sample: SeparationSample) -> np.ndarray:
         rate = self.pipeline.sample_rate
