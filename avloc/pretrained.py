@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="aaed1a9fc50caff2c704a87e3c004e3781dbfd18c9552f5fabd1e5d1daae777c",
+        sha256="3cba608cd03de20f938845c4e85d416dad45f000d10a9f6b317fe1106cf75d23",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

@@ -5,7 +5,13 @@ measured as CPU time per step of 16 clips on one core (bf16; benchmarks/bench_tr
 gives wall-clock clips/s): correspondence 143 ms, class-aware 89 ms, separation 220 ms, plus
 ~4 ms per clip for sample augmentation in the main process; generating a 3-s clip takes
 ~0.1-0.2 s per worker and decoding it into the in-memory cache 22 ms. The decoded clips take
-about 1.2 MB each in RAM (512 clips: ~0.6 GB).
+about 1.2 MB each in RAM (2,000 clips: ~2.4 GB).
+
+The shipped ``assets/models/avloc-small.safetensors`` is this recipe's stages 1-3 (run of
+2026-11-22, 25.7 min) with stage 4 retrained after the separation stage learnt to pool visual
+vectors under the mixture-driven map: ``python -m training.train avloc_small --out RUN2 --set
+stages=separation --set init_from=STAGES_1_3.safetensors`` (5.9 min). A full run of this recipe
+with today's code trains the same four stages in one go.
 """
 
 from __future__ import annotations
