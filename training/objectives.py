@@ -85,6 +85,27 @@ StageBuilder = Callable[..., Stage]
 # clip_index (B,), start_s (B,) (avloc.data.datasets), and an ``AVLocModel``.
 
 
+class _ClipStage(Stage):
+    """An optimised stage over the training clips: its settings are the config section named
+    like the stage, and it trains the model's sub-modules listed in ``modules``.
+    """
+
+    modules: tuple[str, ...] = ()
+
+    def __init__(self, config: Any, data: Any) -> None:
+        self.cfg = getattr(config, self.name)
+        self.num_steps = self.cfg.steps
+        self.lr_scale = self.cfg.lr_scale
+        self.data = data
+        self.dataset = data.train
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        return self.data.collate(items)
+
+    def trainable(self, model: Any) -> list[nn.Parameter]:
+        return _modules_params(model, self.modules)
+
+
 def _centre_frames(batch: Any) -> Tensor:
     """The middle frame of each sample. Shape: (B, N, 3, H, W) -> (B, 3, H, W)."""
     frames: Tensor = batch.frames
@@ -127,7 +148,7 @@ def one_hot(labels: Tensor, num_classes: int) -> Tensor:
     return torch.nn.functional.one_hot(labels, num_classes).float()
 
 
-class CorrespondenceStage(Stage):
+class CorrespondenceStage(_ClipStage):
     """Stage 1 (AVOL-Net, Arandjelović & Zisserman 2018): max-over-locations MIL scores.
 
     ``infonce`` (both directions), ``avc`` (L3 binary correspondence on calibrated scores),
@@ -140,18 +161,7 @@ class CorrespondenceStage(Stage):
 
     name = "correspondence"
 
-    def __init__(self, config: Any, data: Any) -> None:
-        self.cfg = config.correspondence
-        self.num_steps = self.cfg.steps
-        self.lr_scale = self.cfg.lr_scale
-        self.data = data
-        self.dataset = data.train
-
-    def collate(self, items: Sequence[Any]) -> Any:
-        return self.data.collate(items)
-
-    def trainable(self, model: Any) -> list[nn.Parameter]:
-        return _modules_params(model, ("visual", "audio", "avol"))
+    modules = ("visual", "audio", "avol")
 
     def loss(self, model: Any, batch: Any) -> StepOutput:
         from avloc import losses
@@ -264,7 +274,7 @@ def _init_class_head(head: Any, feats: Any, labels: Tensor, device: torch.device
         head.visual_cam.bias.copy_(visual_b.to(device))
 
 
-class ClassAwareStage(Stage):
+class ClassAwareStage(_ClipStage):
     """Stage 3: class-aware localisation (Qian 2020 coarse-to-fine; DSOL, Hu 2020).
 
     Encoders stay frozen (they define the pseudo-classes and the stage-1 maps); the class head
@@ -276,21 +286,10 @@ class ClassAwareStage(Stage):
 
     name = "class_aware"
 
-    def __init__(self, config: Any, data: Any) -> None:
-        self.cfg = config.class_aware
-        self.num_steps = self.cfg.steps
-        self.lr_scale = self.cfg.lr_scale
-        self.data = data
-        self.dataset = data.train
-
-    def collate(self, items: Sequence[Any]) -> Any:
-        return self.data.collate(items)
-
-    def trainable(self, model: Any) -> list[nn.Parameter]:
-        return _modules_params(model, ("class_head",))
+    modules = ("class_head",)
 
     def train_mode(self, model: Any) -> None:
-        _train_only(model, ("class_head",))
+        _train_only(model, self.modules)
 
     def loss(self, model: Any, batch: Any) -> StepOutput:
         from avloc import losses
@@ -333,7 +332,7 @@ class ClassAwareStage(Stage):
         return self.data.validate_localization(model, device, class_maps=True)
 
 
-class SeparationStage(Stage):
+class SeparationStage(_ClipStage):
     """Stage 4: Sound-of-Pixels mix-and-separate (Zhao 2018) on pairs of solo clips.
 
     Two clips of different pseudo-classes are mixed with random gains; each source's visual
@@ -346,21 +345,10 @@ class SeparationStage(Stage):
 
     name = "separation"
 
-    def __init__(self, config: Any, data: Any) -> None:
-        self.cfg = config.separation
-        self.num_steps = self.cfg.steps
-        self.lr_scale = self.cfg.lr_scale
-        self.data = data
-        self.dataset = data.train
-
-    def collate(self, items: Sequence[Any]) -> Any:
-        return self.data.collate(items)
-
-    def trainable(self, model: Any) -> list[nn.Parameter]:
-        return _modules_params(model, ("separator", "visual_to_separator"))
+    modules = ("separator", "visual_to_separator")
 
     def train_mode(self, model: Any) -> None:
-        _train_only(model, ("separator", "visual_to_separator"))
+        _train_only(model, self.modules)
 
     def loss(self, model: Any, batch: Any) -> StepOutput:
         from avloc import losses
