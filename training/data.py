@@ -195,12 +195,17 @@ class TrainData:
 
         samples = [self.val[i] for i in range(len(self.val_clips))]
         names = [c.sounding[0].class_name if c.sounding else "" for c in self.val_clips]
-        pairs = [
-            (i, j)
-            for i in range(len(samples))
-            for j in range(i + 1, len(samples))
-            if names[i] != names[j]
-        ][:max_mixtures]
+        # Neighbours first ((0, 1), (1, 2), ... then (0, 2), ...) so that the first mixtures
+        # spread over every clip instead of all sharing clip 0.
+        pairs = sorted(
+            (
+                (i, j)
+                for i in range(len(samples))
+                for j in range(i + 1, len(samples))
+                if names[i] != names[j]
+            ),
+            key=lambda pair: (pair[1] - pair[0], pair[0]),
+        )[:max_mixtures]
         if not pairs:
             return {}
         batch = self.collate([samples[k] for pair in pairs for k in pair]).to(device)
@@ -210,7 +215,7 @@ class TrainData:
         heard = model.encode_audio(mix.mixture.repeat_interleave(2, dim=0))
         maps = model.localize_from(visual, heard).maps.float()
         vectors = model.visual_vectors(visual, maps[:, None]).reshape(len(pairs), 2, -1)
-        out = model.separate(mix.mixture, vectors, hard=True)
+        out = model.separate(mix.mixture, vectors)  # soft masks, as inference uses
         results = [
             score_mixture(
                 mix.sources[p].cpu(), out.waveforms[p].float().cpu(), mix.mixture[p].cpu()
