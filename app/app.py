@@ -24,7 +24,13 @@ import numpy as np
 from avloc import media
 from avloc.assets import assets_dir
 from avloc.inference import LocalizationResult, Pipeline
-from avloc.viz import list_colormaps, map_thumbnails, overlay_size, write_overlay_video
+from avloc.viz import (
+    DEFAULT_COLORMAP,
+    list_colormaps,
+    map_thumbnails,
+    overlay_size,
+    write_overlay_video,
+)
 
 MAX_UPLOAD_MB = 100.0
 MAX_DURATION_S = 60.0
@@ -260,7 +266,7 @@ def build_demo(
                     label="model (name or bundle path)",
                     allow_custom_value=True,
                 )
-                colormap = gr.Dropdown(list_colormaps(), value="inferno", label="colormap")
+                colormap = gr.Dropdown(list_colormaps(), value=DEFAULT_COLORMAP, label="colormap")
                 opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="overlay opacity")
                 smoothing = gr.Slider(0.0, 0.95, value=0.5, step=0.05, label="temporal smoothing")
                 run = gr.Button("Find the sounds", variant="primary")

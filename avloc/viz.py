@@ -18,7 +18,9 @@ import numpy as np
 if TYPE_CHECKING:
     from avloc.inference import LocalizationResult
 
-DEFAULT_COLORMAP = "inferno"
+# Turbo: its hot end is red, which stays visible over the bright, saturated objects that
+# sound (inferno's hot end is pale yellow and vanishes on white piano keys or a green trumpet).
+DEFAULT_COLORMAP = "turbo"
 OVERLAY_MAX_SIDE = 480  # longer side of overlay videos, pixels (CPU H.264 encoding is slow)
 
 # Distinct, colour-blind friendly box colours (Okabe-Ito), RGB.
@@ -64,7 +66,7 @@ def colormap_lut(name: str) -> np.ndarray:
 
 def list_colormaps() -> list[str]:
     """A short list of colormaps that read well over video, for menus."""
-    return ["inferno", "jet", "turbo", "viridis", "magma", "hot"]
+    return ["turbo", "jet", "inferno", "viridis", "magma", "hot"]
 
 
 def _check_image(image: np.ndarray, what: str = "frame") -> None:

@@ -106,3 +106,9 @@ def test_scale_for_display_brings_the_peak_to_one_and_keeps_relative_levels() ->
     assert scaled.max() == pytest.approx(1.0)
     assert scaled[0, 0, 0] == pytest.approx(0.2)  # the quieter frame stays paler
     assert scale_for_display(np.zeros((2, 2))).max() == 0.0
+
+
+def test_the_cli_spells_the_default_colormap_like_viz() -> None:
+    from avloc.cli.localize import COLORMAP
+
+    assert COLORMAP == viz.DEFAULT_COLORMAP and COLORMAP in viz.list_colormaps()

@@ -26,13 +26,14 @@ if TYPE_CHECKING:
     from avloc.inference import LocalizationResult, Pipeline, SeparationResult
 
 SUMMARY_NAME = "summary.json"
+COLORMAP = "turbo"  # avloc.viz.DEFAULT_COLORMAP, spelt out so `avloc --help` stays light
 
 
 @dataclass(frozen=True)
 class RenderOptions:
     """How the overlay video looks."""
 
-    colormap: str = "inferno"
+    colormap: str = COLORMAP
     opacity: float = 0.5  # colour weight where the heatmap is 1
     smoothing: float = 0.5  # EMA weight of the past over successive frames
     boxes: bool = True  # draw the objects' boxes
@@ -73,7 +74,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--glob", default="**/*", help="file pattern inside folders (default: **/*)"
     )
-    parser.add_argument("--colormap", default="inferno", help="matplotlib colormap of the overlay")
+    parser.add_argument("--colormap", default=COLORMAP, help="matplotlib colormap of the overlay")
     parser.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1]")
     parser.add_argument("--smoothing", type=float, default=0.5, help="temporal EMA in [0, 1)")
     parser.add_argument("--no-boxes", action="store_true", help="do not draw object boxes")
