@@ -478,3 +478,18 @@ def test_model_predictor_rejects_unknown_kind():
 
     with pytest.raises(ValueError, match="unknown predictor kind"):
         model_predictor("avloc-tiny-test", "detection")  # type: ignore[arg-type]
+
+
+def test_vggss_end_to_end_reports_missing_and_unreadable_media(tmp_path):
+    fixture = Path(__file__).parent / "fixtures" / "data" / "vggss"
+    out = tmp_path / "vggss.json"
+    assert _cli(["evaluate", "vggss", "--root", str(fixture / "media"), "--annotations",
+                 str(fixture / "vggss.json"), "--baseline", "all", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    by_method = {r["method"]: r for r in json.loads(out.read_text())["results"]}
+    oracle = by_method["oracle"]
+    assert oracle["num_requested"] == 4 and oracle["num_samples"] == 1
+    assert oracle["protocol"]["ground_truth"] == "union" and oracle["ciou50"] == 1.0
+    reasons = {m["id"]: m["reason"] for m in oracle["missing_ids"]}
+    assert set(reasons) == {"a_b-c1d2e3f_000100", "zzzzzzzzzzz_000005", "yyyyyyyyyyy_000010"}
+    assert "no audio stream" in reasons["a_b-c1d2e3f_000100"]  # the clip is there, but silent

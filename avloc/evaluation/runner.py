@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from avloc.data.folder import MissingItem
 from avloc.data.manifest import SceneClip, read_manifest
 from avloc.evaluation import samples as S
 from avloc.evaluation.matching import ClassMatching, apply_matching, hungarian_match, match_by_name
@@ -105,15 +106,25 @@ def _run_localization(
     build: Callable[[T, int], S.LocalizationSample],
     predictor: MapPredictor,
     protocol: LocalizationProtocol,
-    finish: Callable[[tuple[ImageScore, ...], bool], LocalizationResult],
+    finish: Callable[[tuple[ImageScore, ...], bool, tuple[MissingItem, ...]], LocalizationResult],
     save_maps: Path | None,
     progress: bool,
 ) -> LocalizationResult:
+    """Score every item; one whose media cannot be read (corrupt, no audio stream, ...) is
+    reported among the missing ids with the decoder's reason, and the rest are still scored.
+    """
+    from avloc.media import MediaError
+
     rate = predictor.sample_rate or protocol.sample_rate
     scores: list[ImageScore] = []
+    unreadable: list[MissingItem] = []
     try:
         for item in _progress(items, len(items), f"{protocol.name}/{predictor.name}", progress):
-            sample = build(item, rate)
+            try:
+                sample = build(item, rate)
+            except MediaError as error:
+                unreadable.append(MissingItem(item.id, f"unreadable: {error}"))  # type: ignore[attr-defined]
+                continue
             raw = predictor.predict_map(sample)
             pred = _checked_map(raw, predictor.name, sample.id)
             if save_maps is not None:
@@ -121,8 +132,8 @@ def _run_localization(
             value, hit = score_image(pred, sample.gt, protocol.rule, protocol.pointing_tolerance_px)
             scores.append(ImageScore(sample.id, value, hit))
     except KeyboardInterrupt as error:
-        raise EvaluationInterrupted(finish(tuple(scores), True)) from error
-    return finish(tuple(scores), False)
+        raise EvaluationInterrupted(finish(tuple(scores), True, tuple(unreadable))) from error
+    return finish(tuple(scores), False, tuple(unreadable))
 
 
 def evaluate_flickr(
@@ -164,9 +175,12 @@ def evaluate_flickr(
         gt = loc.consensus_map(item.boxes, size, frame)
         return S.flickr_sample(item, gt, rate, protocol.frame_crop, frame)
 
-    def finish(scores: tuple[ImageScore, ...], partial: bool) -> LocalizationResult:
+    def finish(
+        scores: tuple[ImageScore, ...], partial: bool, unreadable: tuple[MissingItem, ...]
+    ) -> LocalizationResult:
+        missing = test_set.missing_ids + unreadable
         return LocalizationResult(
-            predictor.name, protocol, scores, test_set.requested_ids, test_set.missing_ids, partial
+            predictor.name, protocol, scores, test_set.requested_ids, missing, partial
         )
 
     folder = Path(save_maps) if save_maps is not None else None
@@ -205,9 +219,12 @@ def evaluate_vggss(
     def build(item: Any, rate: int) -> S.LocalizationSample:
         return S.vggss_sample(item, loc.union_map(item.boxes, size), rate, protocol.frame_crop)
 
-    def finish(scores: tuple[ImageScore, ...], partial: bool) -> LocalizationResult:
+    def finish(
+        scores: tuple[ImageScore, ...], partial: bool, unreadable: tuple[MissingItem, ...]
+    ) -> LocalizationResult:
+        missing = test_set.missing_ids + unreadable
         return LocalizationResult(
-            predictor.name, protocol, scores, test_set.requested_ids, test_set.missing_ids, partial
+            predictor.name, protocol, scores, test_set.requested_ids, missing, partial
         )
 
     folder = Path(save_maps) if save_maps is not None else None
