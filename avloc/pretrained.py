@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="3cba608cd03de20f938845c4e85d416dad45f000d10a9f6b317fe1106cf75d23",
+        sha256="2524b18939df72ebedbbce7d2c3b662831f0c7f7122b429b65755bd11d3afdd0",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

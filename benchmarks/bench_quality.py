@@ -78,18 +78,28 @@ def _ensure(dataset: EvalSet) -> Path:
     return root
 
 
-def _evaluate(dataset: EvalSet, root: Path, model: str) -> list[dict]:
-    rows = []
-    extra = ["--test-list", str(root / "flickr_test.csv")] if dataset.protocol == "flickr" else []
+def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
-    runs = [("model", ["--model", model])] + [(n, ["--baseline", n]) for n in names]
-    for label, source in runs:
+    return [("model", ["--model", model])] + [(n, ["--baseline", n]) for n in names]
+
+
+def _evaluate(dataset: EvalSet, root: Path, model: str) -> None:
+    extra = ["--test-list", str(root / "flickr_test.csv")] if dataset.protocol == "flickr" else []
+    for label, source in _runs(dataset, model):
         out = RESULTS / f"{dataset.name}-{label}.json"
         argv = ["evaluate", dataset.protocol, "--root", str(root), *source, *extra]
         if avloc([*argv, "--out", str(out), "--no-progress"]) != 0:
             raise SystemExit(f"avloc evaluate failed: {' '.join(argv)}")
-        loaded = json.loads(out.read_text())
-        rows.extend(loaded.get("results", [loaded]))
+
+
+def _rows(dataset: EvalSet, model: str) -> list[dict]:
+    """The saved results of ``dataset``, model first (empty when it was never evaluated)."""
+    rows: list[dict] = []
+    for label, _ in _runs(dataset, model):
+        out = RESULTS / f"{dataset.name}-{label}.json"
+        if out.is_file():
+            loaded = json.loads(out.read_text())
+            rows.extend(loaded.get("results", [loaded]))
     return rows
 
 
@@ -127,11 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only.split(",")) if args.only else None
     tables = []
     for dataset in _sets():
-        if wanted and dataset.name not in wanted:
-            continue
-        rows = _evaluate(dataset, _ensure(dataset), args.model)
-        tables.append(_table(dataset, rows))
-        print(tables[-1] + "\n", flush=True)
+        if wanted is None or dataset.name in wanted:
+            _evaluate(dataset, _ensure(dataset), args.model)
+        rows = _rows(dataset, args.model)
+        if rows:  # every set evaluated so far, so re-running one set keeps the others' tables
+            tables.append(_table(dataset, rows))
+            print(tables[-1] + "\n", flush=True)
     (RESULTS / "tables.md").write_text("\n\n".join(tables) + "\n")
     return 0
 

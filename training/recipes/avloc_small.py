@@ -8,10 +8,12 @@ gives wall-clock clips/s): correspondence 143 ms, class-aware 89 ms, separation 
 about 1.2 MB each in RAM (2,000 clips: ~2.4 GB).
 
 The shipped ``assets/models/avloc-small.safetensors`` is this recipe's stages 1-3 (run of
-2026-11-22, 25.7 min) with stage 4 retrained after the separation stage learnt to pool visual
-vectors under the mixture-driven map: ``python -m training.train avloc_small --out RUN2 --set
-stages=separation --set init_from=STAGES_1_3.safetensors`` (5.9 min). A full run of this recipe
-with today's code trains the same four stages in one go.
+2026-11-22, 25.7 min), then stage 4 retrained after the separation stage learnt to pool visual
+vectors under the mixture-driven map (``--set stages=separation --set
+init_from=STAGES_1_3.safetensors``, 5.9 min), then continued on 3-s mixtures, the window
+inference separates (``--set stages=separation --set init_from=PREVIOUS.safetensors --set
+data.clip_duration_s=3.0 --set data.batch_size=16 --set separation.steps=800``, 5.6 min).
+A full run of this recipe with today's code trains all four stages in one go (1-s mixtures).
 """
 
 from __future__ import annotations
