@@ -136,6 +136,24 @@ def _run_localization(
     return finish(tuple(scores), False, tuple(unreadable))
 
 
+def _finisher(
+    predictor: MapPredictor,
+    protocol: LocalizationProtocol,
+    requested_ids: tuple[str, ...],
+    missing_ids: tuple[MissingItem, ...],
+) -> Callable[[tuple[ImageScore, ...], bool, tuple[MissingItem, ...]], LocalizationResult]:
+    """The result builder of a Flickr / VGG-SS run: the test set's missing ids plus the
+    samples whose media could not be read."""
+
+    def finish(
+        scores: tuple[ImageScore, ...], partial: bool, unreadable: tuple[MissingItem, ...]
+    ) -> LocalizationResult:
+        missing = missing_ids + unreadable
+        return LocalizationResult(predictor.name, protocol, scores, requested_ids, missing, partial)
+
+    return finish
+
+
 def evaluate_flickr(
     root: str | Path,
     predictor: MapPredictor,
@@ -175,13 +193,7 @@ def evaluate_flickr(
         gt = loc.consensus_map(item.boxes, size, frame)
         return S.flickr_sample(item, gt, rate, protocol.frame_crop, frame)
 
-    def finish(
-        scores: tuple[ImageScore, ...], partial: bool, unreadable: tuple[MissingItem, ...]
-    ) -> LocalizationResult:
-        missing = test_set.missing_ids + unreadable
-        return LocalizationResult(
-            predictor.name, protocol, scores, test_set.requested_ids, missing, partial
-        )
+    finish = _finisher(predictor, protocol, test_set.requested_ids, test_set.missing_ids)
 
     folder = Path(save_maps) if save_maps is not None else None
     return _run_localization(items, build, predictor, protocol, finish, folder, progress)
@@ -219,13 +231,7 @@ def evaluate_vggss(
     def build(item: Any, rate: int) -> S.LocalizationSample:
         return S.vggss_sample(item, loc.union_map(item.boxes, size), rate, protocol.frame_crop)
 
-    def finish(
-        scores: tuple[ImageScore, ...], partial: bool, unreadable: tuple[MissingItem, ...]
-    ) -> LocalizationResult:
-        missing = test_set.missing_ids + unreadable
-        return LocalizationResult(
-            predictor.name, protocol, scores, test_set.requested_ids, missing, partial
-        )
+    finish = _finisher(predictor, protocol, test_set.requested_ids, test_set.missing_ids)
 
     folder = Path(save_maps) if save_maps is not None else None
     return _run_localization(items, build, predictor, protocol, finish, folder, progress)
