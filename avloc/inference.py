@@ -112,7 +112,7 @@ class FrameAnalysis:
         maps: (B, h, w) in [0, 1]; class_maps: (B, K, h, w) in [0, 1]; class_presence: (B, K)
         in [0, 1]; class_vectors: (B, K, K_s), the separator vector pooled over each class's
         map region (K_s = 0 for a model without a separator); map_vectors: (B, K_s), pooled
-        under the class-agnostic map (how the separator is trained on solo clips).
+        under the class-agnostic map (how the separator is trained).
     """
 
     maps: np.ndarray
@@ -421,10 +421,8 @@ class Pipeline:
     def _frames_tensor(self, frames: np.ndarray) -> torch.Tensor:
         return normalize_frames(frames, self.mean, self.std).to(self.device)
 
-    def _localize_batch(self, frames: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One model step: maps (B, h, w), class maps (B, K, h, w), presence (B, K) and the
-        separator vector pooled over each class's region (B, K, K_s), or (B, K, 0) without one.
-        """
+    def _localize_batch(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
+        """One model step over frames already at the model's size, each with its window."""
         with torch.inference_mode(), self._autocast():
             visual = self.model.encode_frames(self._frames_tensor(frames))
             audio = self.model.encode_audio(torch.from_numpy(windows).to(self.device))
@@ -437,9 +435,13 @@ class Pipeline:
                 class_maps = out.class_maps.float().clamp(0.0, 1.0)
                 probs = out.class_probs.float().clamp(0.0, 1.0)
             vectors = torch.zeros((*probs.shape, 0))
+            map_vectors = torch.zeros((len(maps), 0))
             if hasattr(self.model, "visual_vectors") and class_maps.shape[1] > 0:
                 vectors = self.model.visual_vectors(visual, self._regions(class_maps))
-        return tuple(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors))
+                map_vectors = self.model.visual_vectors(visual, maps[:, None])[:, 0]
+        return FrameAnalysis(
+            *(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors, map_vectors))
+        )
 
     def analyze_frames(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """Maps for still frames, each with its own audio window (for evaluation on images).
@@ -470,14 +472,7 @@ class Pipeline:
         resized = np.stack(
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
         )
-        maps, class_maps, presence, class_vectors = self._localize_batch(resized, windows)
-        map_vectors = np.zeros((len(maps), class_vectors.shape[-1]), np.float32)
-        if class_vectors.shape[-1] > 0:
-            with torch.inference_mode(), self._autocast():
-                visual = self.model.encode_frames(self._frames_tensor(resized))
-                weights = torch.from_numpy(maps).to(self.device)[:, None]
-                map_vectors = self.model.visual_vectors(visual, weights)[:, 0].float().cpu().numpy()
-        return FrameAnalysis(maps, class_maps, presence, class_vectors, map_vectors)
+        return self._localize_batch(resized, windows)
 
     def separate_mixture(self, mixture: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Separate a mixture into one source per given separator vector (held constant).
@@ -539,7 +534,17 @@ class Pipeline:
         for times, frames in _prefetch(chunks, self.decode_ahead):
             starts = np.round(times * self.sample_rate).astype(np.int64) - window // 2
             windows = np.stack([audio.window(int(s), window) for s in starts])
-            parts.append((times, *self._localize_batch(frames, windows), loudness_db(windows)))
+            step = self._localize_batch(frames, windows)
+            parts.append(
+                (
+                    times,
+                    step.maps,
+                    step.class_maps,
+                    step.class_presence,
+                    step.class_vectors,
+                    loudness_db(windows),
+                )
+            )
             if progress is not None:
                 progress(len(times))
         if not parts:
