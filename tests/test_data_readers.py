@@ -246,3 +246,15 @@ def test_index_files_first_in_sorted_walk_wins(tmp_path: Path) -> None:
         (tmp_path / rel).write_bytes(b"")
     index = index_files(tmp_path, (".jpg", "wav"))
     assert index == {".jpg": {"x": tmp_path / "a/x.jpg"}, ".wav": {"y": tmp_path / "a/y.wav"}}
+
+
+def test_read_json_names_the_file_and_the_problem(tmp_path: Path) -> None:
+    from avloc.data.folder import read_json
+
+    with pytest.raises(FileNotFoundError, match="MUSIC id list .* does not exist"):
+        read_json(tmp_path / "missing.json", "MUSIC id list")
+    path = tmp_path / "ids.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"ids\.json: expected a JSON object, got list"):
+        read_json(path, "MUSIC id list")
+    assert read_json(path, "list", list) == [1, 2]

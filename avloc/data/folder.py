@@ -4,10 +4,12 @@ recursive by-name index the dataset readers use to locate files in nested downlo
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 
@@ -94,3 +96,32 @@ def index_files(root: str | Path, extensions: Iterable[str]) -> dict[str, dict[s
             if table is not None and stem not in table:
                 table[stem] = Path(folder) / name
     return index
+
+
+_JSON_KINDS: dict[type, str] = {dict: "object", list: "list"}
+
+
+def read_json(path: str | Path, what: str, kind: type = dict, contents: str = "") -> Any:
+    """A JSON file whose top level must be ``kind`` (``dict`` or ``list``).
+
+    Args:
+        path: the file.
+        what: what the file is, for the missing-file message (e.g. "MUSIC id list").
+        kind: the expected top-level type.
+        contents: how to describe the expected value, e.g. "of annotations".
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: not valid JSON, or not a ``kind`` (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error.msg})") from error
+    if not isinstance(data, kind):
+        expected = " ".join(filter(None, ("a JSON", _JSON_KINDS[kind], contents)))
+        raise ValueError(f"{path}: expected {expected}, got {type(data).__name__}")
+    return data

@@ -13,13 +13,12 @@ DSOL boxes (``solotest.json``, ``duettest.json``): keys
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avloc.data.folder import find_videos
+from avloc.data.folder import find_videos, read_json
 
 MUSIC_VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm")
 
@@ -60,18 +59,6 @@ class DsolFrameBoxes:
     boxes: tuple[tuple[int, NormBox], ...]
 
 
-def _load_json_object(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg})") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
 def read_music_ids(json_path: str | Path) -> dict[str, tuple[str, ...]]:
     """The ``{class key: (youtube ids, ...)}`` of a MUSIC id list, in file order.
 
@@ -80,7 +67,7 @@ def read_music_ids(json_path: str | Path) -> dict[str, tuple[str, ...]]:
         ValueError: the file is not ``{"videos": {"<class>": [ids]}}``; names the file.
     """
     path = Path(json_path)
-    data = _load_json_object(path, "MUSIC id list")
+    data = read_json(path, "MUSIC id list")
     videos = data.get("videos")
     if not isinstance(videos, dict):
         raise ValueError(f'{path}: expected {{"videos": {{"<class>": [youtube ids]}}}}')
@@ -181,6 +168,6 @@ def read_dsol_boxes(json_path: str | Path) -> tuple[DsolFrameBoxes, ...]:
         ValueError: a key or value is malformed; the message names the file and the key.
     """
     path = Path(json_path)
-    data = _load_json_object(path, "DSOL box file")
+    data = read_json(path, "DSOL box file")
     frames = [_parse_dsol_frame(key, value, f"{path} [{key!r}]") for key, value in data.items()]
     return tuple(sorted(frames, key=lambda f: (f.video_id, f.second, f.frame_name)))

@@ -9,13 +9,12 @@ accepted too. See ``protocols.md`` §2.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avloc.data.folder import VIDEO_EXTENSIONS, MissingItem, index_files
+from avloc.data.folder import VIDEO_EXTENSIONS, MissingItem, index_files, read_json
 
 NormBox = tuple[float, float, float, float]
 
@@ -76,20 +75,6 @@ def _parse_entry(raw: Any, where: str) -> tuple[str, str, tuple[NormBox, ...]]:
     return str(raw["file"]), str(raw.get("class", "")), boxes
 
 
-def _load_json(json_path: Path) -> list[Any]:
-    if not json_path.is_file():
-        raise FileNotFoundError(f"VGG-SS annotation file {json_path} does not exist")
-    try:
-        entries = json.loads(json_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{json_path}: not valid JSON ({error.msg})") from error
-    if not isinstance(entries, list):
-        raise ValueError(
-            f"{json_path}: expected a JSON list of annotations, got {type(entries).__name__}"
-        )
-    return entries
-
-
 def _first(table: dict[str, Path], names: tuple[str, ...]) -> Path | None:
     return next((table[n] for n in names if n in table), None)
 
@@ -110,7 +95,7 @@ def read_vggss(json_path: str | Path, media_root: str | Path) -> VggssTestSet:
         ValueError: the json is malformed; the message names the file and the entry.
     """
     json_path = Path(json_path)
-    entries = _load_json(json_path)
+    entries = read_json(json_path, "VGG-SS annotation file", list, "of annotations")
     media = index_files(media_root, (".jpg", ".wav", *VIDEO_EXTENSIONS))
     videos: dict[str, Path] = {}
     for ext in VIDEO_EXTENSIONS:

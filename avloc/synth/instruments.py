@@ -10,10 +10,11 @@ other instruments with a program map (``--program-map FILE.json``)::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from avloc.data.folder import read_json
 
 PERCUSSION_BANK = 128
 
@@ -118,13 +119,8 @@ def load_program_map(path: str | Path) -> dict[str, Instrument]:
         TypeError: an entry is neither a number nor an object.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"program map {path} does not exist")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg})") from error
-    if not isinstance(raw, dict) or not raw:
+    raw = read_json(path, "program map", dict, "{class: program}")
+    if not raw:
         raise ValueError(f"{path}: expected a non-empty JSON object {{class: program}}")
     return {
         str(name): _instrument_from_entry(str(name), entry, path) for name, entry in raw.items()
