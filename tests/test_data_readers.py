@@ -251,7 +251,7 @@ def test_index_files_first_in_sorted_walk_wins(tmp_path: Path) -> None:
 def test_read_json_names_the_file_and_the_problem(tmp_path: Path) -> None:
     from avloc.data.folder import read_json
 
-    with pytest.raises(FileNotFoundError, match="MUSIC id list .* does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"MUSIC id list .* does not exist"):
         read_json(tmp_path / "missing.json", "MUSIC id list")
     path = tmp_path / "ids.json"
     path.write_text("[1, 2]")
