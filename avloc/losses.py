@@ -125,6 +125,56 @@ def avts_loss(scores: Tensor, shifted_scores: Tensor, temperature: float = 0.07)
     return 0.5 * (F.cross_entropy(visual_logits, targets) + F.cross_entropy(audio_logits, targets))
 
 
+def lvs_loss(
+    sims: Tensor,
+    pos_threshold: float = 0.65,
+    neg_threshold: float = 0.4,
+    sharpness: float = 0.03,
+    temperature: float = 0.07,
+) -> Tensor:
+    """Localizing Visual Sounds the Hard Way (LVS, Chen et al., CVPR 2021).
+
+    Each true pair's map ``S_ii`` is split by soft thresholds into a positive region
+    ``m⁺ = σ((S_ii - ε⁺) / t)`` and a hard-negative background ``m⁻ = 1 - σ((S_ii - ε⁻) / t)``;
+    the positive is the mean similarity over ``m⁺``, the hard negative the mean over ``m⁻``
+    (the same image's background), and each other frame j is an easy negative scored by the mean
+    over its own positive region of ``S_ij``. ``L = CE([P_i, N_i^hard, N_ij (j ≠ i)] / τ, 0)``,
+    in the audio→visual direction as in LVS. Pooling over a region rather than at the peak makes
+    the map cover the object, and the in-image negative keeps the background dark.
+
+    Args:
+        sims: cosines of audio i with every location of frame j.
+        pos_threshold: ε⁺ (LVS: 0.65). neg_threshold: ε⁻ (LVS: 0.4), below ε⁺.
+        sharpness: t > 0 of the soft thresholds (LVS: 0.03).
+        temperature: τ > 0 of the softmax (LVS: 0.07).
+
+    Shape:
+        sims: (B, B, N) -> ().
+
+    Raises:
+        ValueError: ``sims`` not (B, B, N), or bad thresholds / temperatures.
+    """
+    _check(
+        sims.dim() == 3 and sims.shape[0] == sims.shape[1] and sims.shape[2] >= 1,
+        f"lvs_loss: sims must be (B, B, N), got {tuple(sims.shape)}",
+    )
+    _check(neg_threshold < pos_threshold, "lvs_loss: neg_threshold must be below pos_threshold")
+    _check_positive(sharpness, "lvs_loss", "sharpness")
+    _check_positive(temperature, "lvs_loss", "temperature")
+    sims = sims.float()
+    batch = sims.shape[0]
+    positive_region = torch.sigmoid((sims - pos_threshold) / sharpness)
+    region_scores = (positive_region * sims).sum(-1) / positive_region.sum(-1).clamp(min=1e-6)
+    own = sims.diagonal().T  # (B, N)
+    background = 1.0 - torch.sigmoid((own - neg_threshold) / sharpness)
+    hard = (background * own).sum(-1) / background.sum(-1).clamp(min=1e-6)
+    eye = torch.eye(batch, dtype=torch.bool, device=sims.device)
+    easy = region_scores.masked_fill(eye, float("-inf"))
+    logits = torch.cat([region_scores.diagonal()[:, None], hard[:, None], easy], dim=1)
+    targets = torch.zeros(batch, dtype=torch.long, device=sims.device)
+    return F.cross_entropy(logits / temperature, targets)
+
+
 def robust_xid_loss(
     scores: Tensor,
     audio_emb: Tensor,
@@ -228,21 +278,28 @@ def audio_class_loss(audio_logits: Tensor, targets: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(audio_logits.float(), targets.float())
 
 
-def visual_cam_loss(cams: Tensor, targets: Tensor) -> Tensor:
-    """BCE of the max-pooled visual class activation maps against pseudo-labels (DSOL).
+def visual_cam_loss(
+    cams: Tensor, targets: Tensor, pooling: str = "max", fraction: float = 0.0
+) -> Tensor:
+    """BCE of the pooled visual class activation maps against pseudo-labels (DSOL).
 
-    ``L = BCE(max_{h,w} CAM_k, y_k)``: some location must fire for a present class, none for an
-    absent one (the multiple-instance view of a class-labelled frame).
+    ``L = BCE(pool_{h,w} CAM_k, y_k)``: a present class must fire somewhere, an absent one
+    nowhere (the multiple-instance view of a class-labelled frame). ``pooling`` is ``max``
+    (DSOL) or ``topk`` (mean of the ``fraction`` best locations: the whole object must fire);
+    see :func:`avloc.models.layers.pool_locations`.
 
     Shape:
         cams: (B, K, h, w) logits, targets: (B, K) in [0, 1] -> ().
 
     Raises:
-        ValueError: wrong shapes.
+        ValueError: wrong shapes or pooling.
     """
+    from avloc.models.layers import pool_locations
+
     _check(cams.dim() == 4, f"visual_cam_loss: cams must be (B, K, h, w), got {tuple(cams.shape)}")
     _check_class_targets(tuple(cams.shape), targets, "visual_cam_loss")
-    return F.binary_cross_entropy_with_logits(cams.float().flatten(2).amax(dim=-1), targets.float())
+    pooled = pool_locations(cams.float().flatten(2), pooling, fraction)
+    return F.binary_cross_entropy_with_logits(pooled, targets.float())
 
 
 def class_alignment_loss(

@@ -116,6 +116,47 @@ def test_mask_losses_use_sop_weights() -> None:
     assert math.isclose(float(losses.mask_l1_loss(masks, targets, mix)), 0.75, rel_tol=1e-6)
 
 
+def test_lvs_loss_hand_value_and_region_pooling() -> None:
+    # Two clips, four locations. Clip 0's audio matches two cells of its frame (cos 0.9), the
+    # rest is background (cos 0.0); clip 1 likewise; cross pairs are uniform 0.2.
+    sims = torch.full((2, 2, 4), 0.2)
+    sims[0, 0] = torch.tensor([0.9, 0.9, 0.0, 0.0])
+    sims[1, 1] = torch.tensor([0.0, 0.9, 0.9, 0.0])
+    eps = 1e-12
+    # Sharp thresholds: positive = mean over cells > 0.65 = 0.9, hard negative = mean over
+    # cells < 0.4 = 0.0, easy negative = 0.2 (no cell above 0.65: the soft region's weighted
+    # mean of a constant map is that constant).
+    logits = torch.tensor([0.9, 0.0, 0.2]) / 0.07
+    expected = -(logits[0] - logits.logsumexp(0))
+    got = losses.lvs_loss(sims, sharpness=1e-3)
+    assert abs(float(got) - float(expected)) < 1e-4 + eps
+    # A map that lights the whole object beats one that lights a single cell of it.
+    wide = sims.clone()
+    narrow = sims.clone()
+    narrow[0, 0] = torch.tensor([0.9, 0.5, 0.0, 0.0])
+    assert losses.lvs_loss(wide) < losses.lvs_loss(narrow)
+
+
+def test_topk_pooling_rewards_extent_where_max_cannot() -> None:
+    from avloc.models.layers import pool_locations
+
+    peak = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    blob = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    assert pool_locations(peak, "max") == pool_locations(blob, "max")
+    assert float(pool_locations(peak, "topk", 0.5)) == 0.5
+    assert float(pool_locations(blob, "topk", 0.5)) == 1.0
+    assert float(pool_locations(peak, "topk", 0.01)) == 1.0  # at least one location
+    with pytest.raises(ValueError, match="fraction"):
+        pool_locations(peak, "topk", 0.0)
+    with pytest.raises(ValueError, match="unknown pooling"):
+        pool_locations(peak, "mean")
+    cams = torch.tensor([[[[4.0, -4.0], [-4.0, -4.0]]]])
+    targets = torch.ones(1, 1)
+    assert losses.visual_cam_loss(cams, targets, "topk", 0.5) > losses.visual_cam_loss(
+        cams, targets
+    )
+
+
 def test_losses_backpropagate() -> None:
     scores = torch.randn(3, 3, requires_grad=True)
     (losses.info_nce_loss(scores) + losses.avts_loss(scores, torch.randn(3, 2))).backward()
@@ -143,6 +184,8 @@ def test_losses_backpropagate() -> None:
         ),
         (lambda: losses.audio_class_loss(torch.zeros(2, 3), torch.zeros(2, 4)), "targets"),
         (lambda: losses.visual_cam_loss(torch.zeros(2, 3), torch.zeros(2, 3)), "cams"),
+        (lambda: losses.lvs_loss(torch.zeros(2, 3, 4)), r"\(B, B, N\)"),
+        (lambda: losses.lvs_loss(torch.zeros(2, 2, 4), 0.3, 0.4), "neg_threshold"),
         (
             lambda: losses.class_alignment_loss(
                 torch.zeros(2, 3, 4), torch.zeros(2, 3, 5), torch.zeros(2, 3)

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from avloc.models.layers import pool_locations
+
 
 @dataclass(frozen=True)
 class StepOutput:
@@ -153,8 +155,10 @@ class CorrespondenceStage(_ClipStage):
 
     ``infonce`` (both directions), ``avc`` (L3 binary correspondence on calibrated scores),
     ``avts`` (InfoNCE with the same window's audio circularly shifted in time as hard negatives;
-    Korbar 2018 shifts within the clip, we shift within the sampled window) or ``rxid``
-    (Robust xID, Morgado 2021). For every objective but ``avc`` the AVOL calibration (scale,
+    Korbar 2018 shifts within the clip, we shift within the sampled window), ``rxid``
+    (Robust xID, Morgado 2021) or ``lvs`` (LVS, Chen 2021: region-pooled positives and the
+    image's own background as a hard negative). ``pooling`` turns each pair's map into its
+    score for all but ``lvs`` (max: AVOL's MIL; topk: the mean of the best locations). For every objective but ``avc`` the AVOL calibration (scale,
     bias of the sigmoid map) is fitted on detached scores with the binary loss, so the maps
     stay calibrated without changing the representation objective.
     """
@@ -168,7 +172,8 @@ class CorrespondenceStage(_ClipStage):
 
         visual = model.encode_frames(_centre_frames(batch))
         audio = model.encode_audio(batch.audio)
-        scores = model.pairwise_scores(audio.embedding, visual.grid)
+        sims = model.pairwise_similarity(audio.embedding, visual.grid)
+        scores = pool_locations(sims, self.cfg.pooling, self.cfg.pooling_fraction)
         temperature = self.cfg.temperature
         objective = self.cfg.objective
         off_diagonal = ~torch.eye(len(scores), dtype=torch.bool, device=scores.device)
@@ -182,6 +187,8 @@ class CorrespondenceStage(_ClipStage):
             loss = losses.info_nce_loss(scores, temperature)
         elif objective == "avts":
             loss = losses.avts_loss(scores, self._shifted_scores(model, batch, visual), temperature)
+        elif objective == "lvs":
+            loss = losses.lvs_loss(sims, temperature=temperature)
         else:
             pooled = torch.nn.functional.normalize(visual.grid.float().mean(dim=(2, 3)), dim=1)
             loss = losses.robust_xid_loss(scores, audio.embedding, pooled, temperature)
@@ -197,7 +204,7 @@ class CorrespondenceStage(_ClipStage):
         shift = int(torch.randint(length // 4, 3 * length // 4 + 1, (1,)))
         shifted = model.encode_audio(torch.roll(audio, shift, dims=1))
         sims = torch.einsum("bd,bdhw->bhw", shifted.embedding.float(), visual.grid.float())
-        return sims.flatten(1).amax(dim=1)
+        return pool_locations(sims.flatten(1), self.cfg.pooling, self.cfg.pooling_fraction)
 
     def validate(self, model: Any, device: torch.device) -> dict[str, float]:
         return self.data.validate_localization(model, device)
@@ -316,7 +323,7 @@ class ClassAwareStage(_ClipStage):
         )
         prior = prior / prior.flatten(1).amax(dim=1).clamp(min=1e-6)[:, None, None]
         cams = head.cams + cfg.prior_weight * torch.log(prior.clamp(min=1e-3))[:, None]
-        visual_loss = losses.visual_cam_loss(cams, solo_targets)
+        visual_loss = losses.visual_cam_loss(cams, solo_targets, cfg.pooling, cfg.pooling_fraction)
         align_loss = losses.class_alignment_loss(
             head.audio_class_features, head.visual_class_features, solo_targets
         )

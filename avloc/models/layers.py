@@ -152,3 +152,29 @@ def box_weights(boxes: Tensor, height: int, width: int) -> Tensor:
     inside_y |= torch.arange(height, device=boxes.device) == cy
     inside_x |= torch.arange(width, device=boxes.device) == cx
     return (inside_y.unsqueeze(-1) & inside_x.unsqueeze(-2)).float()
+
+
+POOLINGS: tuple[str, ...] = ("max", "topk")
+
+
+def pool_locations(sims: Tensor, pooling: str = "max", fraction: float = 0.0) -> Tensor:
+    """Multiple-instance pooling of similarities over locations.
+
+    ``max`` is AVOL-Net's: one location must match. ``topk`` averages the ``fraction`` most
+    similar locations (at least one): the object must match over that much of the frame, which
+    spreads the map over the object's extent instead of one peak cell.
+
+    Shape:
+        sims: (..., N) -> (...).
+
+    Raises:
+        ValueError: unknown ``pooling``, or ``topk`` with ``fraction`` outside (0, 1].
+    """
+    if pooling == "max":
+        return sims.amax(dim=-1)
+    if pooling == "topk":
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"topk pooling needs a fraction in (0, 1], got {fraction}")
+        k = max(1, round(fraction * sims.shape[-1]))
+        return sims.topk(k, dim=-1).values.mean(dim=-1)
+    raise ValueError(f"unknown pooling {pooling!r}: one of {', '.join(POOLINGS)}")

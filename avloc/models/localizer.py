@@ -25,6 +25,7 @@ from avloc.models.encoders import (
     VisualEncoder,
     VisualEncoderConfig,
 )
+from avloc.models.layers import pool_locations
 from avloc.models.outputs import AudioEmbedding, ClassHeadOutput, LocalizationOutput, VisualFeatures
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -267,15 +268,27 @@ class AVOLNet(nn.Module):
         """
         return torch.einsum("bd,bdhw->bhw", audio_emb.float(), visual_grid.float())
 
-    def pairwise_scores(self, audio_emb: Tensor, visual_grid: Tensor) -> Tensor:
-        """Max-over-locations cosine for every audio/frame pair (InfoNCE logits before scaling).
+    def pairwise_similarity(self, audio_emb: Tensor, visual_grid: Tensor) -> Tensor:
+        """Cosine of every audio with every location of every frame.
+
+        Shape:
+            audio_emb: (B, D), visual_grid: (B, D, h, w) -> (B, B, h*w); ``[i, j]`` = audio i vs
+            the locations of frame j.
+        """
+        sims = torch.einsum("id,jdhw->ijhw", audio_emb.float(), visual_grid.float())
+        return sims.flatten(2)
+
+    def pairwise_scores(
+        self, audio_emb: Tensor, visual_grid: Tensor, pooling: str = "max", fraction: float = 0.0
+    ) -> Tensor:
+        """Pooled-over-locations cosine for every audio/frame pair (InfoNCE logits before
+        scaling); see :func:`pool_locations` for ``pooling`` and ``fraction``.
 
         Shape:
             audio_emb: (B, D), visual_grid: (B, D, h, w) -> (B, B); ``[i, j]`` = audio i vs
             frame j.
         """
-        sims = torch.einsum("id,jdhw->ijhw", audio_emb.float(), visual_grid.float())
-        return sims.flatten(2).amax(dim=-1)
+        return pool_locations(self.pairwise_similarity(audio_emb, visual_grid), pooling, fraction)
 
     def calibrate(self, similarity: Tensor) -> Tensor:
         """Calibrated logits ``scale * similarity + bias`` (learnt scale and bias)."""
