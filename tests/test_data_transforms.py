@@ -1,4 +1,4 @@
-"""Frame transforms: shapes, values, determinism and input validation."""
+"""Frame and audio transforms: shapes, values, determinism and input validation."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from avloc.data.transforms import (
     denormalize_frames,
     frames_to_float,
     normalize_frames,
+    random_equalizer,
     resize_frames,
 )
 
@@ -109,5 +110,41 @@ def test_augment_config_validation() -> None:
         AugmentConfig(crop_scale=(0.0, 1.0))
     with pytest.raises(ValueError, match="flip_p"):
         AugmentConfig(flip_p=1.5)
+    with pytest.raises(ValueError, match="grayscale_p"):
+        AugmentConfig(grayscale_p=-0.1)
+    with pytest.raises(ValueError, match="eq_db"):
+        AugmentConfig(eq_db=-1.0)
     with pytest.raises(ValueError, match="float"):
         FrameAugment(8)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+
+
+def test_augment_grayscale_greys_every_frame() -> None:
+    config = AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.5, 1.5), flip_p=0.0, jitter_p=0.0)
+    x = frames_to_float(_frames(2, 20, 30))
+    grey = FrameAugment((20, 30), AugmentConfig(**{**config.__dict__, "grayscale_p": 1.0}))(x, 0)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    assert not torch.allclose(FrameAugment((20, 30), config)(x, 0)[:, 0], grey[:, 0])
+
+
+def _tone_level(audio: np.ndarray, rate: int, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(audio))
+    return float(spectrum[round(hz * len(audio) / rate)])
+
+
+def test_random_equalizer_applies_its_band_gains_and_keeps_phase() -> None:
+    rate = 16000
+    t = np.arange(rate) / rate
+    audio = (np.sin(2 * np.pi * 1000.0 * t) + np.sin(2 * np.pi * 150.0 * t)).astype(np.float32)
+    out = random_equalizer(audio, rate, 12.0, np.random.default_rng(3))
+    # The same draw again: 1000 Hz and 150 Hz are band centres, so their gains are exact.
+    gains = np.random.default_rng(3).uniform(-12.0, 12.0, 6)
+    for hz, gain_db in ((150.0, gains[1]), (1000.0, gains[3])):
+        ratio = _tone_level(out, rate, hz) / _tone_level(audio, rate, hz)
+        assert abs(20 * np.log10(ratio) - gain_db) < 0.01
+    # Zero-phase: the 1 kHz component keeps its phase.
+    bin_1k = 1000
+    assert abs(np.angle(np.fft.rfft(out)[bin_1k]) - np.angle(np.fft.rfft(audio)[bin_1k])) < 1e-3
+    assert out.dtype == np.float32 and out.shape == audio.shape
+    np.testing.assert_array_equal(
+        random_equalizer(audio, rate, 0.0, np.random.default_rng(0)), audio
+    )

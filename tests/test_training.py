@@ -64,7 +64,9 @@ def test_overrides_parse_against_field_types() -> None:
         ("optim=1", "unknown config key"),
         ("data.num_clips=ten", "data.num_clips=ten"),
         ("pseudo_classes.init_heads=maybe", "boolean"),
-        ("correspondence.objective=triplet", "infonce, avc, avts, rxid"),
+        ("correspondence.objective=triplet", "infonce, avc, avts, rxid, lvs"),
+        ("correspondence.pooling=mean", "max, topk"),
+        ("class_aware.pooling_fraction=0", "pooling_fraction"),
         ("separation.gain_range=1", "2 comma-separated"),
         ("data.seed=5", "reserved for evaluation"),
         ("optim.lr", "section.field=value"),
@@ -303,11 +305,14 @@ def _build_tiny_stages(config: TrainConfig, model: nn.Module, runtime: Runtime) 
     return build_stages(config, model, _fake_data())
 
 
-@pytest.mark.parametrize("objective", ["infonce", "avc", "avts", "rxid"])
+@pytest.mark.parametrize("objective", ["infonce", "avc", "avts", "rxid", "lvs", "topk"])
 def test_every_stage_runs_two_steps_on_avloc_tiny(tmp_path: Path, objective: str) -> None:
     torch.manual_seed(0)
-    config = apply_overrides(_tiny_stage_config(), [f"correspondence.objective={objective}"])
-    stages = config.stages if objective == "infonce" else ("correspondence",)
+    overrides = [f"correspondence.objective={objective}"]
+    if objective == "topk":  # InfoNCE with top-k pooling in stages 1 and 3
+        overrides = ["correspondence.pooling=topk", "class_aware.pooling=topk"]
+    config = apply_overrides(_tiny_stage_config(), overrides)
+    stages = config.stages if objective in ("infonce", "topk") else ("correspondence",)
     config = dataclasses.replace(config, stages=stages)
     result = train(config, tmp_path / "run", build_stages=_build_tiny_stages, progress=False)
     assert result.global_step == 2 * (len(stages) - ("pseudo_classes" in stages))
@@ -458,3 +463,25 @@ def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
     other = save_bundle(create_model("avol-net-small"), tmp_path / "other.safetensors")
     with pytest.raises(RuntimeError):
         _default_model(dataclasses.replace(config, init_from=str(other)))
+
+
+def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
+    from avloc.data.manifest import read_manifest
+    from training.data import ensure_synth, synth_dir, train_sets
+
+    data = apply_overrides(
+        get_recipe("tiny"), ["data.sprite_styles=noto,symbola", "data.num_clips=5"]
+    ).data
+    sets = train_sets(data)
+    assert [(n, seed, style) for _, n, seed, _, _, style in sets] == [
+        (3, data.seed, "noto"),
+        (2, data.seed + 1000, "symbola"),
+    ]
+    assert synth_dir("c", *sets[1]).name.endswith("-symbola")
+    assert train_sets(get_recipe("tiny").data)[0][-1] is None  # default style, old cache name
+    folder = ensure_synth(tmp_path, "solo", 2, 2000, 1.0, 64, 1, False, "symbola")
+    assert folder == synth_dir(tmp_path, "solo", 2, 2000, 1.0, 64, "symbola")
+    classes = {o.class_name for c in read_manifest(folder) for o in c.objects}
+    assert classes <= {"acoustic_guitar", "drum", "piano", "saxophone", "trumpet", "violin"}
+    with pytest.raises(ValueError, match="no bundled sprite style 'nosuch'"):
+        ensure_synth(tmp_path, "solo", 1, 2000, 1.0, 64, 1, False, "nosuch")

@@ -19,14 +19,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from avloc.data.transforms import AugmentConfig
+from avloc.models.layers import POOLINGS
+
 STAGE_NAMES: tuple[str, ...] = ("correspondence", "pseudo_classes", "class_aware", "separation")
-OBJECTIVES: tuple[str, ...] = ("infonce", "avc", "avts", "rxid")
+OBJECTIVES: tuple[str, ...] = ("infonce", "avc", "avts", "rxid", "lvs")
 MIN_TRAIN_SEED = 1000  # evaluation sets use seeds 1-999
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_pooling(section: str, pooling: str, fraction: float) -> None:
+    _check_choice(f"{section}.pooling", pooling, POOLINGS)
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"{section}.pooling_fraction must be in (0, 1], got {fraction}")
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
@@ -43,6 +52,9 @@ class DataConfig:
     val_manifest: str | None = None  # a held-out manifest; None = generate a small synth set
     cache_dir: str = "runs/.data"  # generated synth sets live here, one folder per setting
     scene: str = "solo"  # avloc synth scene for the generated training set
+    # Sprite styles of the generated training set (bundled names or folders), clips split
+    # evenly; () = the default style. Styles left out are held out for evaluation.
+    sprite_styles: tuple[str, ...] = ()
     num_clips: int = 256  # generated training clips
     num_val_clips: int = 16  # generated validation clips
     seed: int = 1000  # synth seed of the training set (training seeds are >= 1000)
@@ -55,6 +67,8 @@ class DataConfig:
     num_workers: int = 0  # DataLoader worker processes
     num_frames: int = 1  # video frames per training sample
     clip_duration_s: float = 1.0  # audio seconds per training sample
+    # Frame augmentation of training samples (e.g. --set data.augment.grayscale_p=0.2).
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         for name in ("num_clips", "num_val_clips", "batch_size", "size", "num_frames"):
@@ -100,14 +114,20 @@ class CorrespondenceConfig:
     """Stage 1: audio-visual correspondence on solo clips (AVOL-Net MIL scores)."""
 
     steps: int = 300  # optimisation steps
-    objective: str = "infonce"  # "infonce" | "avc" (L3) | "avts" (time-shift negatives) | "rxid"
+    # "infonce" | "avc" (L3) | "avts" (time-shift negatives) | "rxid" | "lvs" (LVS hard way)
+    objective: str = "infonce"
     temperature: float = 0.07  # softmax temperature of the contrastive objectives
+    # Multiple-instance pooling of each pair's map into its score (not used by "lvs"): "max"
+    # (AVOL-Net) or "topk" (mean of the pooling_fraction best locations: maps cover objects).
+    pooling: str = "max"
+    pooling_fraction: float = 0.2
     lr_scale: float = 1.0  # this stage's lr = optim.lr * lr_scale
 
     def __post_init__(self) -> None:
         _check_positive("correspondence.steps", self.steps, allow_zero=True)
         _check_choice("correspondence.objective", self.objective, OBJECTIVES)
         _check_positive("correspondence.temperature", self.temperature)
+        _check_pooling("correspondence", self.pooling, self.pooling_fraction)
         _check_positive("correspondence.lr_scale", self.lr_scale)
 
 
@@ -134,10 +154,14 @@ class ClassAwareConfig:
     visual_class_weight: float = 1.0  # MIL BCE of the max-pooled visual class maps
     align_weight: float = 0.5  # category-specific audio-visual alignment loss
     prior_weight: float = 0.5  # weight of the stage-1 map as a spatial prior for class maps
+    # MIL pooling of the class maps: "max" (DSOL) or "topk" (mean of the best fraction).
+    pooling: str = "max"
+    pooling_fraction: float = 0.2
     lr_scale: float = 1.0  # this stage's lr = optim.lr * lr_scale
 
     def __post_init__(self) -> None:
         _check_positive("class_aware.steps", self.steps, allow_zero=True)
+        _check_pooling("class_aware", self.pooling, self.pooling_fraction)
         for name in ("audio_class_weight", "visual_class_weight", "align_weight"):
             _check_positive(f"class_aware.{name}", getattr(self, name), allow_zero=True)
         if not 0.0 <= self.prior_weight <= 1.0:

@@ -42,10 +42,25 @@ class ClipFeatures:
 
 
 def synth_dir(
-    cache_dir: str | Path, scene: str, num_clips: int, seed: int, duration_s: float, size: int
+    cache_dir: str | Path,
+    scene: str,
+    num_clips: int,
+    seed: int,
+    duration_s: float,
+    size: int,
+    sprites: str | None = None,
 ) -> Path:
-    """The cache folder of one generated set (its name spells its settings)."""
-    return Path(cache_dir) / f"{scene}-n{num_clips}-seed{seed}-{duration_s:g}s-{size}px"
+    """The cache folder of one generated set (its name spells its settings; ``sprites`` is a
+    bundled style name or a sprite folder, None the default style)."""
+    style = "" if sprites is None else f"-{Path(sprites).name}"
+    return Path(cache_dir) / f"{scene}-n{num_clips}-seed{seed}-{duration_s:g}s-{size}px{style}"
+
+
+def sprite_folder(sprites: str) -> Path:
+    """A bundled style name (``noto``, ``symbola``, ...) or a folder of ``<class>/*.png``."""
+    from avloc.synth.sprites import bundled_sprites_dir
+
+    return Path(sprites) if Path(sprites).is_dir() else bundled_sprites_dir(sprites)
 
 
 def _complete(folder: Path, num_clips: int) -> bool:
@@ -64,15 +79,17 @@ def ensure_synth(
     size: int,
     workers: int = 2,
     progress: bool = True,
+    sprites: str | None = None,
 ) -> Path:
     """Generate an ``avloc synth`` set unless the cache already holds it; returns its folder.
 
     Raises:
-        ValueError: bad synth settings, or generation stopped before all clips were written.
+        ValueError: bad synth settings or sprite style, or generation stopped before all clips
+            were written.
     """
     from avloc.synth import SynthConfig, generate
 
-    folder = synth_dir(cache_dir, scene, num_clips, seed, duration_s, size)
+    folder = synth_dir(cache_dir, scene, num_clips, seed, duration_s, size, sprites)
     if _complete(folder, num_clips):
         return folder
     settings = SynthConfig(
@@ -82,6 +99,7 @@ def ensure_synth(
         size=size,
         seed=seed,
         workers=workers,
+        sprites=None if sprites is None else sprite_folder(sprites),
     )
     generate(settings, folder, progress=progress)
     if not _complete(folder, num_clips):
@@ -232,29 +250,49 @@ class TrainData:
         }
 
 
-def _clips(manifest: str | None, generated: Path) -> list[SceneClip]:
-    clips = read_manifest(manifest if manifest is not None else generated)
+def _clips(source: str | Path) -> list[SceneClip]:
+    clips = read_manifest(source)
     if not clips:
-        raise ValueError(f"{manifest or generated}: the manifest holds no clip")
+        raise ValueError(f"{source}: the manifest holds no clip")
     return clips
 
 
-def _generated(data: Any, runtime: Any, progress: bool) -> tuple[Path, Path]:
-    """Folders of the generated train / val sets (made by rank 0, others wait)."""
-    train_args = (data.scene, data.num_clips, data.seed, data.duration_s, data.size)
+def train_sets(data: Any) -> list[tuple[str, int, int, float, int, str | None]]:
+    """``synth_dir`` arguments of the generated training sets: one per sprite style, the clips
+    split evenly (the first styles take the remainder), style i drawn with seed ``seed + 1000 i``
+    so no two styles share melodies or layouts."""
+    styles = list(data.sprite_styles) or [None]
+    count, extra = divmod(data.num_clips, len(styles))
+    return [
+        (data.scene, count + (i < extra), data.seed + 1000 * i, data.duration_s, data.size, style)
+        for i, style in enumerate(styles)
+    ]
+
+
+def _generated(data: Any, runtime: Any, progress: bool) -> tuple[list[Path], Path]:
+    """Folders of the generated train sets and val set (made by rank 0, others wait)."""
     val_args = ("solo", data.num_val_clips, data.val_seed, data.duration_s, data.size)
+    wanted = [] if data.manifest is not None else train_sets(data)
     if runtime.is_main:
-        for (scene, num, seed, duration_s, size), given in (
-            (train_args, data.manifest),
-            (val_args, data.val_manifest),
-        ):
-            if given is None:
-                ensure_synth(
-                    data.cache_dir, scene, num, seed, duration_s, size, data.synth_workers, progress
-                )
+        for scene, num, seed, duration_s, size, sprites in wanted:
+            ensure_synth(
+                data.cache_dir,
+                scene,
+                num,
+                seed,
+                duration_s,
+                size,
+                data.synth_workers,
+                progress,
+                sprites,
+            )
+        if data.val_manifest is None:
+            ensure_synth(data.cache_dir, *val_args, data.synth_workers, progress)
     if runtime.distributed:
         dist.barrier()
-    return synth_dir(data.cache_dir, *train_args), synth_dir(data.cache_dir, *val_args)
+    return [synth_dir(data.cache_dir, *args) for args in wanted], synth_dir(
+        data.cache_dir, *val_args
+    )
 
 
 def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> TrainData:
@@ -270,9 +308,10 @@ def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> T
     from avloc.data.datasets import ClipDataset, SampleConfig, collate_av
 
     data = config.data
-    train_dir, val_dir = _generated(data, runtime, progress)
-    train_clips = _clips(data.manifest, train_dir)
-    val_clips = _clips(data.val_manifest, val_dir)
+    train_dirs, val_dir = _generated(data, runtime, progress)
+    sources = [data.manifest] if data.manifest is not None else train_dirs
+    train_clips = [clip for source in sources for clip in _clips(source)]
+    val_clips = _clips(data.val_manifest if data.val_manifest is not None else val_dir)
     mc = model.config
     sample = SampleConfig(
         frame_size=mc.visual.input_size,
@@ -283,7 +322,9 @@ def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> T
         mean=mc.mean,
         std=mc.std,
     )
-    train = ClipDataset.from_manifest(train_clips, sample, train=True, seed=config.seed, cache=True)
+    train = ClipDataset.from_manifest(
+        train_clips, sample, train=True, seed=config.seed, augment=data.augment, cache=True
+    )
     train.preload()
     val = ClipDataset.from_manifest(val_clips, sample, train=False, seed=config.seed, cache=True)
     return TrainData(train, train, val, val_clips, collate_av, window_s=data.clip_duration_s)

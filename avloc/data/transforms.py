@@ -151,7 +151,7 @@ def resize_frames(
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Train-time frame augmentation; one draw is shared by all frames of a clip."""
+    """Train-time augmentation; one draw is shared by all frames of a clip."""
 
     crop_scale: tuple[float, float] = (0.7, 1.0)  # area fraction kept by the random resized crop
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect-ratio range of the crop
@@ -161,6 +161,12 @@ class AugmentConfig:
     saturation: float = 0.2
     hue: float = 0.02
     jitter_p: float = 0.8  # probability of applying the colour jitter
+    # Probability of a grey frame: shape must carry the class, not colour alone (sprite styles
+    # differ in palette; Symbola is monochrome).
+    grayscale_p: float = 0.0
+    # Audio: a random smooth equaliser of up to ± eq_db at log-spaced bands (other instruments
+    # and soundfonts differ in spectral balance); 0 disables it.
+    eq_db: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.crop_scale
@@ -168,17 +174,46 @@ class AugmentConfig:
             raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
         if not 0.0 < self.crop_ratio[0] <= self.crop_ratio[1]:
             raise ValueError(f"crop_ratio must satisfy 0 < min <= max, got {self.crop_ratio}")
-        for name in ("flip_p", "jitter_p"):
+        for name in ("flip_p", "jitter_p", "grayscale_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
                     f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
                 )
         if not 0.0 <= self.hue <= 0.5:
             raise ValueError(f"hue must be in [0, 0.5], got {self.hue}")
+        if not 0.0 <= self.eq_db <= 40.0:
+            raise ValueError(f"eq_db must be in [0, 40] dB, got {self.eq_db}")
+
+
+# Band centres of the random equaliser (Hz); gains are interpolated in log-frequency between them.
+_EQ_BANDS_HZ = (60.0, 150.0, 400.0, 1000.0, 2500.0, 6000.0)
+
+
+def random_equalizer(
+    audio: np.ndarray, sample_rate: int, max_db: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Filter ``audio`` by a random smooth gain curve (a timbre augmentation).
+
+    Each band of ``_EQ_BANDS_HZ`` gets a gain drawn uniformly in ``± max_db``; the curve is
+    linear in dB over log-frequency between bands and flat beyond them. Zero-phase (applied to
+    the spectrum's magnitude), so timing and onsets do not move.
+
+    Shape:
+        audio: (T,) -> (T,) float32.
+    """
+    audio = np.asarray(audio, np.float32)
+    if max_db <= 0 or audio.size < 2:
+        return audio
+    gains_db = rng.uniform(-max_db, max_db, len(_EQ_BANDS_HZ))
+    freqs = np.fft.rfftfreq(audio.size, 1.0 / sample_rate)
+    log_f = np.log(np.maximum(freqs, 1.0))
+    curve_db = np.interp(log_f, np.log(_EQ_BANDS_HZ), gains_db)
+    spectrum = np.fft.rfft(audio) * (10.0 ** (curve_db / 20.0))
+    return np.fft.irfft(spectrum, n=audio.size).astype(np.float32)
 
 
 class FrameAugment:
-    """Random resized crop + horizontal flip + colour jitter, built on kornia.augmentation.
+    """Random resized crop, horizontal flip, colour jitter and greying (kornia.augmentation).
 
     The same random draw applies to every frame of one clip, so motion stays consistent.
     With a ``seed`` the result is deterministic and the global torch RNG is left untouched.
@@ -202,6 +237,7 @@ class FrameAugment:
             K.ColorJitter(
                 c.brightness, c.contrast, c.saturation, c.hue, p=c.jitter_p, same_on_batch=True
             ),
+            K.RandomGrayscale(p=c.grayscale_p, same_on_batch=True),
         )
 
     def __call__(self, frames: Tensor, seed: int | None = None) -> Tensor:
