@@ -555,11 +555,13 @@ def _default_model(config: TrainConfig) -> nn.Module:
     return model
 
 
-def _default_stages(config: TrainConfig, model: nn.Module, runtime: Runtime) -> list[Stage]:
+def _default_stages(
+    config: TrainConfig, model: nn.Module, runtime: Runtime, progress: bool = True
+) -> list[Stage]:
     from training.data import load_data
     from training.objectives import build_stages
 
-    return build_stages(config, model, load_data(config, model, runtime))
+    return build_stages(config, model, load_data(config, model, runtime, progress))
 
 
 def _prepare_run_dir(
@@ -625,7 +627,10 @@ def train(
     seed_everything(config.seed)
     model = (build_model or _default_model)(config).to(runtime.device)
     with preserved_rng():
-        stages = (build_stages or _default_stages)(config, model, runtime)
+        if build_stages is None:
+            stages = _default_stages(config, model, runtime, progress)
+        else:
+            stages = build_stages(config, model, runtime)
     position = _Position()
     if state is not None:
         model.load_state_dict(state["model"])

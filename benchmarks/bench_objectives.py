@@ -1,0 +1,130 @@
+"""The correspondence objectives compared: same model, data, seed and steps; only the loss differs.
+
+Trains stage 1 (correspondence) of the ``avloc_small`` recipe from scratch once per objective,
+exports each run, and scores it with ``avloc evaluate`` on the held-out Flickr-layout sets of
+``bench_quality.py`` (the sounding object among silent distractors, and the same images with a
+distractor's sound, where the map must move). Prints the README's comparison table.
+
+    python benchmarks/bench_objectives.py                      # all, ~35 min on 2 cores
+    python benchmarks/bench_objectives.py --only lvs,infonce-topk --steps 600
+
+Runs go to runs/objectives/<name>/, bundles to runs/objectives/<name>.safetensors, scores to
+benchmarks/quality/objectives/<name>-<set>.json and the table to
+benchmarks/quality/objectives/table.md. A finished run is reused (delete it to retrain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_quality import _ensure, _sets  # noqa: E402
+
+from avloc.cli import main as avloc  # noqa: E402
+
+RUNS = ROOT / "runs" / "objectives"
+RESULTS = ROOT / "benchmarks" / "quality" / "objectives"
+SETS = ("flickr", "flickr-distractor")
+
+# name -> (what it is, recipe overrides). AVOL-Net's max pooling unless named otherwise.
+OBJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "infonce": (
+        "InfoNCE, both directions (AVOL-Net / EZ-VSL)",
+        ("correspondence.objective=infonce",),
+    ),
+    "avc": ("binary correspondence (L3-Net / AVC)", ("correspondence.objective=avc",)),
+    "avts": ("InfoNCE + time-shifted hard negatives (AVTS)", ("correspondence.objective=avts",)),
+    "rxid": ("Robust xID", ("correspondence.objective=rxid",)),
+    "lvs": (
+        "LVS hard way (region positives, in-image negatives)",
+        ("correspondence.objective=lvs",),
+    ),
+    "infonce-topk": (
+        "InfoNCE, top-20 % pooling",
+        ("correspondence.objective=infonce", "correspondence.pooling=topk"),
+    ),
+}
+
+
+def _train(name: str, overrides: tuple[str, ...], steps: int) -> tuple[Path, float]:
+    """Train (or reuse) one objective's run; returns its bundle and training minutes."""
+    from training.export import main as export
+    from training.train import main as train
+
+    run_dir = RUNS / name
+    bundle = RUNS / f"{name}.safetensors"
+    timing = RUNS / f"{name}.minutes"
+    if bundle.is_file() and timing.is_file():
+        return bundle, float(timing.read_text())
+    argv = ["avloc_small", "--out", str(run_dir), "--no-progress", "--set", "stages=correspondence"]
+    argv += ["--set", f"correspondence.steps={steps}", "--set", "val_every=100000"]
+    for item in overrides:
+        argv += ["--set", item]
+    resume = (run_dir / "checkpoints").is_dir()
+    start = time.perf_counter()
+    if train([*argv, "--resume"] if resume else argv) != 0:
+        raise SystemExit(f"training {name} failed")
+    minutes = (time.perf_counter() - start) / 60.0
+    if export([str(run_dir), str(bundle)]) != 0:
+        raise SystemExit(f"exporting {name} failed")
+    timing.write_text(f"{minutes:.2f}\n")
+    return bundle, minutes
+
+
+def _score(name: str, bundle: Path) -> dict[str, dict]:
+    roots = {s.name: _ensure(s) for s in _sets() if s.name in SETS}
+    scores = {}
+    for set_name, root in roots.items():
+        out = RESULTS / f"{name}-{set_name}.json"
+        argv = ["evaluate", "flickr", "--root", str(root), "--model", str(bundle)]
+        argv += ["--test-list", str(root / "flickr_test.csv"), "--out", str(out), "--no-progress"]
+        if avloc(argv) != 0:
+            raise SystemExit(f"avloc evaluate failed for {name} on {set_name}")
+        scores[set_name] = json.loads(out.read_text())
+    return scores
+
+
+def _table(rows: list[tuple[str, float, dict[str, dict]]], steps: int) -> str:
+    lines = [
+        f"| objective ({steps} steps from scratch) | train min | AP50 | AUC | pointing "
+        "| pointing, distractor's sound |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, minutes, scores in rows:
+        flickr, moved = scores["flickr"], scores["flickr-distractor"]
+        lines.append(
+            f"| `{name}`: {OBJECTIVES[name][0]} | {minutes:.1f} | {100 * flickr['ciou50']:.1f} "
+            f"| {100 * flickr['auc']:.1f} | {100 * flickr['pointing']:.1f} "
+            f"| {100 * moved['pointing']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1200, help="correspondence steps per run")
+    parser.add_argument("--only", help=f"comma-separated objectives of {', '.join(OBJECTIVES)}")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(OBJECTIVES)
+    unknown = sorted(set(names) - set(OBJECTIVES))
+    if unknown:
+        parser.error(f"unknown objectives {unknown}; choose from {', '.join(OBJECTIVES)}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in names:
+        bundle, minutes = _train(name, OBJECTIVES[name][1], args.steps)
+        rows.append((name, minutes, _score(name, bundle)))
+        print(_table(rows, args.steps) + "\n", flush=True)
+    (RESULTS / "table.md").write_text(_table(rows, args.steps) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
