@@ -5,7 +5,7 @@ exports each run, and scores it with ``avloc evaluate`` on the held-out Flickr-l
 ``bench_quality.py`` (the sounding object among silent distractors, and the same images with a
 distractor's sound, where the map must move). Prints the README's comparison table.
 
-    python benchmarks/bench_objectives.py                      # all, ~35 min on 2 cores
+    python benchmarks/bench_objectives.py                      # all, ~30 min on 2 cores
     python benchmarks/bench_objectives.py --only lvs,infonce-topk --steps 600
 
 Runs go to runs/objectives/<name>/, bundles to runs/objectives/<name>.safetensors, scores to
@@ -33,21 +33,25 @@ RUNS = ROOT / "runs" / "objectives"
 RESULTS = ROOT / "benchmarks" / "quality" / "objectives"
 SETS = ("flickr", "flickr-distractor")
 
-# name -> (what it is, recipe overrides). AVOL-Net's max pooling unless named otherwise.
+# name -> (what it is, recipe overrides). Pooling is AVOL-Net's max unless named otherwise.
+_MAX = ("correspondence.pooling=max",)
 OBJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
     "infonce": (
         "InfoNCE, both directions (AVOL-Net / EZ-VSL)",
-        ("correspondence.objective=infonce",),
+        ("correspondence.objective=infonce", *_MAX),
     ),
-    "avc": ("binary correspondence (L3-Net / AVC)", ("correspondence.objective=avc",)),
-    "avts": ("InfoNCE + time-shifted hard negatives (AVTS)", ("correspondence.objective=avts",)),
-    "rxid": ("Robust xID", ("correspondence.objective=rxid",)),
+    "avc": ("binary correspondence (L3-Net / AVC)", ("correspondence.objective=avc", *_MAX)),
+    "avts": (
+        "InfoNCE + time-shifted hard negatives (AVTS)",
+        ("correspondence.objective=avts", *_MAX),
+    ),
+    "rxid": ("Robust xID", ("correspondence.objective=rxid", *_MAX)),
     "lvs": (
         "LVS hard way (region positives, in-image negatives)",
-        ("correspondence.objective=lvs",),
+        ("correspondence.objective=lvs", *_MAX),
     ),
     "infonce-topk": (
-        "InfoNCE, top-20 % pooling",
+        "InfoNCE, top-30 % pooling (the bundled recipe)",
         ("correspondence.objective=infonce", "correspondence.pooling=topk"),
     ),
 }
@@ -109,7 +113,7 @@ def _table(rows: list[tuple[str, float, dict[str, dict]]], steps: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1200, help="correspondence steps per run")
+    parser.add_argument("--steps", type=int, default=1000, help="correspondence steps per run")
     parser.add_argument("--only", help=f"comma-separated objectives of {', '.join(OBJECTIVES)}")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(OBJECTIVES)
