@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="2524b18939df72ebedbbce7d2c3b662831f0c7f7122b429b65755bd11d3afdd0",
+        sha256="bb1ec90d339cfa795b22c5aabd6f88dfe107b2be0d31dc2ff0708f1a211c85b0",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

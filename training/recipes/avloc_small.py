@@ -1,19 +1,19 @@
 """``avloc_small``: the bundled model: all four stages on ``avloc synth`` solo clips.
 
-Measured: 25 min 44 s on 2 CPU cores including data generation (limit: 30). Basis,
-measured as CPU time per step of 16 clips on one core (bf16; benchmarks/bench_training.py
-gives wall-clock clips/s): correspondence 143 ms, class-aware 89 ms, separation 220 ms, plus
-~4 ms per clip for sample augmentation in the main process; generating a 3-s clip takes
-~0.1-0.2 s per worker and decoding it into the in-memory cache 22 ms. The decoded clips take
-about 1.2 MB each in RAM (2,000 clips: ~2.4 GB).
+Measured on 2 CPU cores (the run of 2026-11-22 that made the shipped bundle): stages 1-3 with
+data generation 27.4 min, stage 4 5.5 min; 33 min in all, over the 30-minute budget by ~10 %
+(other work shared the cores for ~3 of those minutes). Basis, measured as CPU time per step of
+16 clips on one core (bf16; benchmarks/bench_training.py gives wall-clock clips/s):
+correspondence 143 ms, class-aware 89 ms, separation 220 ms, plus ~4 ms per clip for sample
+augmentation in the main process; generating a 3-s clip takes ~0.07 s per worker and decoding
+it into the in-memory cache 22 ms. The decoded clips take about 1.2 MB each in RAM (2,000
+clips: ~2.4 GB).
 
-The shipped ``assets/models/avloc-small.safetensors`` is this recipe's stages 1-3 (run of
-2026-11-22, 25.7 min), then stage 4 retrained after the separation stage learnt to pool visual
-vectors under the mixture-driven map (``--set stages=separation --set
-init_from=STAGES_1_3.safetensors``, 5.9 min), then continued on 3-s mixtures, the window
+The shipped ``assets/models/avloc-small.safetensors`` is this recipe's four stages (stage 4 run
+on its own from the stage-1-3 bundle: ``--set stages=separation --set
+init_from=STAGES_1_3.safetensors``), then stage 4 continued on 3-s mixtures, the window
 inference separates (``--set stages=separation --set init_from=PREVIOUS.safetensors --set
-data.clip_duration_s=3.0 --set data.batch_size=16 --set separation.steps=800``, 5.6 min).
-A full run of this recipe with today's code trains all four stages in one go (1-s mixtures).
+data.clip_duration_s=3.0 --set data.batch_size=16 --set separation.steps=800``, 5.4 min).
 """
 
 from __future__ import annotations
