@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from avloc.models.layers import pool_locations
+
 # Sound-of-Pixels' loss weight: log1p(|mix|) clamped to this range.
 _MASK_WEIGHT_RANGE = (1e-3, 10.0)
 
@@ -294,8 +296,6 @@ def visual_cam_loss(
     Raises:
         ValueError: wrong shapes or pooling.
     """
-    from avloc.models.layers import pool_locations
-
     _check(cams.dim() == 4, f"visual_cam_loss: cams must be (B, K, h, w), got {tuple(cams.shape)}")
     _check_class_targets(tuple(cams.shape), targets, "visual_cam_loss")
     pooled = pool_locations(cams.float().flatten(2), pooling, fraction)

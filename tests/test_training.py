@@ -335,12 +335,13 @@ def test_every_stage_runs_two_steps_on_avloc_tiny(tmp_path: Path, objective: str
 @pytest.fixture(scope="module")
 def synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny recipe's data (8 + 2 one-second 64-px clips), generated once per module."""
-    from training.data import ensure_synth
+    from training.data import SynthSet, ensure_synth
 
     cache = tmp_path_factory.mktemp("synth")
     data = get_recipe("tiny").data
-    for scene, num, seed in (("solo", data.num_clips, data.seed), ("solo", 2, data.val_seed)):
-        ensure_synth(cache, scene, num, seed, data.duration_s, data.size, 1, progress=False)
+    for num, seed in ((data.num_clips, data.seed), (2, data.val_seed)):
+        synth_set = SynthSet("solo", num, seed, data.duration_s, data.size)
+        ensure_synth(cache, synth_set, 1, progress=False)
     return cache
 
 
@@ -467,21 +468,22 @@ def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
 
 def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     from avloc.data.manifest import read_manifest
-    from training.data import ensure_synth, synth_dir, train_sets
+    from training.data import SynthSet, ensure_synth, train_sets
 
     data = apply_overrides(
         get_recipe("tiny"), ["data.sprite_styles=noto,symbola", "data.num_clips=5"]
     ).data
     sets = train_sets(data)
-    assert [(n, seed, style) for _, n, seed, _, _, style in sets] == [
+    assert [(s.num_clips, s.seed, s.sprites) for s in sets] == [
         (3, data.seed, "noto"),
         (2, data.seed + 1000, "symbola"),
     ]
-    assert synth_dir("c", *sets[1]).name.endswith("-symbola")
-    assert train_sets(get_recipe("tiny").data)[0][-1] is None  # default style, old cache name
-    folder = ensure_synth(tmp_path, "solo", 2, 2000, 1.0, 64, 1, False, "symbola")
-    assert folder == synth_dir(tmp_path, "solo", 2, 2000, 1.0, 64, "symbola")
+    assert sets[1].folder("c").name.endswith("-symbola")
+    assert train_sets(get_recipe("tiny").data)[0].sprites is None  # default style, old cache name
+    symbola = SynthSet("solo", 2, 2000, 1.0, 64, "symbola")
+    folder = ensure_synth(tmp_path, symbola, 1, False)
+    assert folder == symbola.folder(tmp_path)
     classes = {o.class_name for c in read_manifest(folder) for o in c.objects}
     assert classes <= {"acoustic_guitar", "drum", "piano", "saxophone", "trumpet", "violin"}
     with pytest.raises(ValueError, match="no bundled sprite style 'nosuch'"):
-        ensure_synth(tmp_path, "solo", 1, 2000, 1.0, 64, 1, False, "nosuch")
+        ensure_synth(tmp_path, SynthSet("solo", 1, 2000, 1.0, 64, "nosuch"), 1, False)

@@ -41,19 +41,21 @@ class ClipFeatures:
     visual_pooled: Tensor
 
 
-def synth_dir(
-    cache_dir: str | Path,
-    scene: str,
-    num_clips: int,
-    seed: int,
-    duration_s: float,
-    size: int,
-    sprites: str | None = None,
-) -> Path:
-    """The cache folder of one generated set (its name spells its settings; ``sprites`` is a
-    bundled style name or a sprite folder, None the default style)."""
-    style = "" if sprites is None else f"-{Path(sprites).name}"
-    return Path(cache_dir) / f"{scene}-n{num_clips}-seed{seed}-{duration_s:g}s-{size}px{style}"
+@dataclass(frozen=True)
+class SynthSet:
+    """One generated ``avloc synth`` set: its settings, which also name its cache folder."""
+
+    scene: str
+    num_clips: int
+    seed: int
+    duration_s: float
+    size: int
+    sprites: str | None = None  # a bundled style name or a sprite folder; None: the default
+
+    def folder(self, cache_dir: str | Path) -> Path:
+        style = "" if self.sprites is None else f"-{Path(self.sprites).name}"
+        name = f"{self.scene}-n{self.num_clips}-seed{self.seed}-{self.duration_s:g}s-{self.size}px"
+        return Path(cache_dir) / f"{name}{style}"
 
 
 def sprite_folder(sprites: str) -> Path:
@@ -71,15 +73,7 @@ def _complete(folder: Path, num_clips: int) -> bool:
 
 
 def ensure_synth(
-    cache_dir: str | Path,
-    scene: str,
-    num_clips: int,
-    seed: int,
-    duration_s: float,
-    size: int,
-    workers: int = 2,
-    progress: bool = True,
-    sprites: str | None = None,
+    cache_dir: str | Path, synth_set: SynthSet, workers: int = 2, progress: bool = True
 ) -> Path:
     """Generate an ``avloc synth`` set unless the cache already holds it; returns its folder.
 
@@ -89,17 +83,18 @@ def ensure_synth(
     """
     from avloc.synth import SynthConfig, generate
 
-    folder = synth_dir(cache_dir, scene, num_clips, seed, duration_s, size, sprites)
+    folder = synth_set.folder(cache_dir)
+    num_clips = synth_set.num_clips
     if _complete(folder, num_clips):
         return folder
     settings = SynthConfig(
-        scene=scene,
+        scene=synth_set.scene,
         num_clips=num_clips,
-        duration_s=duration_s,
-        size=size,
-        seed=seed,
+        duration_s=synth_set.duration_s,
+        size=synth_set.size,
+        seed=synth_set.seed,
         workers=workers,
-        sprites=None if sprites is None else sprite_folder(sprites),
+        sprites=None if synth_set.sprites is None else sprite_folder(synth_set.sprites),
     )
     generate(settings, folder, progress=progress)
     if not _complete(folder, num_clips):
@@ -257,42 +252,31 @@ def _clips(source: str | Path) -> list[SceneClip]:
     return clips
 
 
-def train_sets(data: Any) -> list[tuple[str, int, int, float, int, str | None]]:
-    """``synth_dir`` arguments of the generated training sets: one per sprite style, the clips
-    split evenly (the first styles take the remainder), style i drawn with seed ``seed + 1000 i``
-    so no two styles share melodies or layouts."""
+def train_sets(data: Any) -> list[SynthSet]:
+    """The generated training sets: one per sprite style, the clips split evenly (the first
+    styles take the remainder), style i drawn with seed ``seed + 1000 i`` so no two styles share
+    melodies or layouts."""
     styles = list(data.sprite_styles) or [None]
     count, extra = divmod(data.num_clips, len(styles))
     return [
-        (data.scene, count + (i < extra), data.seed + 1000 * i, data.duration_s, data.size, style)
+        SynthSet(
+            data.scene, count + (i < extra), data.seed + 1000 * i, data.duration_s, data.size, style
+        )
         for i, style in enumerate(styles)
     ]
 
 
 def _generated(data: Any, runtime: Any, progress: bool) -> tuple[list[Path], Path]:
     """Folders of the generated train sets and val set (made by rank 0, others wait)."""
-    val_args = ("solo", data.num_val_clips, data.val_seed, data.duration_s, data.size)
+    val_set = SynthSet("solo", data.num_val_clips, data.val_seed, data.duration_s, data.size)
     wanted = [] if data.manifest is not None else train_sets(data)
     if runtime.is_main:
-        for scene, num, seed, duration_s, size, sprites in wanted:
-            ensure_synth(
-                data.cache_dir,
-                scene,
-                num,
-                seed,
-                duration_s,
-                size,
-                data.synth_workers,
-                progress,
-                sprites,
-            )
-        if data.val_manifest is None:
-            ensure_synth(data.cache_dir, *val_args, data.synth_workers, progress)
+        needed = wanted + ([val_set] if data.val_manifest is None else [])
+        for synth_set in needed:
+            ensure_synth(data.cache_dir, synth_set, data.synth_workers, progress)
     if runtime.distributed:
         dist.barrier()
-    return [synth_dir(data.cache_dir, *args) for args in wanted], synth_dir(
-        data.cache_dir, *val_args
-    )
+    return [s.folder(data.cache_dir) for s in wanted], val_set.folder(data.cache_dir)
 
 
 def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> TrainData:

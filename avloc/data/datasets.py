@@ -166,7 +166,6 @@ class _WindowedDataset(Dataset[AVSample]):
         self.seed = int(seed)
         self.epoch = 0
         self._augment = FrameAugment(config.frame_size, augment) if train else None
-        self._eq_db = (augment or AugmentConfig()).eq_db if train else 0.0
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random draws of ``epoch`` (call before iterating each epoch)."""
@@ -189,9 +188,9 @@ class _WindowedDataset(Dataset[AVSample]):
         if self._augment is not None:
             x = self._augment(x, seed=aug_seed)
         audio = _fit_length(np.asarray(audio, np.float32), config.num_samples)
-        if self._eq_db > 0:
+        if self._augment is not None and self._augment.config.eq_db > 0:
             rng = np.random.default_rng(aug_seed)
-            audio = random_equalizer(audio, config.sample_rate, self._eq_db, rng)
+            audio = random_equalizer(audio, config.sample_rate, self._augment.config.eq_db, rng)
         return AVSample(
             frames=normalize_frames(x, config.mean, config.std),
             audio=torch.from_numpy(np.ascontiguousarray(audio)),
