@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, Union
@@ -104,6 +104,23 @@ class LocalizationResult:
         return len(self.times_s)
 
 
+def centre_window(audio: np.ndarray, length: int) -> np.ndarray:
+    """The ``length`` samples at the centre of ``audio``, zero-padded when it is shorter.
+
+    Shape:
+        audio: (T,); returns (length,) float32.
+    """
+    audio = np.asarray(audio, np.float32)
+    out = np.zeros(length, np.float32)
+    if len(audio) >= length:
+        start = (len(audio) - length) // 2
+        out[:] = audio[start : start + length]
+    else:
+        start = (length - len(audio)) // 2
+        out[start : start + len(audio)] = audio
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class FrameAnalysis:
     """One model step over frames, each paired with its own audio window.
@@ -111,15 +128,13 @@ class FrameAnalysis:
     Shape:
         maps: (B, h, w) in [0, 1]; class_maps: (B, K, h, w) in [0, 1]; class_presence: (B, K)
         in [0, 1]; class_vectors: (B, K, K_s), the separator vector pooled over each class's
-        map region (K_s = 0 for a model without a separator); map_vectors: (B, K_s), pooled
-        under the class-agnostic map (how the separator is trained).
+        map region (K_s = 0 for a model without a separator).
     """
 
     maps: np.ndarray
     class_maps: np.ndarray
     class_presence: np.ndarray
     class_vectors: np.ndarray
-    map_vectors: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -435,13 +450,9 @@ class Pipeline:
                 class_maps = out.class_maps.float().clamp(0.0, 1.0)
                 probs = out.class_probs.float().clamp(0.0, 1.0)
             vectors = torch.zeros((*probs.shape, 0))
-            map_vectors = torch.zeros((len(maps), 0))
             if hasattr(self.model, "visual_vectors") and class_maps.shape[1] > 0:
                 vectors = self.model.visual_vectors(visual, self._regions(class_maps))
-                map_vectors = self.model.visual_vectors(visual, maps[:, None])[:, 0]
-        return FrameAnalysis(
-            *(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors, map_vectors))
-        )
+        return FrameAnalysis(*(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors)))
 
     def analyze_frames(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """Maps for still frames, each with its own audio window (for evaluation on images).
@@ -473,6 +484,59 @@ class Pipeline:
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
         )
         return self._localize_batch(resized, windows)
+
+    def source_vectors(self, frames: Sequence[np.ndarray], mixture: np.ndarray) -> np.ndarray:
+        """The separator vector of each source's object, seen in its own frames while the
+        mixture plays: the rule mix-and-separate trains with (``model.source_weights``), the
+        max over each source's frames (Sound-of-Pixels' temporal pooling).
+
+        Args:
+            frames: one RGB array per source, each with the same number of frames (any size;
+                resized to the model's), frame i of every source taken at the same time.
+            mixture: the mixture at the model's sample rate; its centred ``audio_window_s``
+                is what every frame hears.
+
+        Shape:
+            frames: S × (F, H, W, 3) uint8; mixture: (T,) -> (S, K_s).
+
+        Raises:
+            ValueError: no sources, unequal frame counts, or a model without a separator.
+        """
+        import cv2
+
+        self._check_separator()
+        if not frames or len({len(f) for f in frames}) != 1 or len(frames[0]) == 0:
+            raise ValueError(
+                f"source_vectors needs the same number (>= 1) of frames for every source, got "
+                f"{[len(f) for f in frames]}"
+            )
+        height, width = self.frame_size
+        stacked = np.concatenate(
+            [
+                np.stack([cv2.resize(x, (width, height), interpolation=cv2.INTER_AREA) for x in f])
+                for f in frames
+            ]
+        )
+        length = round(self.audio_window_s * self.sample_rate)
+        window = torch.from_numpy(centre_window(mixture, length))
+        num_sources, num_frames = len(frames), len(frames[0])
+        with torch.inference_mode(), self._autocast():
+            visual = self.model.encode_frames(self._frames_tensor(stacked))
+            heard = self.model.encode_audio(window[None].to(self.device))
+            heard = type(heard)(
+                **{k: v.expand(len(stacked), *v.shape[1:]) for k, v in vars(heard).items()}
+            )
+            out = self.model.localize_from(visual, heard)
+            # (S·F, ...) source-major -> (F, S, ...): frame i of every source side by side.
+            per_frame = [
+                t.reshape(num_sources, num_frames, *t.shape[1:]).transpose(0, 1)
+                for t in (out.maps, out.class_maps)
+            ]
+            regions = self.model.source_weights(*per_frame)  # (F, S, h, w)
+            regions = regions.transpose(0, 1).reshape(len(stacked), 1, *regions.shape[2:])
+            vectors = self.model.visual_vectors(visual, regions)[:, 0]
+        vectors = vectors.float().reshape(num_sources, num_frames, -1).amax(dim=1)
+        return vectors.cpu().numpy()
 
     def separate_mixture(self, mixture: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Separate a mixture into one source per given separator vector (held constant).

@@ -5,12 +5,20 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from avloc import media
-from avloc.inference import Clip, Pipeline, _AudioWindows, _hann_weights, _prefetch
+from avloc.inference import (
+    Clip,
+    Pipeline,
+    _AudioWindows,
+    _hann_weights,
+    _prefetch,
+    centre_window,
+)
 from avloc.models.outputs import SeparationOutput
 from avloc.objects import box_from_map, extract_objects, loudness_db
 from tests.media_fixtures import make_clip
@@ -135,6 +143,30 @@ def test_separate_at_gives_a_waveform(model: torch.nn.Module) -> None:
     assert wave.shape == (int(1.5 * SR),) and np.isfinite(wave).all()
     with pytest.raises(ValueError, match="normalised"):
         pipe.separate_at(_clip(1.5, 12), (1.5, 0.2))
+
+
+def test_source_vectors_pool_each_sources_frames_under_the_mixture(
+    model: torch.nn.Module,
+) -> None:
+    """The evaluation's rule equals training's: every frame hears the mixture, the model's
+    ``source_weights`` picks each source's region, the frames' vectors are max-pooled."""
+    pipe = Pipeline(model, precision="fp32")
+    frames = [_clip(1.0, 2, seed).frames for seed in (1, 2)]
+    mixture = _clip(1.5, 2, 3).audio
+    vectors = pipe.source_vectors(frames, mixture)
+    size = model.config.visual.input_size
+    resized = [np.stack([cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA) for x in f])
+               for f in frames]  # fmt: skip
+    with torch.no_grad():
+        visual = model.encode_frames(pipe._frames_tensor(np.concatenate(resized)))
+        window = centre_window(mixture, round(pipe.audio_window_s * SR))
+        heard = model.encode_audio(torch.from_numpy(window)[None].expand(4, -1))
+        out = model.localize_from(visual, heard)
+        regions = out.maps.clamp(0, 1)[:, None]  # the test bundle's source_map is "map"
+        expected = model.visual_vectors(visual, regions)[:, 0].reshape(2, 2, -1).amax(dim=1)
+    np.testing.assert_allclose(vectors, expected.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="same number"):
+        pipe.source_vectors([frames[0], frames[1][:1]], mixture)
 
 
 def test_file_input_streams_in_chunks(

@@ -25,7 +25,7 @@ from avloc.models import (
     weighted_pool,
 )
 from avloc.models._registry import get_entry
-from avloc.models.avloc_model import AVLocConfig
+from avloc.models.avloc_model import AVLocConfig, assign_distinct_classes
 
 SAMPLE_RATE = 11025
 FRAME = 64  # every model encodes any frame size; 64 px keeps the contract tests fast
@@ -294,6 +294,36 @@ def test_pooling_helpers() -> None:
         weighted_pool(features, -one_cell)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         sample_points(features, centre + 1)
+
+
+def test_assign_distinct_classes_maximises_the_summed_scores() -> None:
+    # Both sources like class 0 best; the best distinct pair is (0, 1): 0.9 + 0.7 > 0.8 + 0.1.
+    scores = torch.tensor([[[0.9, 0.1, 0.0], [0.8, 0.7, 0.0]], [[0.0, 0.2, 0.3], [0.1, 0.9, 0.2]]])
+    assert assign_distinct_classes(scores).tolist() == [[0, 1], [2, 1]]
+    more_sources_than_classes = torch.tensor([[[0.9, 0.1], [0.8, 0.7], [0.6, 0.1]]])
+    assert assign_distinct_classes(more_sources_than_classes).tolist() == [[0, 0, 0]]
+
+
+def test_source_weights_follow_the_separator_configs_source_map() -> None:
+    """``separator.source_map="class"``: the sources' objects are their class maps of distinct
+    pseudo-classes with the highest summed peaks; ``"map"``: the audio-visual maps."""
+    torch.manual_seed(0)
+    by_map = create_model("avloc-tiny")
+    by_class = create_model("avloc-tiny", separator={"source_map": "class"})
+    maps, class_maps = torch.rand(3, 2, 5, 5), torch.rand(3, 2, 4, 5, 5)
+    torch.testing.assert_close(by_map.source_weights(maps, class_maps), maps)
+    chosen = by_class.source_weights(maps, class_maps)
+    assert chosen.shape == maps.shape
+    peaks = class_maps.flatten(3).amax(-1)
+    for b in range(3):
+        pairs = [(i, j) for i in range(4) for j in range(4) if i != j]
+        i, j = max(pairs, key=lambda p: float(peaks[b, 0, p[0]] + peaks[b, 1, p[1]]))
+        torch.testing.assert_close(
+            chosen[b], torch.stack([class_maps[b, 0, i], class_maps[b, 1, j]])
+        )
+    torch.testing.assert_close(by_class.source_weights(maps, None), maps)
+    with pytest.raises(ValueError, match="source_map"):
+        create_model("avloc-tiny", separator={"source_map": "peak"})
 
 
 def test_pixel_visual_vectors_shape() -> None:

@@ -22,26 +22,9 @@ import numpy as np
 
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
-from avloc.inference import FrameAnalysis, Pipeline, resample_audio
+from avloc.inference import FrameAnalysis, Pipeline, centre_window, resample_audio
 
 PredictorKind = Literal["localization", "class-aware", "separation"]
-
-
-def centre_window(audio: np.ndarray, length: int) -> np.ndarray:
-    """The ``length`` samples at the centre of ``audio``, zero-padded when it is shorter.
-
-    Shape:
-        audio: (T,); returns (length,) float32.
-    """
-    audio = np.asarray(audio, np.float32)
-    out = np.zeros(length, np.float32)
-    if len(audio) >= length:
-        start = (len(audio) - length) // 2
-        out[:] = audio[start : start + length]
-    else:
-        start = (length - len(audio)) // 2
-        out[start : start + len(audio)] = audio
-    return out
 
 
 @dataclass(frozen=True)
@@ -82,18 +65,12 @@ class ModelSeparator:
     name: str
     num_frames: int = 3
 
-    def _source_vector(self, frames: np.ndarray, mixture: np.ndarray) -> np.ndarray:
-        length = round(self.pipeline.audio_window_s * self.pipeline.sample_rate)
-        windows = np.repeat(centre_window(mixture, length)[None], len(frames), axis=0)
-        analysis = self.pipeline.analyze_frames(frames, windows)
-        return analysis.map_vectors.max(axis=0)
-
     def separate(self, sample: SeparationSample) -> np.ndarray:
         rate = self.pipeline.sample_rate
         mixture = resample_audio(sample.mixture, sample.sample_rate, rate)
         if any(len(f) == 0 for f in sample.frames):
             raise ValueError(f"{sample.id}: the model separator needs each source's frames")
-        vectors = np.stack([self._source_vector(f, mixture) for f in sample.frames])
+        vectors = self.pipeline.source_vectors(sample.frames, mixture)
         estimates = self.pipeline.separate_mixture(mixture, vectors)
         return _resample_rows(estimates, rate, sample.sample_rate, len(sample.mixture))
 

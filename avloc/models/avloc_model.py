@@ -36,6 +36,25 @@ class AVLocConfig(AVOLNetConfig):
         return self.separator.window_s
 
 
+def assign_distinct_classes(scores: Tensor) -> Tensor:
+    """One class per source, pairwise distinct, maximising the summed scores (the Hungarian
+    algorithm); with more sources than classes each source takes its own best class.
+
+    Shape:
+        scores: (B, S, K) -> (B, S) int64.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    best = scores.argmax(dim=-1)
+    if scores.shape[1] > scores.shape[2]:
+        return best
+    chosen = best.cpu().clone()
+    for b, table in enumerate(scores.detach().float().cpu().numpy()):
+        rows, cols = linear_sum_assignment(table, maximize=True)
+        chosen[b, torch.from_numpy(rows)] = torch.from_numpy(cols)
+    return chosen.to(scores.device)
+
+
 class AVLocModel(AVOLNet):
     """The full model; ``forward(frames, audio)`` is :meth:`localize`."""
 
@@ -88,6 +107,26 @@ class AVLocModel(AVOLNet):
         """
         pooled = weighted_pool(visual.features.float(), weights)
         return torch.sigmoid(self.visual_to_separator(pooled))
+
+    def source_weights(self, maps: Tensor, class_maps: Tensor | None) -> Tensor:
+        """Where each source's object is in its own frame while their mixture plays.
+
+        ``maps``/``class_maps`` are each source's frame localised under the mixture's sound.
+        With the separator config's ``source_map="map"`` the answer is the audio-visual map;
+        with ``"class"`` the sources get pairwise-distinct pseudo-classes, the assignment that
+        maximises the summed peaks of their class maps, and those class maps answer. (The
+        sources are different objects; alone, each frame's best class map often names the
+        louder source's class in both frames.)
+
+        Shape:
+            maps: (B, S, h, w); class_maps: (B, S, K, h, w) -> (B, S, h, w) in [0, 1].
+        """
+        if self.config.separator.source_map == "class" and class_maps is not None:
+            class_maps = class_maps.float().clamp(0.0, 1.0)
+            chosen = assign_distinct_classes(class_maps.flatten(3).amax(dim=-1))
+            index = chosen[..., None, None, None].expand(-1, -1, 1, *class_maps.shape[3:])
+            return class_maps.gather(2, index)[:, :, 0]
+        return maps.float().clamp(0.0, 1.0)
 
     def pixel_visual_vectors(self, visual: VisualFeatures, points: Tensor) -> Tensor:
         """Pixel-wise separation: the separator vector at given frame positions (SoP).

@@ -44,6 +44,12 @@ class SeparatorConfig:
     # max_ratio · σ(logit), trained with weighted L1 on ratio targets.
     mask_mode: Literal["binary", "ratio"] = "binary"
     max_ratio: float = 2.0
+    # Which map says where each source's object is in its frames while the mixture plays (the
+    # region its visual vector is pooled from; ``AVLocModel.source_weights``): "map", the
+    # audio-visual map with the mixture's sound; "class", class maps (pseudo-class CAMs gated by
+    # whether the mixture holds the class) of distinct classes, one per source. Under a
+    # mixture, broad audio-visual maps often light a silent distractor instead.
+    source_map: Literal["map", "class"] = "map"
 
     def __post_init__(self) -> None:
         if not 1 <= self.hop_length <= self.n_fft or self.n_fft < 4:
@@ -61,6 +67,10 @@ class SeparatorConfig:
             raise ValueError(
                 f"SeparatorConfig: mask_mode must be 'binary' or 'ratio' and max_ratio > 0, got "
                 f"{self.mask_mode!r}, {self.max_ratio}"
+            )
+        if self.source_map not in ("map", "class"):
+            raise ValueError(
+                f"SeparatorConfig.source_map must be 'map' or 'class', got {self.source_map!r}"
             )
 
     @property

@@ -30,8 +30,9 @@ def avloc_tiny() -> AVLocConfig:
 
 @register_model("avloc-small", AVLocModel)
 def avloc_small() -> AVLocConfig:
-    """The bundled CPU model: 128 px frames → 16×16 maps, 1-s log-mel audio, 5-level U-Net."""
-    return AVLocConfig()
+    """The bundled CPU model: 128 px frames → 16×16 maps, 1-s log-mel audio, 5-level U-Net
+    whose sources are found by distinct class maps (``SeparatorConfig.source_map``)."""
+    return AVLocConfig(separator=SeparatorConfig(source_map="class"))
 
 
 @register_model("avloc-resnet18", AVLocModel)
@@ -51,7 +52,11 @@ def avloc_resnet18() -> AVLocConfig:
         embed_dim=128,
         class_head=ClassHeadConfig(num_classes=20),
         separator=SeparatorConfig(
-            num_levels=7, base_channels=32, max_channels=512, num_feature_channels=32
+            num_levels=7,
+            base_channels=32,
+            max_channels=512,
+            num_feature_channels=32,
+            source_map="class",
         ),
     )
 
