@@ -15,6 +15,8 @@ import pytest
 import torch
 from torch import nn
 
+from avloc.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from avloc.models import create_model
 from training.config import (
     CorrespondenceConfig,
     DataConfig,
@@ -378,6 +380,39 @@ def test_tiny_recipe_resume_replays_the_straight_run(tmp_path: Path, synth_cache
     a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
+    tmp_path: Path, synth_cache: Path
+) -> None:
+    """``separation.clip_duration_s``/``batch_size``/``augment`` give stage 4 other samples
+    than stages 1-3 (the 3-s windows of inference), read from the same decoded clips."""
+    from training.train import _default_stages, batch_stream
+
+    config = apply_overrides(
+        get_recipe("tiny"),
+        [f"data.cache_dir={synth_cache}", "data.clip_duration_s=0.5",
+         "data.augment.grayscale_p=1", "separation.clip_duration_s=1.0",
+         "separation.batch_size=2", "separation.augment.grayscale_p=0",
+         "model_overrides.separator.source_map=class"],
+    )  # fmt: skip
+    model = create_model(config.model, **dict(config.model_overrides))
+    stages = _default_stages(config, model, Runtime())
+    first, separation = stages[0], stages[-1]
+    assert separation.name == "separation" and separation.batch_size == 2
+    assert separation.dataset._cache is first.dataset._cache  # type: ignore[union-attr]
+    grey = next(batch_stream(first, config, Runtime(), 0, 0))
+    assert grey.audio.shape == (4, 5512)
+    colour = next(batch_stream(separation, config, Runtime(), 3, 0))
+    assert colour.audio.shape == (2, 11025)
+    std, mean = (torch.tensor(v)[:, None, None] for v in (IMAGENET_STD, IMAGENET_MEAN))
+    frames = [b.frames * std + mean for b in (grey, colour)]
+    assert frames[0].std(dim=-3).max() < 1e-4 < frames[1].std(dim=-3).max()  # grey vs colour
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.global_step == 6
+    with pytest.raises(ValueError, match=r"separation\.clip_duration_s"):
+        apply_overrides(config, ["separation.clip_duration_s=0"])
+    assert apply_overrides(config, ["separation.augment=none"]).separation.augment is None
 
 
 def _launch_ddp(args: list[str]) -> subprocess.CompletedProcess[str]:

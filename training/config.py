@@ -181,9 +181,22 @@ class SeparationConfig:
     gain_range: tuple[float, float] = (0.5, 1.5)  # random per-source gain before mixing (SoP)
     max_val_mixtures: int = 8  # validation mixtures scored with SDR
     lr_scale: float = 1.0  # this stage's lr = optim.lr * lr_scale
+    # Mixture seconds and clips per step when they differ from data.clip_duration_s /
+    # data.batch_size: the separator runs on the 3-s windows of inference, where the
+    # correspondence stages want short windows and big batches of negatives.
+    clip_duration_s: float | None = None
+    batch_size: int | None = None
+    # Augmentation of this stage's samples when it differs from data.augment (set in a recipe):
+    # grey frames and a random EQ help the correspondence stages transfer to other styles, but
+    # they hide from the separator the colours and timbres that tell two sources apart.
+    augment: AugmentConfig | None = None
 
     def __post_init__(self) -> None:
         _check_positive("separation.steps", self.steps, allow_zero=True)
+        if self.clip_duration_s is not None:
+            _check_positive("separation.clip_duration_s", self.clip_duration_s)
+        if self.batch_size is not None:
+            _check_positive("separation.batch_size", self.batch_size)
         low, high = self.gain_range
         if not 0.0 < low <= high:
             raise ValueError(f"separation.gain_range must be 0 < low <= high; got {low}, {high}")
@@ -248,6 +261,10 @@ def valid_keys(config: Any, prefix: str = "") -> list[str]:
     keys: list[str] = []
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
+        nested = _dataclass_type(_field_types(type(config))[f.name])
+        if value is None and nested is not None:  # an unset optional section
+            keys.append(f"{prefix}{f.name}")
+            value = nested()
         if dataclasses.is_dataclass(value):
             keys.extend(valid_keys(value, f"{prefix}{f.name}."))
         elif f.name == "model_overrides":
@@ -333,6 +350,10 @@ def _set_one(config: Any, path: list[str], text: str, full_key: str, root: Any) 
             f"unknown config key {full_key!r}; valid keys: {', '.join(valid_keys(root))}"
         )
     current = getattr(config, head)
+    hint = _field_types(type(config))[head]
+    nested = _dataclass_type(hint)
+    if current is None and nested is not None and len(path) > 1:
+        current = nested()  # an unset optional section: start from its defaults
     if head == "model_overrides" and len(path) >= 2:
         return dataclasses.replace(
             config, **{head: _nested_set(current, path[1:], _parse_literal(text))}
@@ -341,12 +362,13 @@ def _set_one(config: Any, path: list[str], text: str, full_key: str, root: Any) 
         return dataclasses.replace(
             config, **{head: _set_one(current, path[1:], text, full_key, root)}
         )
-    if len(path) != 1 or dataclasses.is_dataclass(current):
+    optional = nested is not None and nested is not hint  # ``X | None``: may be set to none
+    if len(path) != 1 or (dataclasses.is_dataclass(current) and not optional):
         raise ValueError(
             f"unknown config key {full_key!r}; valid keys: {', '.join(valid_keys(root))}"
         )
     try:
-        value = parse_value(text, _field_types(type(config))[head])
+        value = parse_value(text, hint)
     except ValueError as error:
         raise ValueError(f"--set {full_key}={text}: {error}") from error
     return dataclasses.replace(config, **{head: value})
@@ -389,6 +411,16 @@ def config_to_json(config: TrainConfig) -> str:
     return json.dumps(config_to_dict(config), indent=2, sort_keys=True)
 
 
+def _dataclass_type(hint: Any) -> type | None:
+    """The dataclass a field holds: ``hint`` itself, or the one in ``X | None``."""
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
 def _from_dict(cls: type, raw: Mapping[str, Any], where: str) -> Any:
     hints = _field_types(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -397,9 +429,9 @@ def _from_dict(cls: type, raw: Mapping[str, Any], where: str) -> Any:
         raise ValueError(f"{where}: unknown config keys {', '.join(unknown)}")
     kwargs: dict[str, Any] = {}
     for name, value in raw.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-            kwargs[name] = _from_dict(hint, value, f"{where}: {name}")
+        nested = _dataclass_type(hints[name])
+        if nested is not None and isinstance(value, Mapping):
+            kwargs[name] = _from_dict(nested, value, f"{where}: {name}")
         elif isinstance(value, list):
             kwargs[name] = tuple(value)
         else:

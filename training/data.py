@@ -131,6 +131,19 @@ class TrainData:
         self.collate = collate
         self.window_s = window_s
 
+    def train_view(self, window_s: float | None, augment: Any | None) -> Dataset[Any]:
+        """The training samples with another audio window and/or augmentation (an
+        ``AugmentConfig``), read from the same decoded clips; None keeps the run's."""
+        if window_s in (None, self.window_s) and augment is None:
+            return self.train
+        view = getattr(self.train, "view", None)
+        if view is None:
+            raise ValueError(
+                f"{type(self.train).__name__} has no other windows or augmentation; leave the "
+                "stage's clip_duration_s and augment unset"
+            )
+        return view(window_s, augment)
+
     def _batches(
         self, dataset: Dataset[Any], device: torch.device, limit: int | None = None
     ) -> Any:
@@ -226,8 +239,13 @@ class TrainData:
         mix = mix_sources(batch.audio.reshape(len(pairs), 2, -1).float())
         # Each source's frame with its mixture's sound, as at inference (and in training).
         heard = model.encode_audio(mix.mixture.repeat_interleave(2, dim=0))
-        maps = model.localize_from(visual, heard).maps.float()
-        vectors = model.visual_vectors(visual, maps[:, None]).reshape(len(pairs), 2, -1)
+        located = model.localize_from(visual, heard)
+        grid = located.maps.shape[1:]
+        regions = model.source_weights(
+            located.maps.reshape(len(pairs), 2, *grid),
+            located.class_maps.reshape(len(pairs), 2, -1, *grid),
+        ).reshape(len(pairs) * 2, 1, *grid)
+        vectors = model.visual_vectors(visual, regions).reshape(len(pairs), 2, -1)
         out = model.separate(mix.mixture, vectors)  # soft masks, as inference uses
         results = [
             score_mixture(

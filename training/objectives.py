@@ -39,12 +39,14 @@ class Stage:
         num_steps: optimisation steps; 0 means the stage runs ``run_offline`` once instead.
         lr_scale: this stage's learning rate relative to ``optim.lr``.
         dataset: the per-process training samples (None for an offline stage).
+        batch_size: samples per step and process; None: the run's ``data.batch_size``.
     """
 
     name: str = "stage"
     num_steps: int = 0
     lr_scale: float = 1.0
     dataset: Dataset[Any] | None = None
+    batch_size: int | None = None
 
     def collate(self, items: Sequence[Any]) -> Any:
         """Batch dataset items (default: ``torch.utils.data.default_collate``)."""
@@ -343,16 +345,24 @@ class SeparationStage(_ClipStage):
     """Stage 4: Sound-of-Pixels mix-and-separate (Zhao 2018) on pairs of solo clips.
 
     Two clips of different pseudo-classes are mixed with random gains; each source's visual
-    vector is its frame's encoder features pooled under the stage-1 map of that frame *with
-    the mixture's sound* (encoders frozen) — what inference can compute, since only the mixture
-    is heard there; pooling under each clip's own-sound map instead left the separator at ~2 dB
-    SDR on held-out mixtures at inference. The separator learns binary masks with
-    log1p(|mix|)-weighted BCE, or ratio masks with weighted L1 (``separator.mask_mode``).
+    vector is its frame's encoder features pooled where ``model.source_weights`` finds its
+    object *with the mixture's sound* (the stage-1 map, or class maps of distinct classes;
+    encoders frozen) — what inference can compute, since only the mixture is heard there;
+    pooling under each clip's own-sound map instead left the separator at ~2 dB SDR on
+    held-out mixtures at inference. The separator learns binary masks with log1p(|mix|)-
+    weighted BCE, or ratio masks with weighted L1 (``separator.mask_mode``). The stage may
+    read longer windows, other batches and milder augmentation than stages 1-3
+    (``separation.clip_duration_s``, ``batch_size``, ``augment``).
     """
 
     name = "separation"
 
     modules = ("separator", "visual_to_separator")
+
+    def __init__(self, config: Any, data: Any) -> None:
+        super().__init__(config, data)
+        self.dataset = data.train_view(self.cfg.clip_duration_s, self.cfg.augment)
+        self.batch_size = self.cfg.batch_size
 
     def train_mode(self, model: Any) -> None:
         _train_only(model, self.modules)
@@ -373,12 +383,15 @@ class SeparationStage(_ClipStage):
             mix = mix_sources(torch.stack([batch.audio, batch.audio[partner]], dim=1), gains)
             mixed = model.encode_audio(mix.mixture)
             other = type(visual)(features=visual.features[partner], grid=visual.grid[partner])
-            own_map = model.localize_from(visual, mixed).maps.float()
-            other_map = model.localize_from(other, mixed).maps.float()
+            heard = [model.localize_from(visual, mixed), model.localize_from(other, mixed)]
+            regions = model.source_weights(
+                torch.stack([out.maps for out in heard], dim=1),
+                torch.stack([out.class_maps for out in heard], dim=1),
+            )
         vectors = torch.cat(
             [
-                model.visual_vectors(visual, own_map[:, None]),
-                model.visual_vectors(other, other_map[:, None]),
+                model.visual_vectors(visual, regions[:, :1]),
+                model.visual_vectors(other, regions[:, 1:]),
             ],
             dim=1,
         )

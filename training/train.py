@@ -225,6 +225,11 @@ def _epoch_batches(
     ]
 
 
+def stage_batch_size(stage: Stage, config: TrainConfig) -> int:
+    """Samples per step and process: the stage's own, else ``data.batch_size``."""
+    return stage.batch_size if stage.batch_size is not None else config.data.batch_size
+
+
 def batch_stream(
     stage: Stage, config: TrainConfig, runtime: Runtime, stage_index: int, start_step: int
 ) -> Iterator[Any]:
@@ -235,13 +240,13 @@ def batch_stream(
         ValueError: the dataset has fewer clips per process than one batch.
     """
     seed = config.seed * 1000 + stage_index
-    batch_size = config.data.batch_size
+    batch_size = stage_batch_size(stage, config)
     num_batches = len(_epoch_batches(stage, runtime, batch_size, seed, 0))
     if num_batches == 0:
         raise ValueError(
             f"stage {stage.name!r}: {len(stage.dataset or [])} clips make no batch of "  # type: ignore[arg-type]
-            f"data.batch_size={batch_size} on {runtime.world_size} process(es); "
-            "lower data.batch_size or raise data.num_clips"
+            f"{batch_size} on {runtime.world_size} process(es); "
+            "lower data.batch_size (or the stage's batch_size) or raise data.num_clips"
         )
     epoch, offset = divmod(start_step, num_batches)
     while True:
@@ -465,7 +470,7 @@ def _log_window(loop: _Loop, stage: Stage, window: _Window, bar: Any) -> _Window
         values /= loop.runtime.world_size
     values /= max(window.steps, 1)
     elapsed = max(time.perf_counter() - window.started, 1e-9)
-    clips = window.steps * loop.config.data.batch_size * loop.runtime.world_size
+    clips = window.steps * stage_batch_size(stage, loop.config) * loop.runtime.world_size
     row: dict[str, Any] = {
         "loss": round(values[0].item(), 6),
         "lr": loop.lr,

@@ -16,6 +16,8 @@ at 8 fps and 128×128 takes about 1.2 MB (3.6 MB at 224×224).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -267,6 +269,19 @@ class ClipDataset(_WindowedDataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def view(
+        self, audio_duration_s: float | None = None, augment: AugmentConfig | None = None
+    ) -> ClipDataset:
+        """The same clips and seed with another audio window length and/or (when training)
+        other augmentation strengths; the view shares this dataset's decoded-clip cache, so
+        one :meth:`preload` serves both."""
+        view = copy.copy(self)
+        if audio_duration_s is not None:
+            view.config = dataclasses.replace(self.config, audio_duration_s=audio_duration_s)
+        if augment is not None and self.train:
+            view._augment = FrameAugment(self.config.frame_size, augment)
+        return view
 
     def duration_s(self, index: int) -> float:
         """The clip's duration (probed once, then remembered)."""
