@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="bb1ec90d339cfa795b22c5aabd6f88dfe107b2be0d31dc2ff0708f1a211c85b0",
+        sha256="0c9497ff6e4dfba618438f91d79cfbbf127adb143206d58c5af5ef4715c1fa6b",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
