@@ -693,6 +693,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=args.resume,
             progress=not args.no_progress,
         )
+        if dist.is_initialized():
+            dist.barrier()  # no process tears its process group down while another still uses it
     except KeyboardInterrupt:
         print("training: interrupted; the last completed step was checkpointed", file=sys.stderr)
         return 130
