@@ -129,6 +129,22 @@ def test_preload_and_from_manifest(clips: list[Path]) -> None:
     assert data[1].frames.shape == (1, 3, SIZE, SIZE)
 
 
+def test_view_changes_window_and_augmentation_and_shares_the_cache(clips: list[Path]) -> None:
+    from avloc.data.transforms import AugmentConfig
+
+    data = ClipDataset(clips[:2], CONFIG, train=True, seed=3, cache=True)
+    data.preload()
+    longer = data.view(audio_duration_s=2.0)
+    assert longer._cache is data._cache and data.config.audio_duration_s == 1.0
+    assert longer[0].audio.shape == (2 * RATE,) and data[0].audio.shape == (RATE,)
+    grey = data.view(augment=AugmentConfig(grayscale_p=1.0))
+    assert grey._augment is not None and data._augment is not None
+    assert grey._augment.config.grayscale_p == 1.0 and data._augment.config.grayscale_p == 0.0
+    assert torch.equal(data.view()[1].frames, data[1].frames)  # no change: same samples
+    evaluation = ClipDataset(clips[:1], CONFIG, train=False)
+    assert evaluation.view(augment=AugmentConfig(grayscale_p=1.0))._augment is None
+
+
 def test_image_audio_dataset_from_flickr() -> None:
     config = SampleConfig(frame_size=SIZE, num_frames=2, audio_duration_s=0.5)
     data = ImageAudioDataset.from_flickr(read_flickr(FLICKR, FLICKR / "test_list.txt"), config)
