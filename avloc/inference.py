@@ -468,8 +468,6 @@ class Pipeline:
         Raises:
             ValueError: wrong shapes or a batch-size mismatch.
         """
-        import cv2
-
         frames = np.asarray(frames)
         windows = np.asarray(windows, np.float32)
         if frames.ndim != 4 or frames.shape[-1] != 3 or windows.ndim != 2:
@@ -479,11 +477,16 @@ class Pipeline:
             )
         if len(frames) != len(windows):
             raise ValueError(f"{len(frames)} frames but {len(windows)} audio windows")
+        return self._localize_batch(self._resized(frames), windows)
+
+    def _resized(self, frames: np.ndarray) -> np.ndarray:
+        """RGB frames (B, H, W, 3) of any size at the model's frame size (area filter)."""
+        import cv2
+
         height, width = self.frame_size
-        resized = np.stack(
+        return np.stack(
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
         )
-        return self._localize_batch(resized, windows)
 
     def source_vectors(self, frames: Sequence[np.ndarray], mixture: np.ndarray) -> np.ndarray:
         """The separator vector of each source's object, seen in its own frames while the
@@ -502,41 +505,27 @@ class Pipeline:
         Raises:
             ValueError: no sources, unequal frame counts, or a model without a separator.
         """
-        import cv2
-
         self._check_separator()
         if not frames or len({len(f) for f in frames}) != 1 or len(frames[0]) == 0:
             raise ValueError(
                 f"source_vectors needs the same number (>= 1) of frames for every source, got "
                 f"{[len(f) for f in frames]}"
             )
-        height, width = self.frame_size
-        stacked = np.concatenate(
-            [
-                np.stack([cv2.resize(x, (width, height), interpolation=cv2.INTER_AREA) for x in f])
-                for f in frames
-            ]
-        )
+        num_sources = len(frames)
+        # Frame-major: frame i of every source side by side, as mixture_vectors groups them.
+        stacked = np.stack([self._resized(f) for f in frames], axis=1)
+        stacked = stacked.reshape(-1, *stacked.shape[2:])
         length = round(self.audio_window_s * self.sample_rate)
         window = torch.from_numpy(centre_window(mixture, length))
-        num_sources, num_frames = len(frames), len(frames[0])
         with torch.inference_mode(), self._autocast():
             visual = self.model.encode_frames(self._frames_tensor(stacked))
             heard = self.model.encode_audio(window[None].to(self.device))
             heard = type(heard)(
                 **{k: v.expand(len(stacked), *v.shape[1:]) for k, v in vars(heard).items()}
             )
-            out = self.model.localize_from(visual, heard)
-            # (S·F, ...) source-major -> (F, S, ...): frame i of every source side by side.
-            per_frame = [
-                t.reshape(num_sources, num_frames, *t.shape[1:]).transpose(0, 1)
-                for t in (out.maps, out.class_maps)
-            ]
-            regions = self.model.source_weights(*per_frame)  # (F, S, h, w)
-            regions = regions.transpose(0, 1).reshape(len(stacked), 1, *regions.shape[2:])
-            vectors = self.model.visual_vectors(visual, regions)[:, 0]
-        vectors = vectors.float().reshape(num_sources, num_frames, -1).amax(dim=1)
-        return vectors.cpu().numpy()
+            located = self.model.localize_from(visual, heard)
+            vectors = self.model.mixture_vectors(visual, located, num_sources)  # (F, S, K_s)
+        return vectors.float().amax(dim=0).cpu().numpy()
 
     def separate_mixture(self, mixture: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Separate a mixture into one source per given separator vector (held constant).

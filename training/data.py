@@ -239,13 +239,7 @@ class TrainData:
         mix = mix_sources(batch.audio.reshape(len(pairs), 2, -1).float())
         # Each source's frame with its mixture's sound, as at inference (and in training).
         heard = model.encode_audio(mix.mixture.repeat_interleave(2, dim=0))
-        located = model.localize_from(visual, heard)
-        grid = located.maps.shape[1:]
-        regions = model.source_weights(
-            located.maps.reshape(len(pairs), 2, *grid),
-            located.class_maps.reshape(len(pairs), 2, -1, *grid),
-        ).reshape(len(pairs) * 2, 1, *grid)
-        vectors = model.visual_vectors(visual, regions).reshape(len(pairs), 2, -1)
+        vectors = model.mixture_vectors(visual, model.localize_from(visual, heard), 2)
         out = model.separate(mix.mixture, vectors)  # soft masks, as inference uses
         results = [
             score_mixture(

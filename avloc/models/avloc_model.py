@@ -128,6 +128,24 @@ class AVLocModel(AVOLNet):
             return class_maps.gather(2, index)[:, :, 0]
         return maps.float().clamp(0.0, 1.0)
 
+    def mixture_vectors(
+        self, visual: VisualFeatures, located: LocalizationOutput, num_sources: int
+    ) -> Tensor:
+        """Separator vectors of the objects of sources heard together: frames of the sources of
+        one mixture sit next to each other (b0s0, b0s1, ..., b1s0, ...), each localised under its
+        mixture's sound; :meth:`source_weights` finds each object.
+
+        Shape:
+            visual/located: B·S frames -> (B, S, K_s).
+        """
+        grid = located.maps.shape[1:]
+        class_maps = located.class_maps
+        if class_maps is not None:
+            class_maps = class_maps.reshape(-1, num_sources, *class_maps.shape[1:])
+        regions = self.source_weights(located.maps.reshape(-1, num_sources, *grid), class_maps)
+        vectors = self.visual_vectors(visual, regions.reshape(-1, 1, *grid))
+        return vectors.reshape(-1, num_sources, vectors.shape[-1])
+
     def pixel_visual_vectors(self, visual: VisualFeatures, points: Tensor) -> Tensor:
         """Pixel-wise separation: the separator vector at given frame positions (SoP).
 
