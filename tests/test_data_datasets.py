@@ -110,6 +110,8 @@ def test_dataloader_with_two_workers_matches_in_process(clips: list[Path]) -> No
     assert batch.frames.shape == (3, 3, 3, SIZE, SIZE)
     assert batch.audio.shape == (3, RATE)
     assert batch.clip_index.tolist() == [0, 1, 2]
+    # The loader fetches batched (``__getitems__``: one augmentation pass for the batch); each
+    # item is the same as fetched alone.
     expected = collate_av([data[i] for i in range(3)])
     assert torch.equal(batch.frames, expected.frames)
     assert torch.equal(batch.audio, expected.audio)

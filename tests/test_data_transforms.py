@@ -10,6 +10,7 @@ from avloc.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     AugmentConfig,
+    AugmentDraw,
     FrameAugment,
     denormalize_frames,
     frames_to_float,
@@ -124,6 +125,82 @@ def test_augment_grayscale_greys_every_frame() -> None:
     grey = FrameAugment((20, 30), AugmentConfig(**{**config.__dict__, "grayscale_p": 1.0}))(x, 0)
     assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
     assert not torch.allclose(FrameAugment((20, 30), config)(x, 0)[:, 0], grey[:, 0])
+
+
+def _draw(
+    crop: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
+    flip: bool = False,
+    jitter: tuple[float, float, float, float] | None = None,
+    grey: bool = False,
+) -> AugmentDraw:
+    return AugmentDraw(crop, flip, jitter, grey)
+
+
+def test_augment_batch_applies_each_clips_own_draw() -> None:
+    augment = FrameAugment((20, 15))
+    x = frames_to_float(_frames(2, 20, 30)).reshape(1, 2, 3, 20, 30).repeat(3, 1, 1, 1, 1)
+    draws = [_draw((0.5, 0.0, 0.5, 1.0)), _draw((0.0, 0.0, 0.5, 1.0), flip=True), _draw()]
+    out = augment.clips(x, draws)
+    assert out.shape == (3, 2, 3, 20, 15)
+    # Pixel-aligned crops resample nothing: the right half, the mirrored left half.
+    assert torch.allclose(out[0], x[0, ..., 15:], atol=1e-5)
+    assert torch.allclose(out[1], x[1, ..., :15].flip(-1), atol=1e-5)
+    # Each clip alone gives the same frames as in the batch.
+    assert torch.allclose(augment.clips(x[2:], draws[2:]), out[2:], atol=1e-6)
+    with pytest.raises(ValueError, match="draws"):
+        augment.clips(x, draws[:2])
+    with pytest.raises(ValueError, match="float"):
+        augment.clips(x[0], draws[:1])
+
+
+def test_augment_draws_follow_the_config() -> None:
+    config = AugmentConfig(crop_scale=(0.5, 0.5), crop_ratio=(1.0, 1.0), hue=0.1, jitter_p=1.0)
+    augment = FrameAugment(16, config)
+    for seed in range(20):
+        draw = augment.draw(np.random.default_rng(seed), (40, 40))
+        x0, y0, w, h = draw.crop
+        assert w * h == pytest.approx(0.5) and w == pytest.approx(h)
+        assert 0 <= x0 <= 1 - w and 0 <= y0 <= 1 - h
+        assert draw.jitter is not None and abs(draw.jitter[3]) <= 0.1
+        assert all(0.8 <= f <= 1.2 for f in draw.jitter[:3])
+    assert augment.draw(np.random.default_rng(1), (40, 40)) == augment.draw(
+        np.random.default_rng(1), (40, 40)
+    )
+
+
+def test_augment_colour_matches_torchvision_definitions() -> None:
+    from kornia import enhance
+
+    augment = FrameAugment((20, 30))
+    x = frames_to_float(_frames(1, 20, 30)) * 0.6 + 0.2  # no clamping inside the jitter
+    clip = x[None]
+    same = augment.clips(clip, [_draw(jitter=(1.0, 1.0, 1.0, 0.0))])[0]
+    assert torch.allclose(same, x, atol=1e-5)
+    contrast = augment.clips(clip, [_draw(jitter=(1.0, 0.7, 1.0, 0.0))])[0]
+    assert torch.allclose(
+        contrast, enhance.adjust_contrast_with_mean_subtraction(x, 0.7), atol=1e-5
+    )
+    saturation = augment.clips(clip, [_draw(jitter=(1.0, 1.0, 0.5, 0.0))])[0]
+    assert torch.allclose(
+        saturation, enhance.adjust_saturation_with_gray_subtraction(x, 0.5), atol=1e-5
+    )
+    brighter = augment.clips(clip, [_draw(jitter=(1.2, 1.0, 1.0, 0.0))])[0]
+    assert torch.allclose(brighter, (x * 1.2).clamp(0, 1), atol=1e-5)
+    half_turns = [_draw(jitter=(1.0, 1.0, 1.0, 0.5)), _draw(jitter=(1.0, 1.0, 1.0, -0.5))]
+    full_turn = augment.clips(clip.repeat(2, 1, 1, 1, 1), half_turns)
+    assert torch.allclose(full_turn[0], full_turn[1], atol=1e-5)  # +½ and -½ turn meet
+
+
+def test_augment_hue_turns_colours_and_keeps_greys() -> None:
+    augment = FrameAugment((4, 4))
+    red = torch.zeros(1, 1, 3, 4, 4)
+    red[:, :, 0] = 1.0
+    turned = augment.clips(red, [_draw(jitter=(1.0, 1.0, 1.0, 1 / 3))])
+    assert turned[0, 0, :, 0, 0].argmax().item() == 1  # red turns a third of the way: green
+    grey = torch.full((1, 1, 3, 4, 4), 0.4)
+    assert torch.allclose(
+        augment.clips(grey, [_draw(jitter=(1.0, 1.0, 1.0, 0.2))]), grey, atol=1e-5
+    )
 
 
 def _tone_level(audio: np.ndarray, rate: int, hz: float) -> float:

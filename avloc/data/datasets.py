@@ -155,6 +155,17 @@ class _Decoded:
     audio: np.ndarray  # (T,) float32
 
 
+@dataclass
+class _RawItem:
+    """An item before augmentation and normalisation."""
+
+    frames: np.ndarray  # (N, H, W, 3) uint8
+    audio: np.ndarray  # the window's samples (may be short at the clip's end)
+    index: int
+    start_s: float
+    aug_seed: int
+
+
 class _WindowedDataset(Dataset[AVSample]):
     """Shared machinery: seeded per-item randomness, audio windows, frame finishing."""
 
@@ -181,24 +192,42 @@ class _WindowedDataset(Dataset[AVSample]):
         slack = max(0.0, duration_s - self.config.audio_duration_s)
         return float(rng.uniform(0.0, slack)) if self.train else slack / 2
 
-    def _finish(
-        self, frames: np.ndarray, audio: np.ndarray, index: int, start_s: float, aug_seed: int
-    ) -> AVSample:
-        """uint8 (N, H, W, 3) frames + raw audio → a normalised, possibly augmented sample."""
+    def _raw(self, index: int) -> _RawItem:
+        """The item's uint8 frames and audio window before finishing (subclasses)."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> AVSample:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[AVSample]:
+        """Several items at once (the DataLoader's batched fetch): frames of equal shape are
+        augmented and normalised as one batch. Each item is the same as ``self[index]``."""
+        raws = [self._raw(int(index)) for index in indices]
         config = self.config
-        x = frames_to_float(frames)
+        frames = torch.stack([frames_to_float(raw.frames) for raw in raws])
         if self._augment is not None:
-            x = self._augment(x, seed=aug_seed)
-        audio = _fit_length(np.asarray(audio, np.float32), config.num_samples)
-        if self._augment is not None and self._augment.config.eq_db > 0:
-            rng = np.random.default_rng(aug_seed)
-            audio = random_equalizer(audio, config.sample_rate, self._augment.config.eq_db, rng)
-        return AVSample(
-            frames=normalize_frames(x, config.mean, config.std),
-            audio=torch.from_numpy(np.ascontiguousarray(audio)),
-            clip_index=index,
-            start_s=start_s,
+            size = (frames.shape[-2], frames.shape[-1])
+            draws = [self._augment.draw(np.random.default_rng(r.aug_seed), size) for r in raws]
+            frames = self._augment.clips(frames, draws)
+        frames = normalize_frames(frames.flatten(0, 1), config.mean, config.std).reshape(
+            frames.shape
         )
+        samples = []
+        for raw, clip_frames in zip(raws, frames, strict=True):
+            audio = _fit_length(np.asarray(raw.audio, np.float32), config.num_samples)
+            if self._augment is not None and self._augment.config.eq_db > 0:
+                rng = np.random.default_rng((raw.aug_seed, 1))
+                eq_db = self._augment.config.eq_db
+                audio = random_equalizer(audio, config.sample_rate, eq_db, rng)
+            samples.append(
+                AVSample(
+                    frames=clip_frames,
+                    audio=torch.from_numpy(np.ascontiguousarray(audio)),
+                    clip_index=raw.index,
+                    start_s=raw.start_s,
+                )
+            )
+        return samples
 
 
 class ClipDataset(_WindowedDataset):
@@ -341,7 +370,7 @@ class ClipDataset(_WindowedDataset):
             self.paths[index], config.sample_rate, start_s, config.audio_duration_s
         )
 
-    def __getitem__(self, index: int) -> AVSample:
+    def _raw(self, index: int) -> _RawItem:
         if not 0 <= index < len(self.paths):
             raise IndexError(f"index {index} out of range for {len(self.paths)} clips")
         rng = self._rng(index)
@@ -349,7 +378,7 @@ class ClipDataset(_WindowedDataset):
         start_s = self._window_start(duration_s, rng)
         frames = self._read_frames(index, self._frame_times(start_s, duration_s))
         audio = self._read_audio(index, start_s)
-        return self._finish(frames, audio, index, start_s, int(rng.integers(2**31)))
+        return _RawItem(frames, audio, index, start_s, int(rng.integers(2**31)))
 
 
 class ImageAudioDataset(_WindowedDataset):
@@ -418,7 +447,7 @@ class ImageAudioDataset(_WindowedDataset):
             self._cache[index] = decoded
         return decoded
 
-    def __getitem__(self, index: int) -> AVSample:
+    def _raw(self, index: int) -> _RawItem:
         if not 0 <= index < len(self.pairs):
             raise IndexError(f"index {index} out of range for {len(self.pairs)} pairs")
         config = self.config
@@ -428,4 +457,4 @@ class ImageAudioDataset(_WindowedDataset):
         first = round(start_s * config.sample_rate)
         audio = decoded.audio[first : first + config.num_samples]
         frames = np.repeat(decoded.frames, config.num_frames, axis=0)
-        return self._finish(frames, audio, index, start_s, int(rng.integers(2**31)))
+        return _RawItem(frames, audio, index, start_s, int(rng.integers(2**31)))

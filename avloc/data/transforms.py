@@ -7,6 +7,7 @@ the mean/std stored in their config.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -212,11 +213,56 @@ def random_equalizer(
     return np.fft.irfft(spectrum, n=audio.size).astype(np.float32)
 
 
-class FrameAugment:
-    """Random resized crop, horizontal flip, colour jitter and greying (kornia.augmentation).
+@dataclass(frozen=True)
+class AugmentDraw:
+    """One clip's random augmentation (shared by all its frames); see :meth:`FrameAugment.draw`.
 
-    The same random draw applies to every frame of one clip, so motion stays consistent.
-    With a ``seed`` the result is deterministic and the global torch RNG is left untouched.
+    The crop is in fractions of the frame: left/top corner and width/height.
+    """
+
+    crop: tuple[float, float, float, float]  # x0, y0, width, height in [0, 1]
+    flip: bool
+    # Colour-jitter factors (PIL/torchvision conventions: 1 keeps brightness, contrast and
+    # saturation; hue is a fraction of the colour circle); None when no jitter was drawn.
+    jitter: tuple[float, float, float, float] | None
+    grey: bool
+
+
+# Luma weights of the grey frames and of the saturation blend (Rec. 601, as torchvision and
+# kornia's rgb_to_grayscale).
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _hue_rotation(turns: Tensor) -> Tensor:
+    """3×3 RGB matrices rotating hue by ``turns`` of the colour circle about the grey axis
+    (SVG/CSS ``hueRotate``: rows sum to 1, so greys stay grey and luminance is kept).
+
+    Shape:
+        turns: (M,) -> (M, 3, 3).
+    """
+    angle = turns * (2 * math.pi)
+    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    base = torch.tensor([[0.213, 0.715, 0.072]] * 3)
+    cos_part = torch.tensor(
+        [[0.787, -0.715, -0.072], [-0.213, 0.285, -0.072], [-0.213, -0.715, 0.928]]
+    )
+    sin_part = torch.tensor(
+        [[-0.213, -0.715, 0.928], [0.143, 0.140, -0.283], [-0.787, 0.715, 0.072]]
+    )
+    return base + cos * cos_part + sin * sin_part
+
+
+class FrameAugment:
+    """Random resized crop, horizontal flip, colour jitter and greying, applied to a batch of
+    clips at once with one draw per clip (so motion stays consistent).
+
+    Draws come from numpy generators (:meth:`draw`), so a clip's augmentation depends only on
+    its seed, never on the batch it is in or on the global torch RNG. Crop and flip are one
+    bilinear ``grid_sample``. Brightness, contrast, saturation (torchvision's definitions, in
+    that order), hue and greying are all linear in RGB, so they compose into one 3×3 matrix and
+    an offset per frame; hue turns about the grey axis (SVG ``hueRotate``) rather than in HSV,
+    and only the result is clamped. Batched and fused, a 32-clip batch takes a few ms; per-clip
+    kornia pipelines took ~2.5 ms a clip, a third of a training step on 2 cores.
 
     Args:
         size: output ``(height, width)``, or one int for a square.
@@ -224,28 +270,104 @@ class FrameAugment:
     """
 
     def __init__(self, size: int | Sequence[int], config: AugmentConfig | None = None) -> None:
-        import kornia.augmentation as K
-
         self.size = _as_size(size)
         self.config = config or AugmentConfig()
+
+    def draw(self, rng: np.random.Generator, frame_size: tuple[int, int]) -> AugmentDraw:
+        """One clip's random parameters for frames of ``frame_size`` = (height, width)."""
         c = self.config
-        self._pipeline = K.ImageSequential(
-            K.RandomResizedCrop(
-                self.size, scale=c.crop_scale, ratio=c.crop_ratio, same_on_batch=True
-            ),
-            K.RandomHorizontalFlip(p=c.flip_p, same_on_batch=True),
-            K.ColorJitter(
-                c.brightness, c.contrast, c.saturation, c.hue, p=c.jitter_p, same_on_batch=True
-            ),
-            K.RandomGrayscale(p=c.grayscale_p, same_on_batch=True),
-        )
+        height, width = frame_size
+        area = height * width * rng.uniform(*c.crop_scale)
+        ratio = math.exp(rng.uniform(math.log(c.crop_ratio[0]), math.log(c.crop_ratio[1])))
+        crop_w = min(math.sqrt(area * ratio) / width, 1.0)
+        crop_h = min(math.sqrt(area / ratio) / height, 1.0)
+        x0, y0 = rng.uniform(0.0, 1.0 - crop_w), rng.uniform(0.0, 1.0 - crop_h)
+        flip = bool(rng.random() < c.flip_p)
+        jitter = None
+        if rng.random() < c.jitter_p:
+            jitter = (
+                rng.uniform(1 - c.brightness, 1 + c.brightness),
+                rng.uniform(1 - c.contrast, 1 + c.contrast),
+                rng.uniform(1 - c.saturation, 1 + c.saturation),
+                rng.uniform(-c.hue, c.hue),
+            )
+        grey = bool(rng.random() < c.grayscale_p)
+        return AugmentDraw((x0, y0, crop_w, crop_h), flip, jitter, grey)
+
+    def _crop(self, x: Tensor, draws: Sequence[AugmentDraw], num_frames: int) -> Tensor:
+        """Crop, flip and resize every frame by its clip's draw (one ``grid_sample``)."""
+        height, width = self.size
+        boxes = torch.tensor([d.crop for d in draws], dtype=torch.float32)
+        flips = torch.tensor([d.flip for d in draws])
+        # Output pixel centres in [-1, 1]; x_in = centre + half-extent · x_out (axis-aligned).
+        out_x = (torch.arange(width) * 2 + 1) / width - 1
+        out_y = (torch.arange(height) * 2 + 1) / height - 1
+        x0, y0, w, h = boxes.unbind(1)
+        grid_x = (2 * x0 + w - 1)[:, None] + torch.where(flips, -w, w)[:, None] * out_x
+        grid_y = (2 * y0 + h - 1)[:, None] + h[:, None] * out_y
+        grid = torch.stack(
+            [
+                grid_x[:, None, :].expand(-1, height, -1),
+                grid_y[:, :, None].expand(-1, -1, width),
+            ],
+            dim=-1,
+        ).repeat_interleave(num_frames, dim=0)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def _colour(self, x: Tensor, draws: Sequence[AugmentDraw], num_frames: int) -> Tensor:
+        """Jitter and grey every frame by its clip's draw: ``clamp(A x + k)``."""
+        if not any(d.jitter is not None or d.grey for d in draws):
+            return x
+        luma = torch.tensor(_LUMA)
+        to_grey = luma.expand(3, 3)  # every channel becomes the luma
+        factors = torch.tensor([d.jitter or (1.0, 1.0, 1.0, 0.0) for d in draws])
+        brightness, contrast, saturation, hue = factors.unbind(1)
+        eye = torch.eye(3)
+        blend = saturation[:, None, None] * eye + (1 - saturation)[:, None, None] * to_grey
+        matrix = _hue_rotation(hue) @ blend * (contrast * brightness)[:, None, None]
+        grey = torch.tensor([d.grey for d in draws])
+        matrix = torch.where(grey[:, None, None], to_grey @ matrix, matrix)
+        # Contrast pulls towards each frame's mean grey (after brightness); every later step
+        # maps grey to itself, so the pull is a grey offset.
+        offset = ((1 - contrast) * brightness).repeat_interleave(num_frames)
+        mean_grey = torch.einsum("c,nchw->n", luma, x) / (x.shape[-1] * x.shape[-2])
+        matrix = matrix.repeat_interleave(num_frames, dim=0)
+        out = torch.einsum("nij,njhw->nihw", matrix, x)
+        return out.add_((offset * mean_grey)[:, None, None, None])
+
+    def clips(self, frames: Tensor, draws: Sequence[AugmentDraw]) -> Tensor:
+        """Augment a batch of clips, each by its own draw.
+
+        Args:
+            frames: float frames in [0, 1] (see :func:`frames_to_float`).
+            draws: one per clip (:meth:`draw`).
+
+        Returns:
+            Augmented float frames in [0, 1].
+
+        Shape:
+            frames: (B, N, 3, H, W) → (B, N, 3, height, width).
+
+        Raises:
+            ValueError: ``frames`` is not a float (B, N, 3, H, W) tensor, or the draw count differs.
+        """
+        if not isinstance(frames, Tensor) or not frames.is_floating_point() or frames.ndim != 5:
+            raise ValueError("FrameAugment.clips takes float (B, N, 3, H, W) frames in [0, 1]")
+        if frames.shape[2] != 3:
+            raise ValueError(f"frames must have 3 channels, got shape {tuple(frames.shape)}")
+        if len(draws) != frames.shape[0]:
+            raise ValueError(f"{len(draws)} draws for {frames.shape[0]} clips")
+        num_clips, num_frames = frames.shape[:2]
+        x = frames.reshape(num_clips * num_frames, *frames.shape[2:]).to(torch.float32)
+        x = self._colour(self._crop(x, draws, num_frames), draws, num_frames).clamp_(0.0, 1.0)
+        return x.reshape(num_clips, num_frames, *x.shape[1:])
 
     def __call__(self, frames: Tensor, seed: int | None = None) -> Tensor:
         """Augment one clip's frames.
 
         Args:
             frames: float frames in [0, 1] (see :func:`frames_to_float`).
-            seed: makes the draw reproducible; ``None`` draws from the global torch RNG.
+            seed: makes the draw reproducible; ``None`` draws fresh entropy.
 
         Returns:
             Augmented float frames in [0, 1].
@@ -258,10 +380,5 @@ class FrameAugment:
         """
         if not isinstance(frames, Tensor) or not frames.is_floating_point() or frames.ndim != 4:
             raise ValueError("FrameAugment takes float (N, 3, H, W) frames in [0, 1]")
-        if frames.shape[1] != 3:
-            raise ValueError(f"frames must have 3 channels, got shape {tuple(frames.shape)}")
-        if seed is None:
-            return self._pipeline(frames).clamp_(0.0, 1.0)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return self._pipeline(frames).clamp_(0.0, 1.0)
+        draw = self.draw(np.random.default_rng(seed), (frames.shape[-2], frames.shape[-1]))
+        return self.clips(frames[None], [draw])[0]
