@@ -203,6 +203,46 @@ def test_user_sprites_soundfont_and_program_map(tmp_path: Path) -> None:
     assert (scene.frames[..., 0] > 150).any()
 
 
+def test_vary_timbre_changes_only_the_programs_played(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import avloc.synth.scenes as scenes
+
+    played: list[tuple[str, int]] = []
+    real = scenes.render_stem
+
+    def record(inst, *args):  # type: ignore[no-untyped-def]
+        played.append((inst.name, inst.program))
+        return real(inst, *args)
+
+    monkeypatch.setattr(scenes, "render_stem", record)
+    config = replace(TINY, scene="grid", classes=("violin", "flute", "saxophone", "piano"))
+    plain = [make_scene(config, i) for i in range(4)]
+    assert all(BUILTIN_INSTRUMENTS[name].program == program for name, program in played)
+    played.clear()
+    varied = [make_scene(replace(config, vary_timbre=True), i) for i in range(4)]
+    assert all(program in BUILTIN_INSTRUMENTS[name].timbres for name, program in played)
+    assert any(BUILTIN_INSTRUMENTS[name].program != program for name, program in played)
+    for a, b in zip(plain, varied, strict=True):  # same pictures, boxes, classes and melodies
+        assert np.array_equal(a.frames, b.frames)
+        assert [o.class_name for o in a.objects] == [o.class_name for o in b.objects]
+    assert any(not np.allclose(a.mixture, b.mixture) for a, b in zip(plain, varied, strict=True))
+
+
+def test_program_map_alternates(tmp_path: Path) -> None:
+    from avloc.synth.instruments import load_program_map
+
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"cello": {"program": 42, "alternates": [41]}}))
+    assert load_program_map(path)["cello"].timbres == (42, 41)
+    path.write_text(json.dumps({"cello": {"program": 42, "alternates": 41}}))
+    with pytest.raises(ValueError, match="alternates"):
+        load_program_map(path)
+    path.write_text(json.dumps({"cello": {"program": 42, "alternates": [200]}}))
+    with pytest.raises(ValueError, match="program 200"):
+        load_program_map(path)
+
+
 def test_cli_writes_clips(tmp_path: Path) -> None:
     from avloc.cli import synth
 

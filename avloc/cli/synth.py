@@ -41,6 +41,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--program-map", type=Path, default=None, help='JSON {class: program | {"program", "bank"}}'
     )
+    parser.add_argument(
+        "--vary-timbre",
+        action="store_true",
+        help="play each object with one of its class's programs (the program map's alternates: "
+        "viola and fiddle for a violin, ...)",
+    )
     parser.add_argument("--classes", type=_classes, default=None, help="e.g. violin,drum,flute")
     parser.add_argument("--workers", type=int, default=1)
     parser.set_defaults(run=run)
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         soundfont=args.soundfont,
         program_map=args.program_map,
         classes=args.classes,
+        vary_timbre=args.vary_timbre,
         workers=args.workers,
     )
     result = generate(config, args.out)

@@ -41,6 +41,7 @@ class SynthConfig:
     soundfont: Path | None = None  # .sf2; None: TimGM6mb from pretty_midi
     program_map: Path | None = None  # JSON {class: program | {"program", "bank", ...}}
     classes: tuple[str, ...] | None = None  # class vocabulary; None: every class with sprites
+    vary_timbre: bool = False  # play each object with one of its class's programs (alternates)
     workers: int = 1  # processes (spawned: run from a script or the CLI, not from stdin)
 
     def __post_init__(self) -> None:
@@ -135,6 +136,7 @@ def make_spec(config: SynthConfig) -> tuple[SceneSpec, Path]:
         min_distractors=1 if flickr else 0,
         distractor_audio=flickr,
         sounding_size=(0.5, 0.7) if flickr else None,
+        vary_timbre=config.vary_timbre,
     )
     return spec, root
 

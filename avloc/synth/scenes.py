@@ -12,6 +12,7 @@ object does not shrink its box, as human annotators box the whole instrument.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,9 @@ class SceneSpec:
     # large, as in Flickr-SoundNet, whose annotated sources are big: under the top-50 % rule a
     # box covering less than a quarter of the image cannot reach cIoU 0.5 even when found.
     sounding_size: tuple[float, float] | None = None
+    # Play each object with one of its class's programs (``Instrument.timbres``), drawn from a
+    # stream of its own, so the scenes are otherwise the same as without it.
+    vary_timbre: bool = False
 
     def __post_init__(self) -> None:
         if self.scene not in SCENE_TYPES:
@@ -348,8 +352,15 @@ def render_scene(spec: SceneSpec, bank: SpriteBank, seed: int, index: int) -> Sc
         frames, masks = _render_grid(sprites, spec, visual)
     else:
         frames, masks = _render_canvas(sprites, spec.size, spec, visual, sounding)
+    players = instruments
+    if spec.vary_timbre:
+        timbre = np.random.default_rng([seed, index, 2])
+        players = [
+            dataclasses.replace(inst, program=inst.timbres[int(timbre.integers(len(inst.timbres)))])
+            for inst in instruments
+        ]
     stems, distractor = _render_audio(
-        spec, instruments, sounding, np.random.default_rng([seed, index, 1])
+        spec, players, sounding, np.random.default_rng([seed, index, 1])
     )
     stem_iter = iter(stems)
     objects = tuple(
