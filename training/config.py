@@ -55,6 +55,9 @@ class DataConfig:
     # Sprite styles of the generated training set (bundled names or folders), clips split
     # evenly; () = the default style. Styles left out are held out for evaluation.
     sprite_styles: tuple[str, ...] = ()
+    # Play each generated object with one of its class's General-MIDI programs (avloc synth
+    # --vary-timbre: viola and fiddle for a violin, other drum kits, ...), not always the same.
+    vary_timbre: bool = False
     num_clips: int = 256  # generated training clips
     num_val_clips: int = 16  # generated validation clips
     seed: int = 1000  # synth seed of the training set (training seeds are >= 1000)

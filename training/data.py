@@ -51,11 +51,13 @@ class SynthSet:
     duration_s: float
     size: int
     sprites: str | None = None  # a bundled style name or a sprite folder; None: the default
+    vary_timbre: bool = False  # avloc synth --vary-timbre
 
     def folder(self, cache_dir: str | Path) -> Path:
         style = "" if self.sprites is None else f"-{Path(self.sprites).name}"
+        timbre = "-timbres" if self.vary_timbre else ""
         name = f"{self.scene}-n{self.num_clips}-seed{self.seed}-{self.duration_s:g}s-{self.size}px"
-        return Path(cache_dir) / f"{name}{style}"
+        return Path(cache_dir) / f"{name}{style}{timbre}"
 
 
 def sprite_folder(sprites: str) -> Path:
@@ -95,6 +97,7 @@ def ensure_synth(
         seed=synth_set.seed,
         workers=workers,
         sprites=None if synth_set.sprites is None else sprite_folder(synth_set.sprites),
+        vary_timbre=synth_set.vary_timbre,
     )
     generate(settings, folder, progress=progress)
     if not _complete(folder, num_clips):
@@ -272,7 +275,13 @@ def train_sets(data: Any) -> list[SynthSet]:
     count, extra = divmod(data.num_clips, len(styles))
     return [
         SynthSet(
-            data.scene, count + (i < extra), data.seed + 1000 * i, data.duration_s, data.size, style
+            data.scene,
+            count + (i < extra),
+            data.seed + 1000 * i,
+            data.duration_s,
+            data.size,
+            style,
+            data.vary_timbre,
         )
         for i, style in enumerate(styles)
     ]
