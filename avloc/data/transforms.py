@@ -157,7 +157,7 @@ class AugmentConfig:
     crop_scale: tuple[float, float] = (0.7, 1.0)  # area fraction kept by the random resized crop
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect-ratio range of the crop
     flip_p: float = 0.5  # probability of a horizontal flip
-    brightness: float = 0.2  # colour-jitter strengths (kornia.augmentation.ColorJitter)
+    brightness: float = 0.2  # colour-jitter strengths: factors in 1 ± value (hue: ± turns)
     contrast: float = 0.2
     saturation: float = 0.2
     hue: float = 0.02
