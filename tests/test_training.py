@@ -522,3 +522,8 @@ def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     assert classes <= {"acoustic_guitar", "drum", "piano", "saxophone", "trumpet", "violin"}
     with pytest.raises(ValueError, match="no bundled sprite style 'nosuch'"):
         ensure_synth(tmp_path, SynthSet("solo", 1, 2000, 1.0, 64, "nosuch"), 1, False)
+    # Several timbres: a set of its own (same pictures, other programs), cached under its name.
+    varied = train_sets(apply_overrides(get_recipe("tiny"), ["data.vary_timbre=true"]).data)[0]
+    assert varied.vary_timbre and varied.folder("c").name.endswith("-timbres")
+    timbres = ensure_synth(tmp_path, dataclasses.replace(symbola, vary_timbre=True), 1, False)
+    assert timbres != folder and len(read_manifest(timbres)) == 2
