@@ -1,10 +1,14 @@
-"""Training throughput (clips/s) of each stage of avloc-small, bf16 autocast vs fp32.
+"""Training throughput (clips/s) of each stage of avloc-small, bf16 autocast vs fp32, and the
+cost of making its samples.
 
 Runs the real stage objectives (``training.objectives``) on in-memory batches shaped like the
-``avloc_small`` recipe's (decoding is excluded: the datasets cache decoded clips in memory),
-forward + backward + AdamW step, and prints a markdown table.
+``avloc_small`` recipe's (each stage's batch size and audio window), forward + backward + AdamW
+step. Then times sample making on 32 generated clips decoded into the in-memory cache, as
+training reads them: window, augmentation (the recipe's, per stage), normalisation,
+collation; batched (``ClipDataset.__getitems__``, what the DataLoader calls) and one clip at a
+time. Prints markdown tables.
 
-    python benchmarks/bench_training.py [--threads 2] [--batch-size 16] [--steps 6]
+    python benchmarks/bench_training.py [--threads 2] [--steps 6] [--batch-size N]
 
 (Run from the repository root: ``training`` is not an installed package.)
 """
@@ -41,9 +45,9 @@ class _Batch:
         return self
 
 
-def _batch(model: Any, batch_size: int, generator: torch.Generator) -> _Batch:
+def _batch(model: Any, batch_size: int, window_s: float, generator: torch.Generator) -> _Batch:
     size = model.config.visual.input_size
-    samples = int(model.config.sample_rate * model.config.audio_window_s)
+    samples = int(model.config.sample_rate * window_s)
     frames = torch.randn(batch_size, 1, 3, size, size, generator=generator)
     audio = 0.3 * torch.randn(batch_size, samples, generator=generator)
     return _Batch(frames, audio, torch.arange(batch_size), torch.zeros(batch_size))
@@ -74,12 +78,71 @@ def _time_stage(
     return steps * len(batch.audio) / elapsed, cpu / steps
 
 
+def _stage_shape(recipe: Any, name: str, batch_size: int | None) -> tuple[int, float, Any]:
+    """(batch size, audio window s, augmentation) the recipe gives stage ``name``."""
+    data = recipe.data
+    if name == "separation":
+        sep = recipe.separation
+        window = sep.clip_duration_s or data.clip_duration_s
+        return batch_size or sep.batch_size or data.batch_size, window, sep.augment or data.augment
+    return batch_size or data.batch_size, data.clip_duration_s, data.augment
+
+
+def _time_fetch(data: Any, indices: list[int], batched: bool, repeats: int) -> float:
+    """ms to make and collate one batch, batched (``__getitems__``) or one clip at a time."""
+    from avloc.data.datasets import collate_av
+
+    def fetch() -> Any:
+        return collate_av(data.__getitems__(indices) if batched else [data[i] for i in indices])
+
+    fetch()  # warm-up
+    start = time.perf_counter()
+    for epoch in range(repeats):
+        data.set_epoch(epoch)
+        fetch()
+    return 1000 * (time.perf_counter() - start) / repeats
+
+
+def _time_samples(model: Any, recipe: Any, batch_size: int | None, repeats: int = 5) -> list[Any]:
+    """(stage, batch, ms per batch batched, ms per batch one clip at a time) per trained stage."""
+    import tempfile
+
+    from avloc.data.datasets import ClipDataset, SampleConfig
+    from avloc.data.manifest import read_manifest
+    from avloc.synth import SynthConfig, generate
+
+    mc = model.config
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        generate(SynthConfig(scene="solo", num_clips=32, seed=1000), folder, progress=False)
+        clips = read_manifest(folder)
+        for name in TRAINED_STAGES:
+            size, window_s, augment = _stage_shape(recipe, name, batch_size)
+            sample = SampleConfig(
+                frame_size=mc.visual.input_size,
+                num_frames=recipe.data.num_frames,
+                fps=mc.fps,
+                sample_rate=mc.sample_rate,
+                audio_duration_s=window_s,
+                mean=mc.mean,
+                std=mc.std,
+            )
+            data = ClipDataset.from_manifest(clips, sample, train=True, augment=augment)
+            data.preload()
+            indices = [i % len(clips) for i in range(size)]
+            timings = [_time_fetch(data, indices, batched, repeats) for batched in (True, False)]
+            rows.append((name, size, *timings))
+    return rows
+
+
 def main() -> None:
     from avloc.models import create_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="every stage's batch (default: the recipe's)"
+    )
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--model", default="avloc-small")
     args = parser.parse_args()
@@ -93,19 +156,28 @@ def main() -> None:
         model: Any = create_model(args.model)
         centroids = torch.randn(model.class_head.centroids.shape, generator=generator)
         model.class_head.set_centroids(centroids)
-        batch = _batch(model, args.batch_size, generator)
-        data = SimpleNamespace(train=None, collate=None)
+        data = SimpleNamespace(train=None, collate=None, train_view=lambda *_: None)
         for name in TRAINED_STAGES:
+            size, window_s, _ = _stage_shape(recipe, name, args.batch_size)
+            batch = _batch(model, size, window_s, generator)
             stage = STAGE_BUILDERS[name](config, data)
             rate, cpu = _time_stage(stage, model, config, batch, args.steps)
-            rows.append((name, precision, rate, cpu))
-    print(f"\n{args.model}, batch {args.batch_size}, {args.threads} threads, CPU\n")
+            rows.append((name, precision, size, window_s, rate, cpu))
+    print(f"\n{args.model}, {args.threads} threads, CPU: model steps\n")
     # CPU s/step exposes contention: on idle cores wall time ~ CPU time / threads.
-    print("| stage | precision | clips/s (wall) | s per 100 steps | CPU s per step |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for name, precision, rate, cpu in rows:
-        per_100 = 100 * args.batch_size / rate
-        print(f"| {name} | {precision} | {rate:.1f} | {per_100:.0f} | {cpu:.3f} |")
+    print("| stage | batch | audio s | precision | clips/s (wall) | s per 100 steps | CPU s/step |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
+    for name, precision, size, window_s, rate, cpu in rows:
+        per_100 = 100 * size / rate
+        print(
+            f"| {name} | {size} | {window_s:g} | {precision} | {rate:.1f} | {per_100:.0f} "
+            f"| {cpu:.3f} |"
+        )
+    print("\nMaking one batch of samples from the decoded clips (the recipe's augmentation)\n")
+    print("| stage | batch | batched ms | one clip at a time ms |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, size, batched, single in _time_samples(model, recipe, args.batch_size):
+        print(f"| {name} | {size} | {batched:.1f} | {single:.1f} |")
 
 
 if __name__ == "__main__":

@@ -12,4 +12,4 @@ run synth python benchmarks/bench_synth.py --json "$out/synth.json"
 run evaluate python benchmarks/bench_evaluate.py --json "$out/evaluate.json"
 run separation_metrics python -m benchmarks.bench_separation_metrics
 run inference python benchmarks/bench_inference.py --model default --decode-ahead 0 2 --json "$out/inference.json"
-run training python benchmarks/bench_training.py --batch-size 32
+run training python benchmarks/bench_training.py
