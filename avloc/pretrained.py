@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="0c9497ff6e4dfba618438f91d79cfbbf127adb143206d58c5af5ef4715c1fa6b",
+        sha256="e6922ad7f01e0f13f772a50e9aa39f0343c741e6cab87dd9b55ac4418b7cc649",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
