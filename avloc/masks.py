@@ -9,6 +9,7 @@ time-frequency bin) or ratio (``|source| / |mix|`` clamped to [0, 5]).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -94,6 +95,41 @@ def ratio_mask_targets(source_mags: Tensor, mix_mag: Tensor, max_ratio: float = 
         raise ValueError(f"ratio_mask_targets: max_ratio must be > 0, got {max_ratio}")
     ratio = source_mags / (mix_mag.unsqueeze(1) + _MIX_FLOOR)
     return ratio.clamp(0.0, max_ratio)
+
+
+# How the masks of the objects heard in one mixture combine (:func:`combine_masks`).
+MaskRule = Literal["independent", "share", "winner"]
+MASK_RULES: tuple[str, ...] = ("independent", "share", "winner")
+
+
+def combine_masks(masks: Tensor, rule: MaskRule) -> Tensor:
+    """Let the objects of one mixture compete for its time-frequency bins.
+
+    Each object's mask is predicted on its own, so two objects may both claim a bin (or
+    neither). ``"independent"`` keeps the masks as they are (Sound-of-Pixels; whatever no
+    object claims stays in the residual). ``"share"`` divides each bin among the objects in
+    proportion to their masks, so the sources sum to the mixture: right when the objects
+    account for all the sound, as in mix-and-separate. ``"winner"`` gives each bin wholly to
+    the object with the highest mask: a binary-mask decoding (the rule the binary targets
+    encode: which source dominates the bin), with more artefacts than soft masks.
+
+    Shape:
+        masks: (B, S, F, N) non-negative -> (B, S, F, N).
+
+    Raises:
+        ValueError: unknown ``rule`` or masks not (B, S, F, N).
+    """
+    if rule not in MASK_RULES:
+        raise ValueError(f"mask rule must be one of {MASK_RULES}, got {rule!r}")
+    if masks.dim() != 4:
+        raise ValueError(f"combine_masks: masks must be (B, S, F, N), got {tuple(masks.shape)}")
+    if rule == "share":
+        total = masks.sum(dim=1, keepdim=True)
+        return torch.where(total > 0, masks / total.clamp(min=1e-12), masks)
+    if rule == "winner":
+        winner = masks.argmax(dim=1, keepdim=True)
+        return torch.zeros_like(masks).scatter_(1, winner, 1.0) * (masks.amax(1, True) > 0)
+    return masks
 
 
 def apply_masks(

@@ -9,7 +9,13 @@ import torch
 
 from avloc.audio import stft
 from avloc.data.mixing import mix_sources
-from avloc.masks import apply_masks, binary_mask_targets, oracle_separation, ratio_mask_targets
+from avloc.masks import (
+    apply_masks,
+    binary_mask_targets,
+    combine_masks,
+    oracle_separation,
+    ratio_mask_targets,
+)
 from avloc.metrics.separation import si_sdr
 
 SR, N_FFT, HOP = 11025, 510, 128
@@ -96,3 +102,20 @@ def test_oracle_separation_rejects_unknown_kind() -> None:
         oracle_separation(mixed.sources, mixed.mixture, N_FFT, HOP, "wiener")
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         oracle_separation(mixed.sources, mixed.mixture[0], N_FFT, HOP, "ibm")
+
+
+def test_combine_masks_rules() -> None:
+    masks = torch.tensor([[0.6, 0.1, 0.0, 0.9], [0.2, 0.3, 0.0, 0.9]])[
+        None, :, None, :
+    ]  # (1, 2, 1, 4)
+    assert torch.equal(combine_masks(masks, "independent"), masks)
+    shared = combine_masks(masks, "share")
+    torch.testing.assert_close(shared[0, :, 0], torch.tensor([[0.75, 0.25, 0.0, 0.5],
+                                                             [0.25, 0.75, 0.0, 0.5]]))  # fmt: skip
+    winner = combine_masks(masks, "winner")
+    # Each bin to the highest mask (ties: the first); a bin no object claims stays empty.
+    assert torch.equal(winner[0, :, 0], torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="mask rule"):
+        combine_masks(masks, "max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"\(B, S, F, N\)"):
+        combine_masks(masks[0], "share")

@@ -250,6 +250,25 @@ def test_separator_full_mask_reconstructs_the_mixture() -> None:
     assert set(hard.masks.unique().tolist()) <= {0.0, 1.0}
 
 
+def test_mask_rules_share_the_mixture_among_the_active_sources() -> None:
+    model = _model("avloc-tiny").eval()
+    _, audio = _inputs()
+    vectors = torch.rand(2, 3, model.config.separator.num_feature_channels)
+    with torch.no_grad():
+        shared = model.separate(audio, vectors, rule="share")
+        # Shared masks sum to one: the sources add up to the mixture.
+        torch.testing.assert_close(shared.waveforms.sum(1), audio, atol=1e-4, rtol=0)
+        winner = model.separate(audio, vectors, rule="winner")
+        assert set(winner.masks.unique().tolist()) <= {0.0, 1.0}
+        torch.testing.assert_close(winner.masks.sum(1), torch.ones_like(winner.masks[:, 0]))
+        # An absent object gets nothing and takes nothing from the others.
+        active = torch.tensor([[True, True, False], [True, False, False]])
+        out = model.separate(audio, vectors, rule="share", active=active)
+        assert out.waveforms[0, 2].abs().max() == 0 and out.waveforms[1, 1:].abs().max() == 0
+        torch.testing.assert_close(out.waveforms[1, 0], audio[1], atol=1e-4, rtol=0)
+        torch.testing.assert_close(out.waveforms.sum(1), audio, atol=1e-4, rtol=0)
+
+
 def test_ratio_mode_masks_reach_max_ratio() -> None:
     model = create_model("avloc-tiny", separator={"mask_mode": "ratio", "max_ratio": 3.0}).eval()
     with torch.no_grad():

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from avloc.masks import MaskRule
 from avloc.models.layers import sample_points, weighted_pool
 from avloc.models.localizer import AVOLNet, AVOLNetConfig, ClassHead, ClassHeadConfig, check_wave
 from avloc.models.outputs import (
@@ -157,7 +158,12 @@ class AVLocModel(AVOLNet):
         )
 
     def separate(
-        self, mixture: Tensor, visual_vectors: Tensor, hard: bool = False
+        self,
+        mixture: Tensor,
+        visual_vectors: Tensor,
+        hard: bool = False,
+        rule: MaskRule = "independent",
+        active: Tensor | None = None,
     ) -> SeparationOutput:
         """Separate one source per visual vector from the mixture.
 
@@ -165,6 +171,8 @@ class AVLocModel(AVOLNet):
             mixture: mono mixture at ``config.sample_rate``.
             visual_vectors: from :meth:`visual_vectors` or :meth:`pixel_visual_vectors`.
             hard: threshold binary masks at 0.5 (SoP's evaluation rule).
+            rule: how the objects' masks share the mixture (:func:`avloc.masks.combine_masks`).
+            active: (B, S) bool, the objects present in each mixture (None: all).
 
         Shape:
             mixture: (B, T), visual_vectors: (B, S, K_s) -> masks (B, S, F, N), waveforms
@@ -174,4 +182,4 @@ class AVLocModel(AVOLNet):
             TypeError / ValueError: bad shapes or a too-short mixture.
         """
         check_wave(mixture, self.config.separator.n_fft, name="mixture")
-        return self.separator(mixture, visual_vectors, hard=hard)
+        return self.separator(mixture, visual_vectors, hard=hard, rule=rule, active=active)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avloc.audio import log_frequency_unwarp, log_frequency_warp, stft
-from avloc.masks import apply_masks
+from avloc.masks import MaskRule, apply_masks, combine_masks
 from avloc.models.outputs import SeparationOutput
 
 # Added to |STFT| before the log (silence floors at ln(1e-4) ≈ -9.2).
@@ -180,7 +180,12 @@ class Separator(nn.Module):
         return masks * self.config.max_ratio if self.config.mask_mode == "ratio" else masks
 
     def forward(
-        self, mixture: Tensor, visual_vectors: Tensor, hard: bool = False
+        self,
+        mixture: Tensor,
+        visual_vectors: Tensor,
+        hard: bool = False,
+        rule: MaskRule = "independent",
+        active: Tensor | None = None,
     ) -> SeparationOutput:
         """Separate one source per visual vector.
 
@@ -188,6 +193,9 @@ class Separator(nn.Module):
             mixture: mono mixture at the model's sample rate.
             visual_vectors: one K_s-vector per object, values in [0, 1].
             hard: threshold binary masks at 0.5 (SoP's evaluation) instead of soft masks.
+            rule: how the objects' masks share the mixture (:func:`avloc.masks.combine_masks`).
+            active: (B, S) bool, objects present in each mixture; the others get zero masks
+                and take no part in ``rule``. None: all.
 
         Shape:
             mixture: (B, T), visual_vectors: (B, S, K_s) -> masks (B, S, F, N), waveforms
@@ -214,6 +222,9 @@ class Separator(nn.Module):
         masks = self.activate(logits)
         if hard and cfg.mask_mode == "binary":
             masks = (masks > 0.5).float()
+        if active is not None:
+            masks = masks * active.to(masks.dtype)[:, :, None, None]
+        masks = combine_masks(masks, rule)
         with torch.autocast(device_type=mixture.device.type, enabled=False):
             waves = apply_masks(
                 masks.float(), mix_spec, cfg.n_fft, cfg.hop_length, mixture.shape[-1]
