@@ -29,6 +29,7 @@ from torch import nn
 
 from avloc import media
 from avloc.data.transforms import normalize_frames
+from avloc.masks import MASK_RULES, MaskRule
 from avloc.objects import DetectedObject, extract_objects, loudness_db
 
 PRECISIONS = ("bf16", "fp32")
@@ -376,6 +377,9 @@ class Pipeline:
         decode_ahead: decoded chunks prepared ahead in a background thread (0: none).
         presence_threshold: class presence that counts as sounding, in [0, 1].
         map_threshold: fraction of a class map's maximum that makes its box, in (0, 1].
+        mask_rule: how the separated objects share the sound (:func:`avloc.masks.combine_masks`):
+            ``"independent"`` (each object's own mask; the rest stays in the residual),
+            ``"share"`` (the objects split every bin: no residual) or ``"winner"``.
 
     Raises:
         ValueError: bad batch size, precision or thresholds.
@@ -390,6 +394,7 @@ class Pipeline:
         decode_ahead: int = 0,
         presence_threshold: float = 0.5,
         map_threshold: float = 0.5,
+        mask_rule: MaskRule = "independent",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -399,6 +404,8 @@ class Pipeline:
             raise ValueError(f"decode_ahead must be >= 0, got {decode_ahead}")
         if not 0.0 <= presence_threshold <= 1.0 or not 0.0 < map_threshold <= 1.0:
             raise ValueError("presence_threshold must be in [0, 1] and map_threshold in (0, 1]")
+        if mask_rule not in MASK_RULES:
+            raise ValueError(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
         if device is not None:
             model = model.to(device)
         # Typed loosely: any model with the AVLocModel methods (duck-typed) will do.
@@ -409,6 +416,7 @@ class Pipeline:
         self.decode_ahead = decode_ahead
         self.presence_threshold = presence_threshold
         self.map_threshold = map_threshold
+        self.mask_rule: MaskRule = mask_rule
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -795,7 +803,10 @@ class Pipeline:
                     sounding[b, j] = True
         with torch.inference_mode(), self._autocast():
             out = self.model.separate(
-                torch.from_numpy(windows).to(self.device), torch.from_numpy(pooled).to(self.device)
+                torch.from_numpy(windows).to(self.device),
+                torch.from_numpy(pooled).to(self.device),
+                rule=self.mask_rule,
+                active=torch.from_numpy(sounding).to(self.device),
             )
         waves = out.waveforms.float().cpu().numpy()[..., :length]
         return waves * sounding[..., None]

@@ -127,3 +127,6 @@ def test_separate_command(tmp_path: Path) -> None:
     assert main([*argv, "--point", "0.5,0.25"]) == 0
     assert (out / "point_0.50_0.25.wav").is_file()
     assert main([*argv, "--point", "2,0"]) == 2
+    shared = tmp_path / "shared"
+    argv[3] = str(shared)
+    assert main([*argv, "--mask-rule", "share"]) == 0 and (shared / "residual.wav").is_file()

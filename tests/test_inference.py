@@ -117,14 +117,17 @@ def test_separate_sources_and_residual_add_up(model: torch.nn.Module) -> None:
     np.testing.assert_allclose(result.mixture, clip.audio, atol=1e-6)
     np.testing.assert_allclose(result.sources.sum(0) + result.residual, result.mixture, atol=1e-5)
     assert np.isfinite(result.sources).all()
+    # Shared masks leave a residual only where (and when) no object sounds.
+    pipe.mask_rule = "share"
+    shared = pipe.separate(clip)
+    assert np.abs(shared.residual).max() < np.abs(result.residual).max()
+    np.testing.assert_allclose(shared.sources.sum(0) + shared.residual, shared.mixture, atol=1e-5)
 
 
 def test_overlap_add_rebuilds_an_identity_separator(
     model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def identity(
-        mixture: torch.Tensor, vectors: torch.Tensor, hard: bool = False
-    ) -> SeparationOutput:
+    def identity(mixture: torch.Tensor, vectors: torch.Tensor, **_: object) -> SeparationOutput:
         waves = mixture[:, None].expand(-1, vectors.shape[1], -1)
         return SeparationOutput(waves, waves, waves, mixture)
 
@@ -203,6 +206,8 @@ def test_bad_inputs_raise_clear_errors(model: torch.nn.Module, tmp_path: Path) -
         pipe.localize(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="precision"):
         Pipeline(model, precision="fp8")
+    with pytest.raises(ValueError, match="mask_rule"):
+        Pipeline(model, mask_rule="max")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"Clip\.frames"):
         Clip(np.zeros((0, 8, 8, 3), np.uint8), np.zeros(10, np.float32), 8, SR)
 

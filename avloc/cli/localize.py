@@ -91,6 +91,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=32, help="frames per model step")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    parser.add_argument(
+        "--mask-rule",
+        choices=("independent", "share", "winner"),
+        default="independent",
+        help="how the objects share the sound: each its own mask, the rest in the residual "
+        "(default); split in proportion to their masks (no residual while they sound); or each "
+        "time-frequency bin to the highest mask",
+    )
 
 
 def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
@@ -103,6 +111,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         batch_size=args.batch_size,
         precision=args.precision,
         decode_ahead=decode_ahead,
+        mask_rule=args.mask_rule,
     )
 
 
