@@ -462,6 +462,9 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
     result = json.loads(out.read_text())
     assert result["num_mixtures"] + result["num_skipped"] == 2
     assert result["model_sha256"] == bundle_sha256(bundle)
+    assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
+                 "--mask-rule", "share", "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (share masks)"
 
 
 def test_model_separator_returns_one_estimate_per_source(solo_root):

@@ -64,6 +64,14 @@ def add_parser(subparsers: Any) -> None:
         help="separation: BSS-eval implementation (preset default: mir_eval, the reference; "
         "fast_bss_eval agrees to < 0.01 dB and is several times faster)",
     )
+    parser.add_argument(
+        "--mask-rule",
+        choices=("independent", "share", "winner"),
+        default="independent",
+        help="separation with --model: how the sources' masks share the mixture: each its own "
+        "(Sound-of-Pixels, the default), split in proportion (sources sum to the mixture), or "
+        "each bin to the highest mask (binary)",
+    )
     parser.add_argument("--limit", type=int, help="score only the first N items")
     parser.add_argument("--device", help="device for --model (e.g. cpu, cuda)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -84,7 +92,8 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             raise FileNotFoundError(f"--maps folder {args.maps} does not exist")
         return [P.SavedMaps(args.maps, name=f"maps:{args.maps.name}")], None
     if args.model is not None:
-        return [_model_predictor(args.model, kind, args.device)], _sha256_of(args.model)
+        predictor = _model_predictor(args.model, kind, args.device, args.mask_rule)
+        return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
         "localization": P.LOCALIZATION_BASELINES,
         "class-aware": P.CLASS_AWARE_BASELINES,
@@ -112,11 +121,11 @@ def _separation_baseline(name: str, preset: Any) -> Any:
     return P.SEPARATION_BASELINES[name]()
 
 
-def _model_predictor(name_or_path: str, kind: str, device: str | None) -> Any:
+def _model_predictor(name_or_path: str, kind: str, device: str | None, mask_rule: str) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import model_predictor
 
-    return model_predictor(name_or_path, kind, device)  # type: ignore[arg-type]
+    return model_predictor(name_or_path, kind, device, mask_rule)  # type: ignore[arg-type]
 
 
 def _sha256_of(name_or_path: str) -> str:

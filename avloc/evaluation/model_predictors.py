@@ -8,9 +8,10 @@ uses (frame size, mean/std, audio window, sample rate, all from ``model.config``
 * Class-aware: the model's K pseudo-class maps, named ``k0 … k{K-1}``; the runner matches them to
   the vocabulary with the Hungarian algorithm on its held-out split.
 * Separation (Sound-of-Pixels protocol): for each source, every decoded frame of its clip is paired
-  with the mixture; the separator vector is pooled under that frame's class-agnostic map (the
-  region the mixture's sound points to, as the separator is trained) and max-pooled over the
-  frames (Sound-of-Pixels pools over time); the mixture is separated with one vector per source.
+  with the mixture; the separator vector is pooled where ``AVLocModel.source_weights`` finds the
+  source's object under the mixture's sound (as the separator is trained) and max-pooled over
+  the frames (Sound-of-Pixels pools over time); the mixture is separated with one vector per
+  source, the masks combined by the pipeline's ``mask_rule`` (``--mask-rule``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import FrameAnalysis, Pipeline, centre_window, resample_audio
+from avloc.masks import MaskRule
 
 PredictorKind = Literal["localization", "class-aware", "separation"]
 
@@ -84,16 +86,24 @@ def _resample_rows(rows: np.ndarray, rate_in: int, rate_out: int, length: int) -
 
 
 def model_predictor(
-    name_or_path: str, kind: PredictorKind, device: str | None = None
+    name_or_path: str,
+    kind: PredictorKind,
+    device: str | None = None,
+    mask_rule: MaskRule = "independent",
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
+    ``mask_rule`` (separation) says how the sources' masks share the mixture
+    (:func:`avloc.masks.combine_masks`); a rule other than the default names the predictor
+    ``"<model> (<rule> masks)"``.
+
     Raises:
-        FileNotFoundError: no such model. ValueError: unknown ``kind``.
+        FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``.
     """
-    pipeline = Pipeline.from_pretrained(name_or_path, device=device)
+    pipeline = Pipeline.from_pretrained(name_or_path, device=device, mask_rule=mask_rule)
     if kind in ("localization", "class-aware"):
         return ModelLocalizer(pipeline, name=str(name_or_path))
     if kind == "separation":
-        return ModelSeparator(pipeline, name=str(name_or_path))
+        suffix = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
+        return ModelSeparator(pipeline, name=f"{name_or_path}{suffix}")
     raise ValueError(f"unknown predictor kind {kind!r}: localization, class-aware or separation")
