@@ -15,7 +15,8 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 * flickr-symbola: a style the bundled recipe trains on beside Noto (new clips, seed 15).
 * flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
 * duet, grid: class-aware localization (tau 0.2 / 0.5, Hungarian matching on a held-out 20 %).
-* separation: 256 mix-2 mixtures of solo clips of different classes (seed 14).
+* separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
+  each ``--mask-rule`` (independent masks, shared, winner-take-all).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from avloc.cli import main as avloc  # noqa: E402
+from avloc.masks import MASK_RULES  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "quality"
 RESULTS = ROOT / "benchmarks" / "quality"
@@ -81,7 +83,10 @@ def _ensure(dataset: EvalSet) -> Path:
 
 def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
-    return [("model", ["--model", model])] + [(n, ["--baseline", n]) for n in names]
+    models = [("model", ["--model", model])]
+    if dataset.protocol == "separation":  # the other ways the sources' masks may share the mix
+        models += [(f"model-{r}", ["--model", model, "--mask-rule", r]) for r in MASK_RULES[1:]]
+    return models + [(n, ["--baseline", n]) for n in names]
 
 
 def _evaluate(dataset: EvalSet, root: Path, model: str) -> None:
