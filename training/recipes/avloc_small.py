@@ -6,9 +6,9 @@ Two commands make the shipped ``assets/models/avloc-small.safetensors``::
     python -m training.export runs/avloc_small avloc-small.safetensors
 
 Measured on 2 CPU cores (the run of 2026-11-22 that made the shipped bundle, with an empty
-data cache): 25.5 min wall-clock in all, data generation included (``time`` around both
-commands). Median logged throughput: correspondence 175 clips/s, class-aware 277, separation
-43 (3-s mixtures). The VM's speed drifts by ~25 % from hour to hour, so budget ~30 min on a
+data cache): 23.3 min wall-clock in all, data generation included (``time`` around both
+commands). Median logged throughput: correspondence 188 clips/s, class-aware 315, separation
+47 (3-s mixtures). The VM's speed drifts by ~25 % from hour to hour, so budget ~30 min on a
 slow day. benchmarks/bench_training.py times each stage's model step and the making of its
 samples (augmentation runs once per batch: ~14 ms for 32 clips). Generating a 3-s clip takes
 ~0.07 s per worker and decoding it into the in-memory cache 22 ms; the decoded clips take
