@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from avloc.models.layers import pool_locations
+from avloc.models.separator import with_rest_logit
 
 # Sound-of-Pixels' loss weight: log1p(|mix|) clamped to this range.
 _MASK_WEIGHT_RANGE = (1e-3, 10.0)
@@ -380,6 +381,28 @@ def mask_bce_loss(mask_logits: Tensor, targets: Tensor, mix_magnitude: Tensor) -
     _check_masks(mask_logits, targets, mix_magnitude, "mask_bce_loss")
     bce = F.binary_cross_entropy_with_logits(mask_logits.float(), targets.float(), reduction="none")
     return (_mask_weights(mix_magnitude) * bce).mean()
+
+
+def mask_softmax_loss(mask_logits: Tensor, targets: Tensor, mix_magnitude: Tensor) -> Tensor:
+    """Cross-entropy of the objects' softmax masks (``separator.mask_mode="softmax"``),
+    weighted like :func:`mask_bce_loss`.
+
+    The softmax runs over the S objects and a fixed zero "rest" logit; a bin's target class is
+    the object whose binary target is 1, or the rest where none is.
+
+    Shape:
+        mask_logits: (B, S, F, N), targets: (B, S, F, N) in {0, 1} (at most one 1 per bin),
+        mix_magnitude: (B, F, N) -> ().
+
+    Raises:
+        ValueError: shapes disagree.
+    """
+    _check_masks(mask_logits, targets, mix_magnitude, "mask_softmax_loss")
+    log_probs = F.log_softmax(with_rest_logit(mask_logits.float()), dim=1)
+    targets = targets.float()
+    rest = (1.0 - targets.sum(dim=1, keepdim=True)).clamp(min=0.0)
+    nll = -(torch.cat([targets, rest], dim=1) * log_probs).sum(dim=1, keepdim=True)  # (B,1,F,N)
+    return (_mask_weights(mix_magnitude) * nll).mean()
 
 
 def mask_l1_loss(masks: Tensor, targets: Tensor, mix_magnitude: Tensor) -> Tensor:

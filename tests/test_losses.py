@@ -116,6 +116,24 @@ def test_mask_losses_use_sop_weights() -> None:
     assert math.isclose(float(losses.mask_l1_loss(masks, targets, mix)), 0.75, rel_tol=1e-6)
 
 
+def test_mask_softmax_loss_is_cross_entropy_with_a_rest_class() -> None:
+    mix = torch.rand(2, 4, 5) * 3
+    logits = torch.randn(2, 1, 4, 5)
+    targets = (torch.rand(2, 1, 4, 5) > 0.5).float()
+    # One object against the zero "rest" logit: softmax = sigmoid, so the loss is the BCE.
+    torch.testing.assert_close(
+        losses.mask_softmax_loss(logits, targets, mix), losses.mask_bce_loss(logits, targets, mix)
+    )
+    two = torch.randn(1, 2, 1, 3)
+    one_hot = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])[None, :, None]  # bin 3: the rest
+    weights = torch.full((1, 1, 3), math.e - 1)  # log1p = 1
+    log_p = torch.log_softmax(torch.cat([two, torch.zeros(1, 1, 1, 3)], dim=1), dim=1)
+    expected = -(log_p[0, 0, 0, 0] + log_p[0, 1, 0, 1] + log_p[0, 2, 0, 2]) / 3
+    assert math.isclose(
+        float(losses.mask_softmax_loss(two, one_hot, weights)), float(expected), rel_tol=1e-5
+    )
+
+
 def test_lvs_loss_hand_value_and_region_pooling() -> None:
     # Two clips, four locations. Clip 0's audio matches two cells of its frame (cos 0.9), the
     # rest is background (cos 0.0); clip 1 likewise; cross pairs are uniform 0.2.

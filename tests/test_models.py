@@ -269,6 +269,20 @@ def test_mask_rules_share_the_mixture_among_the_active_sources() -> None:
         torch.testing.assert_close(out.waveforms.sum(1), audio, atol=1e-4, rtol=0)
 
 
+def test_softmax_mode_masks_compete_and_one_object_is_a_sigmoid() -> None:
+    model = create_model("avloc-tiny", separator={"mask_mode": "softmax"}).eval()
+    _, audio = _inputs()
+    with torch.no_grad():
+        out = model.separate(audio, torch.rand(2, 3, 4))
+        assert (out.masks.sum(1) <= 1 + 1e-6).all() and (out.masks > 0).all()
+        alone = model.separate(audio, torch.rand(2, 1, 4))
+        torch.testing.assert_close(alone.masks, torch.sigmoid(alone.mask_logits))
+        hard = model.separate(audio, torch.rand(2, 3, 4), hard=True)
+    assert set(hard.masks.unique().tolist()) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="softmax"):
+        create_model("avloc-tiny", separator={"mask_mode": "max"})
+
+
 def test_ratio_mode_masks_reach_max_ratio() -> None:
     model = create_model("avloc-tiny", separator={"mask_mode": "ratio", "max_ratio": 3.0}).eval()
     with torch.no_grad():

@@ -410,6 +410,9 @@ def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
     assert frames[0].std(dim=-3).max() < 1e-4 < frames[1].std(dim=-3).max()  # grey vs colour
     result = train(config, tmp_path / "run", progress=False)
     assert result.global_step == 6
+    # Softmax masks (the sources compete for each bin) train through the same stage.
+    softmax = apply_overrides(config, ["model_overrides.separator.mask_mode=softmax"])
+    assert train(softmax, tmp_path / "softmax", progress=False).global_step == 6
     with pytest.raises(ValueError, match=r"separation\.clip_duration_s"):
         apply_overrides(config, ["separation.clip_duration_s=0"])
     assert apply_overrides(config, ["separation.augment=none"]).separation.augment is None

@@ -350,7 +350,8 @@ class SeparationStage(_ClipStage):
     encoders frozen) — what inference can compute, since only the mixture is heard there;
     pooling under each clip's own-sound map instead left the separator at ~2 dB SDR on
     held-out mixtures at inference. The separator learns binary masks with log1p(|mix|)-
-    weighted BCE, or ratio masks with weighted L1 (``separator.mask_mode``). The stage may
+    weighted BCE, ratio masks with weighted L1, or softmax masks (the sources compete) with
+    weighted cross-entropy (``separator.mask_mode``). The stage may
     read longer windows, other batches and milder augmentation than stages 1-3
     (``separation.clip_duration_s``, ``batch_size``, ``augment``).
     """
@@ -399,9 +400,12 @@ class SeparationStage(_ClipStage):
         sep = model.separator.config
         with torch.no_grad():
             source_mags = stft(mix.sources.float(), sep.n_fft, sep.hop_length).abs()
-        if sep.mask_mode == "binary":
+        if sep.mask_mode in ("binary", "softmax"):
             targets = binary_mask_targets(source_mags, out.mix_magnitude)
-            loss = losses.mask_bce_loss(out.mask_logits, targets, out.mix_magnitude)
+            loss_fn = (
+                losses.mask_bce_loss if sep.mask_mode == "binary" else losses.mask_softmax_loss
+            )
+            loss = loss_fn(out.mask_logits, targets, out.mix_magnitude)
         else:
             targets = ratio_mask_targets(source_mags, out.mix_magnitude, sep.max_ratio)
             loss = losses.mask_l1_loss(out.masks, targets, out.mix_magnitude)

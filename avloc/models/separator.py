@@ -41,8 +41,11 @@ class SeparatorConfig:
     # K_s: audio feature channels = visual vector size (SoP: 32).
     num_feature_channels: int = 16
     # "binary": mask = σ(logit), trained with BCE on binary targets; "ratio": mask =
-    # max_ratio · σ(logit), trained with weighted L1 on ratio targets.
-    mask_mode: Literal["binary", "ratio"] = "binary"
+    # max_ratio · σ(logit), trained with weighted L1 on ratio targets; "softmax": the masks of
+    # the objects heard together are a softmax over their logits and a fixed zero "rest" logit
+    # (one object alone: σ(logit), as "binary"), trained with cross-entropy on the binary
+    # targets, so the sources compete for each bin in training as well.
+    mask_mode: Literal["binary", "ratio", "softmax"] = "binary"
     max_ratio: float = 2.0
     # Which map says where each source's object is in its frames while the mixture plays (the
     # region its visual vector is pooled from; ``AVLocModel.source_weights``): "map", the
@@ -63,10 +66,10 @@ class SeparatorConfig:
             raise ValueError(f"SeparatorConfig.window_s must be > 0, got {self.window_s}")
         if min(self.base_channels, self.max_channels, self.num_feature_channels) < 1:
             raise ValueError("SeparatorConfig: channel counts must be >= 1")
-        if self.mask_mode not in ("binary", "ratio") or self.max_ratio <= 0:
+        if self.mask_mode not in ("binary", "ratio", "softmax") or self.max_ratio <= 0:
             raise ValueError(
-                f"SeparatorConfig: mask_mode must be 'binary' or 'ratio' and max_ratio > 0, got "
-                f"{self.mask_mode!r}, {self.max_ratio}"
+                "SeparatorConfig: mask_mode must be 'binary', 'ratio' or 'softmax' and "
+                f"max_ratio > 0, got {self.mask_mode!r}, {self.max_ratio}"
             )
         if self.source_map not in ("map", "class"):
             raise ValueError(
@@ -77,6 +80,16 @@ class SeparatorConfig:
     def num_freqs(self) -> int:
         """Linear-frequency bins F of the separation STFT."""
         return self.n_fft // 2 + 1
+
+
+def with_rest_logit(mask_logits: Tensor) -> Tensor:
+    """Append the fixed zero logit of "the rest of the sound" after the objects' logits.
+
+    Shape:
+        mask_logits: (B, S, F, N) -> (B, S + 1, F, N).
+    """
+    rest = torch.zeros_like(mask_logits[:, :1])
+    return torch.cat([mask_logits, rest], dim=1)
 
 
 class UNet(nn.Module):
@@ -175,7 +188,10 @@ class Separator(nn.Module):
             return log_frequency_unwarp(logits.float(), self.config.num_freqs)
 
     def activate(self, mask_logits: Tensor) -> Tensor:
-        """Masks from logits: σ for binary mode, ``max_ratio · σ`` for ratio mode."""
+        """Masks from logits (B, S, F, N): σ for binary mode, ``max_ratio · σ`` for ratio mode,
+        a softmax over the S objects and a zero "rest" logit for softmax mode."""
+        if self.config.mask_mode == "softmax":
+            return with_rest_logit(mask_logits).softmax(dim=1)[:, :-1]
         masks = torch.sigmoid(mask_logits)
         return masks * self.config.max_ratio if self.config.mask_mode == "ratio" else masks
 
@@ -220,7 +236,7 @@ class Separator(nn.Module):
         mix_magnitude = mix_spec.abs()
         logits = self.mask_logits(self.audio_features(mix_magnitude), visual_vectors)
         masks = self.activate(logits)
-        if hard and cfg.mask_mode == "binary":
+        if hard and cfg.mask_mode in ("binary", "softmax"):
             masks = (masks > 0.5).float()
         if active is not None:
             masks = masks * active.to(masks.dtype)[:, :, None, None]
