@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+from avloc.cli.localize import add_mask_rule_argument
+
 _KINDS = {
     "flickr": "localization",
     "flickr-ezvsl-resize": "localization",
@@ -64,14 +66,7 @@ def add_parser(subparsers: Any) -> None:
         help="separation: BSS-eval implementation (preset default: mir_eval, the reference; "
         "fast_bss_eval agrees to < 0.01 dB and is several times faster)",
     )
-    parser.add_argument(
-        "--mask-rule",
-        choices=("independent", "share", "winner"),
-        default="independent",
-        help="separation with --model: how the sources' masks share the mixture: each its own "
-        "(Sound-of-Pixels, the default), split in proportion (sources sum to the mixture), or "
-        "each bin to the highest mask (binary)",
-    )
+    add_mask_rule_argument(parser, when="separation with --model: ")
     parser.add_argument("--limit", type=int, help="score only the first N items")
     parser.add_argument("--device", help="device for --model (e.g. cpu, cuda)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -91,13 +91,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=32, help="frames per model step")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    add_mask_rule_argument(parser)
+
+
+def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
+    """``--mask-rule`` (:func:`avloc.masks.combine_masks`); ``when`` prefixes the help."""
+    from avloc.masks import MASK_RULES
+
     parser.add_argument(
         "--mask-rule",
-        choices=("independent", "share", "winner"),
+        choices=MASK_RULES,
         default="independent",
-        help="how the objects share the sound: each its own mask, the rest in the residual "
-        "(default); split in proportion to their masks (no residual while they sound); or each "
-        "time-frequency bin to the highest mask",
+        help=f"{when}how the objects share the sound: each its own mask, the rest in the "
+        "residual (Sound-of-Pixels, the default); split in proportion to their masks (no "
+        "residual while they sound); or each time-frequency bin to the highest mask",
     )
 
 
