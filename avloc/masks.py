@@ -9,7 +9,7 @@ time-frequency bin) or ratio (``|source| / |mix|`` clamped to [0, 5]).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -99,7 +99,7 @@ def ratio_mask_targets(source_mags: Tensor, mix_mag: Tensor, max_ratio: float = 
 
 # How the masks of the objects heard in one mixture combine (:func:`combine_masks`).
 MaskRule = Literal["independent", "share", "winner"]
-MASK_RULES: tuple[str, ...] = ("independent", "share", "winner")
+MASK_RULES: tuple[str, ...] = get_args(MaskRule)
 
 
 def combine_masks(masks: Tensor, rule: MaskRule) -> Tensor:

@@ -116,19 +116,20 @@ def _time_samples(model: Any, recipe: Any, batch_size: int | None, repeats: int 
     with tempfile.TemporaryDirectory() as folder:
         generate(SynthConfig(scene="solo", num_clips=32, seed=1000), folder, progress=False)
         clips = read_manifest(folder)
+        sample = SampleConfig(
+            frame_size=mc.visual.input_size,
+            num_frames=recipe.data.num_frames,
+            fps=mc.fps,
+            sample_rate=mc.sample_rate,
+            audio_duration_s=recipe.data.clip_duration_s,
+            mean=mc.mean,
+            std=mc.std,
+        )
+        decoded = ClipDataset.from_manifest(clips, sample, train=True, augment=recipe.data.augment)
+        decoded.preload()  # once: each stage's view reads the same decoded clips, as in training
         for name in TRAINED_STAGES:
             size, window_s, augment = _stage_shape(recipe, name, batch_size)
-            sample = SampleConfig(
-                frame_size=mc.visual.input_size,
-                num_frames=recipe.data.num_frames,
-                fps=mc.fps,
-                sample_rate=mc.sample_rate,
-                audio_duration_s=window_s,
-                mean=mc.mean,
-                std=mc.std,
-            )
-            data = ClipDataset.from_manifest(clips, sample, train=True, augment=augment)
-            data.preload()
+            data = decoded.view(window_s, augment)
             indices = [i % len(clips) for i in range(size)]
             timings = [_time_fetch(data, indices, batched, repeats) for batched in (True, False)]
             rows.append((name, size, *timings))

@@ -351,9 +351,9 @@ class SeparationStage(_ClipStage):
     pooling under each clip's own-sound map instead left the separator at ~2 dB SDR on
     held-out mixtures at inference. The separator learns binary masks with log1p(|mix|)-
     weighted BCE, ratio masks with weighted L1, or softmax masks (the sources compete) with
-    weighted cross-entropy (``separator.mask_mode``). The stage may
-    read longer windows, other batches and milder augmentation than stages 1-3
-    (``separation.clip_duration_s``, ``batch_size``, ``augment``).
+    weighted cross-entropy (``separator.mask_mode``). The stage may read longer windows, other
+    batches and milder augmentation than stages 1-3 (``separation.clip_duration_s``,
+    ``batch_size``, ``augment``).
     """
 
     name = "separation"
