@@ -48,6 +48,7 @@ def test_workers_do_not_change_results(tmp_path: Path) -> None:
     one, two = read_manifest(tmp_path / "one"), read_manifest(tmp_path / "two")
     assert [c.clip.name for c in one] == ["000000.mp4", "000001.mp4", "000002.mp4"]
     for x, y in zip(one, two, strict=True):
+        assert x.clip.read_bytes() == y.clip.read_bytes()  # the encoding is deterministic too
         assert [(o.class_name, o.sounding, o.track) for o in x.objects] == [
             (o.class_name, o.sounding, o.track) for o in y.objects
         ]

@@ -48,6 +48,7 @@ class VideoWriter:
         audio: np.ndarray | None = None,
         sample_rate: int | None = None,
         crf: int = 23,
+        deterministic: bool = False,
     ) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
@@ -61,6 +62,7 @@ class VideoWriter:
             raise ValueError(f"{self.path}: pass sample_rate along with audio")
         self.sample_rate = None if sample_rate is None else _check_sample_rate(sample_rate)
         self.crf = crf
+        self.deterministic = deterministic
         self.num_frames = 0
         self._final, self._temp = _temp_sibling(self.path)
         self._container: Any = None
@@ -180,7 +182,11 @@ class VideoWriter:
             video = self._container.add_stream("libx264", rate=rate)
             video.width, video.height = width + width % 2, height + height % 2
             video.pix_fmt = "yuv420p"
-            video.options = {"crf": str(self.crf)}
+            # x264 output varies from run to run: its macroblock-tree rate control (assembly
+            # reading memory it did not write, we found) and its thread count (CPU count by
+            # default). Without both the same frames give the same bytes on any machine.
+            fixed = {"threads": "1", "x264-params": "mbtree=0"} if self.deterministic else {}
+            video.options = {"crf": str(self.crf), **fixed}
             video.codec_context.time_base = 1 / rate
             self._video = video
             if self.sample_rate is not None:
@@ -216,6 +222,7 @@ def write_video(
     audio: np.ndarray | None = None,
     sample_rate: int | None = None,
     crf: int = 23,
+    deterministic: bool = False,
 ) -> Path:
     """Encode frames (and audio) to a browser-playable mp4, atomically (see :class:`VideoWriter`).
 
@@ -226,6 +233,8 @@ def write_video(
         audio: the soundtrack, float in [-1, 1]; needs ``sample_rate``.
         sample_rate: the audio's rate, Hz.
         crf: x264 quality, 0 (lossless) .. 51; 23 is x264's default.
+        deterministic: encode on one thread, so the same input gives the same file every time
+            (x264's threaded encoding does not).
 
     Returns:
         ``path`` as a Path.
@@ -238,7 +247,9 @@ def write_video(
         TypeError: frames not uint8 or audio not float.
         ValueError: bad shapes, sizes, fps, crf, suffix, or no frames at all.
     """
-    with VideoWriter(path, fps, audio=audio, sample_rate=sample_rate, crf=crf) as writer:
+    with VideoWriter(
+        path, fps, audio=audio, sample_rate=sample_rate, crf=crf, deterministic=deterministic
+    ) as writer:
         if isinstance(frames, np.ndarray):
             stack = _check_frames(frames, Path(path))
             for start in range(0, stack.shape[0], 64):

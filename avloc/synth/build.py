@@ -159,7 +159,12 @@ def _write_clip(job: _Job, index: int, scene: Scene) -> SceneClip:
 
     clip_id = f"{index:06d}"
     clip = job.out_dir / "clips" / f"{clip_id}.mp4"
-    write_video(clip, scene.frames, scene.fps, audio=scene.mixture, sample_rate=scene.sample_rate)
+    # Deterministic encoding: one seed gives one data set, byte for byte, so a recipe re-run
+    # trains on exactly the clips the last one did.
+    write_video(
+        clip, scene.frames, scene.fps, audio=scene.mixture, sample_rate=scene.sample_rate,
+        deterministic=True,
+    )  # fmt: skip
     objects = []
     for k, obj in enumerate(scene.objects):
         stem = None
