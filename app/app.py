@@ -24,6 +24,7 @@ import numpy as np
 from avloc import media
 from avloc.assets import assets_dir
 from avloc.inference import LocalizationResult, Pipeline
+from avloc.masks import MASK_RULES
 from avloc.viz import (
     DEFAULT_COLORMAP,
     list_colormaps,
@@ -35,6 +36,12 @@ from avloc.viz import (
 MAX_UPLOAD_MB = 100.0
 MAX_DURATION_S = 60.0
 MAX_SOURCES = 4  # audio players shown (strongest objects first); the rest stay in the residual
+# The separation menu: (shown label, avloc.masks rule).
+MASK_RULE_CHOICES = [
+    ("each object its own mask, the rest in the residual", "independent"),
+    ("the objects split the sound (no residual)", "share"),
+    ("each sound bin to one object", "winner"),
+]
 
 
 @dataclass
@@ -171,15 +178,20 @@ def analyze(
     colormap: str,
     opacity: float,
     smoothing: float,
+    mask_rule: str = "independent",
 ) -> tuple[Any, ...]:
     """Localise and separate: overlay video, object gallery, frame to click, stems.
+
+    ``mask_rule`` says how the objects share the sound (:data:`MASK_RULE_CHOICES`).
 
     Returns:
         ``(overlay_path, gallery, frame_path, input_path, residual_player, *source_players)``.
     """
     run_dir = session.new_run_dir()
     path = prepare_input(session, video, image, audio, run_dir)
-    pipeline = session.get_pipeline(model)
+    if mask_rule not in MASK_RULES:
+        raise gr.Error(f"unknown mask rule {mask_rule!r}; choose one of {', '.join(MASK_RULES)}")
+    pipeline = session.get_pipeline(model).with_mask_rule(mask_rule)  # type: ignore[arg-type]
     try:
         result = pipeline.localize(path)
         overlay = write_overlay_video(
@@ -269,6 +281,9 @@ def build_demo(
                 colormap = gr.Dropdown(list_colormaps(), value=DEFAULT_COLORMAP, label="colormap")
                 opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="overlay opacity")
                 smoothing = gr.Slider(0.0, 0.95, value=0.5, step=0.05, label="temporal smoothing")
+                mask_rule = gr.Radio(
+                    MASK_RULE_CHOICES, value="independent", label="how the objects share the sound"
+                )
                 run = gr.Button("Find the sounds", variant="primary")
                 examples = example_videos()
                 if examples:
@@ -298,7 +313,7 @@ def build_demo(
         input_state = gr.State(None)
         run.click(
             functools.partial(analyze, session),
-            inputs=[video, image, audio, model, colormap, opacity, smoothing],
+            inputs=[video, image, audio, model, colormap, opacity, smoothing, mask_rule],
             outputs=[overlay, gallery, frame, input_state, residual, *sources],
             api_name="analyze",
         )

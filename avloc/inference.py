@@ -16,6 +16,7 @@ cross-faded with a periodic Hann window (which sums to one), so no seams are aud
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -433,6 +434,18 @@ class Pipeline:
         from avloc.pretrained import load_model
 
         return cls(load_model(str(name_or_path), device=device), **kwargs)
+
+    def with_mask_rule(self, mask_rule: MaskRule) -> Pipeline:
+        """This pipeline (the same model, no copy of it) with another ``mask_rule``.
+
+        Raises:
+            ValueError: unknown rule.
+        """
+        if mask_rule not in MASK_RULES:
+            raise ValueError(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
+        other = copy.copy(self)
+        other.mask_rule = mask_rule
+        return other
 
     # -- model steps --------------------------------------------------------------------------
 

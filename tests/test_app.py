@@ -13,6 +13,7 @@ gr = pytest.importorskip("gradio")
 from app import app as demo_app  # noqa: E402
 from avloc import media  # noqa: E402
 from avloc.inference import Pipeline  # noqa: E402
+from avloc.masks import MASK_RULES  # noqa: E402
 from tests.media_fixtures import make_audio_file, make_clip  # noqa: E402
 
 MODEL = "avloc-tiny-test"
@@ -45,6 +46,23 @@ def test_analyze_video(session: demo_app.AppSession, tmp_path: Path) -> None:
     )
     sound = demo_app.listen_at(session, state, MODEL, 0.25, 0.75)
     assert Path(sound).is_file() and session.work_dir in Path(sound).parents
+
+
+def test_mask_rule_decides_what_stays_in_the_residual(
+    session: demo_app.AppSession, tmp_path: Path
+) -> None:
+    assert [rule for _, rule in demo_app.MASK_RULE_CHOICES] == list(MASK_RULES)
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.5, size=(48, 64))
+    energy = {}
+    for rule in ("independent", "share"):
+        outputs = demo_app.analyze(session, str(clip), None, None, MODEL, "jet", 0.6, 0.3, rule)
+        residual = outputs[4]
+        energy[rule] = float(np.mean(media.read_audio(residual, 11025) ** 2))
+    # Shared masks sum to one wherever an object sounds: (almost) nothing is left over.
+    assert energy["share"] < 0.05 * energy["independent"]
+    assert session.pipeline.mask_rule == "independent"  # the session's pipeline is unchanged
+    with pytest.raises(gr.Error, match="unknown mask rule"):
+        demo_app.analyze(session, str(clip), None, None, MODEL, "jet", 0.6, 0.3, "loudest")
 
 
 def test_analyze_image_and_sound(session: demo_app.AppSession, tmp_path: Path) -> None:
@@ -106,9 +124,8 @@ def test_served_app_through_gradio_client(pipeline: Pipeline, tmp_path: Path) ->
     )
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        out = client.predict(
-            handle_file(str(clip)), None, None, MODEL, "inferno", 0.5, 0.5, api_name="/analyze"
-        )
+        inputs = (handle_file(str(clip)), None, None, MODEL, "inferno", 0.5, 0.5, "share")
+        out = client.predict(*inputs, api_name="/analyze")
         overlay = out[0]["video"] if isinstance(out[0], dict) else out[0]
         assert media.probe(overlay).has_video
         assert len(out[1]) >= 1  # gallery

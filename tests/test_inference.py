@@ -118,8 +118,9 @@ def test_separate_sources_and_residual_add_up(model: torch.nn.Module) -> None:
     np.testing.assert_allclose(result.sources.sum(0) + result.residual, result.mixture, atol=1e-5)
     assert np.isfinite(result.sources).all()
     # Shared masks leave a residual only where (and when) no object sounds.
-    pipe.mask_rule = "share"
-    shared = pipe.separate(clip)
+    sharing = pipe.with_mask_rule("share")
+    assert sharing.model is pipe.model and pipe.mask_rule == "independent"
+    shared = sharing.separate(clip)
     assert np.abs(shared.residual).max() < np.abs(result.residual).max()
     np.testing.assert_allclose(shared.sources.sum(0) + shared.residual, shared.mixture, atol=1e-5)
 
@@ -208,6 +209,8 @@ def test_bad_inputs_raise_clear_errors(model: torch.nn.Module, tmp_path: Path) -
         Pipeline(model, precision="fp8")
     with pytest.raises(ValueError, match="mask_rule"):
         Pipeline(model, mask_rule="max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mask_rule"):
+        Pipeline(model).with_mask_rule("max")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"Clip\.frames"):
         Clip(np.zeros((0, 8, 8, 3), np.uint8), np.zeros(10, np.float32), 8, SR)
 
