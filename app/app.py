@@ -24,7 +24,6 @@ import numpy as np
 from avloc import media
 from avloc.assets import assets_dir
 from avloc.inference import LocalizationResult, Pipeline
-from avloc.masks import MASK_RULES
 from avloc.viz import (
     DEFAULT_COLORMAP,
     list_colormaps,
@@ -189,9 +188,11 @@ def analyze(
     """
     run_dir = session.new_run_dir()
     path = prepare_input(session, video, image, audio, run_dir)
-    if mask_rule not in MASK_RULES:
-        raise gr.Error(f"unknown mask rule {mask_rule!r}; choose one of {', '.join(MASK_RULES)}")
-    pipeline = session.get_pipeline(model).with_mask_rule(mask_rule)  # type: ignore[arg-type]
+    pipeline = session.get_pipeline(model)
+    try:
+        pipeline = pipeline.with_mask_rule(mask_rule)
+    except ValueError as error:
+        raise gr.Error(f"unknown mask rule: {error}") from None
     try:
         result = pipeline.localize(path)
         overlay = write_overlay_video(

@@ -30,7 +30,7 @@ from torch import nn
 
 from avloc import media
 from avloc.data.transforms import normalize_frames
-from avloc.masks import MASK_RULES, MaskRule
+from avloc.masks import MaskRule, check_mask_rule
 from avloc.objects import DetectedObject, extract_objects, loudness_db
 
 PRECISIONS = ("bf16", "fp32")
@@ -405,8 +405,7 @@ class Pipeline:
             raise ValueError(f"decode_ahead must be >= 0, got {decode_ahead}")
         if not 0.0 <= presence_threshold <= 1.0 or not 0.0 < map_threshold <= 1.0:
             raise ValueError("presence_threshold must be in [0, 1] and map_threshold in (0, 1]")
-        if mask_rule not in MASK_RULES:
-            raise ValueError(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
+        check_mask_rule(mask_rule, "mask_rule")
         if device is not None:
             model = model.to(device)
         # Typed loosely: any model with the AVLocModel methods (duck-typed) will do.
@@ -435,16 +434,14 @@ class Pipeline:
 
         return cls(load_model(str(name_or_path), device=device), **kwargs)
 
-    def with_mask_rule(self, mask_rule: MaskRule) -> Pipeline:
+    def with_mask_rule(self, mask_rule: str) -> Pipeline:
         """This pipeline (the same model, no copy of it) with another ``mask_rule``.
 
         Raises:
             ValueError: unknown rule.
         """
-        if mask_rule not in MASK_RULES:
-            raise ValueError(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
         other = copy.copy(self)
-        other.mask_rule = mask_rule
+        other.mask_rule = check_mask_rule(mask_rule, "mask_rule")
         return other
 
     # -- model steps --------------------------------------------------------------------------

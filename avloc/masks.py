@@ -9,7 +9,7 @@ time-frequency bin) or ratio (``|source| / |mix|`` clamped to [0, 5]).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import torch
 from torch import Tensor
@@ -102,6 +102,17 @@ MaskRule = Literal["independent", "share", "winner"]
 MASK_RULES: tuple[str, ...] = get_args(MaskRule)
 
 
+def check_mask_rule(rule: str, name: str = "mask rule") -> MaskRule:
+    """``rule`` as a :data:`MaskRule`.
+
+    Raises:
+        ValueError: not one of :data:`MASK_RULES` (the message starts with ``name``).
+    """
+    if rule not in MASK_RULES:
+        raise ValueError(f"{name} must be one of {MASK_RULES}, got {rule!r}")
+    return cast(MaskRule, rule)
+
+
 def combine_masks(masks: Tensor, rule: MaskRule) -> Tensor:
     """Let the objects of one mixture compete for its time-frequency bins.
 
@@ -119,8 +130,7 @@ def combine_masks(masks: Tensor, rule: MaskRule) -> Tensor:
     Raises:
         ValueError: unknown ``rule`` or masks not (B, S, F, N).
     """
-    if rule not in MASK_RULES:
-        raise ValueError(f"mask rule must be one of {MASK_RULES}, got {rule!r}")
+    check_mask_rule(rule)
     if masks.dim() != 4:
         raise ValueError(f"combine_masks: masks must be (B, S, F, N), got {tuple(masks.shape)}")
     if rule == "share":
