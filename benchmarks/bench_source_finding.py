@@ -38,21 +38,16 @@ RESULTS = ROOT / "benchmarks" / "quality"
 
 def _hit_rates(pipeline: Pipeline, num_mixtures: int) -> dict[str, tuple[int, float]]:
     """(frames counted, % whose region peaks on the sounding instrument) per source_map."""
-    import cv2
-
     protocol = PROTOCOLS["separation"]
     clips, _ = S.solo_clips(read_manifest(SEPARATION_SET))
     draws = S.draw_pairs(clips, protocol.num_mixtures, protocol.num_sources, protocol.seed)
     model = pipeline.model
-    size = pipeline.frame_size
     window = round(pipeline.audio_window_s * pipeline.sample_rate)
     hits: dict[str, list[bool]] = {"map": [], "class": []}
     for draw in draws[:num_mixtures]:
         picked = [clips[i] for i in draw]
         sample = S.separation_sample(picked, 3.0, pipeline.sample_rate, 1)
-        frames = np.stack(
-            [cv2.resize(f[0], size[::-1], interpolation=cv2.INTER_AREA) for f in sample.frames]
-        )
+        frames = pipeline._resized(np.stack([f[0] for f in sample.frames]))
         heard_wave = torch.from_numpy(centre_window(sample.mixture, window))[None]
         with torch.inference_mode():
             visual = model.encode_frames(pipeline._frames_tensor(frames))
