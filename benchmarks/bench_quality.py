@@ -15,6 +15,8 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 * flickr-symbola: a style the bundled recipe trains on beside Noto (new clips, seed 15).
 * flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
 * duet, grid: class-aware localization (tau 0.2 / 0.5, Hungarian matching on a held-out 20 %).
+* Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
+  the smoothed maps inference shows.
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all).
 """
@@ -84,6 +86,8 @@ def _ensure(dataset: EvalSet) -> Path:
 def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
     models = [("model", ["--model", model])]
+    if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds
+        models.append(("model-raw", ["--model", model, "--map-smoothing", "0"]))
     if dataset.protocol == "separation":  # the other ways the sources' masks may share the mix
         models += [(f"model-{r}", ["--model", model, "--mask-rule", r]) for r in MASK_RULES[1:]]
     return models + [(n, ["--baseline", n]) for n in names]

@@ -456,6 +456,13 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
         assert result["model_sha256"] == bundle_sha256(bundle)
         assert 0.0 <= result["auc"] <= 1.0
     assert "matching" in json.dumps(result)  # pseudo-classes were matched to the vocabulary
+    out = tmp_path / "raw.json"
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--map-smoothing", "0", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    raw = json.loads(out.read_text())
+    assert raw["method"] == "avloc-tiny-test (map smoothing 0)"
+    smoothed = json.loads((tmp_path / "flickr.json").read_text())
+    assert raw["per_image"] != smoothed["per_image"]  # the flag reaches the maps
     out = tmp_path / "sep.json"
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", str(bundle),
                  "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip

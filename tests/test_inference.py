@@ -18,6 +18,7 @@ from avloc.inference import (
     _hann_weights,
     _prefetch,
     centre_window,
+    smooth_maps,
 )
 from avloc.models.outputs import SeparationOutput
 from avloc.objects import box_from_map, extract_objects, loudness_db
@@ -67,6 +68,41 @@ def test_bf16_and_decode_ahead_match_fp32(model: torch.nn.Module) -> None:
     np.testing.assert_array_equal(ref.heatmaps, ahead.heatmaps)
     half = Pipeline(model, batch_size=3, precision="bf16").localize(clip)
     assert np.abs(half.heatmaps - ref.heatmaps).max() < 0.1
+
+
+def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
+    from scipy.ndimage import gaussian_filter
+
+    maps = torch.zeros(2, 16, 16)
+    maps[0, 4, 5] = 0.9  # a sharp peak ...
+    maps[0, 10:14, 8:14] = 0.3  # ... beside a wide patch of weaker response
+    maps[1] = torch.rand(16, 16, generator=torch.Generator().manual_seed(0))
+    out = smooth_maps(maps, 0.19)
+    assert out.shape == maps.shape and bool((out >= maps).all())
+    for raw, smooth in zip(maps, out, strict=True):
+        assert int(smooth.argmax()) == int(raw.argmax()) and float(smooth.max()) == float(raw.max())
+    # A plain blur would hand the peak to the patch; the maximum with the map keeps it.
+    blurred = gaussian_filter(maps[0].numpy(), 0.19 * 16, mode="nearest", truncate=3.0)
+    assert int(blurred.argmax()) != int(maps[0].argmax())
+    np.testing.assert_allclose(out[0].numpy(), np.maximum(maps[0].numpy(), blurred), atol=1e-5)
+    assert float(out[0, 4, 7]) > 0.01 and float(maps[0, 4, 7]) == 0.0  # the peak's neighbours rise
+    assert torch.equal(smooth_maps(maps, 0.0), maps)
+    with pytest.raises(ValueError, match="map smoothing"):
+        smooth_maps(maps, -0.1)
+    with pytest.raises(ValueError, match=r"\(B, h, w\)"):
+        smooth_maps(maps[0], 0.1)
+
+
+def test_pipeline_smooths_heatmaps_not_class_maps(model: torch.nn.Module) -> None:
+    clip = _clip(1.0, 8)
+    raw = Pipeline(model, precision="fp32", map_smoothing=0.0).localize(clip)
+    smooth = Pipeline(model, precision="fp32").localize(clip)  # the default smoothing
+    assert not np.allclose(raw.heatmaps, smooth.heatmaps)
+    expected = smooth_maps(torch.from_numpy(raw.heatmaps), Pipeline(model).map_smoothing)
+    np.testing.assert_allclose(smooth.heatmaps, expected.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(raw.class_maps, smooth.class_maps)
+    with pytest.raises(ValueError, match="map_smoothing"):
+        Pipeline(model, map_smoothing=-1.0)
 
 
 def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:

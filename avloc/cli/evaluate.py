@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from avloc.cli.localize import add_mask_rule_argument
+from avloc.cli.localize import add_map_smoothing_argument, add_mask_rule_argument
 
 _KINDS = {
     "flickr": "localization",
@@ -67,6 +67,7 @@ def add_parser(subparsers: Any) -> None:
         "fast_bss_eval agrees to < 0.01 dB and is several times faster)",
     )
     add_mask_rule_argument(parser, when="separation with --model: ")
+    add_map_smoothing_argument(parser, when="localization with --model: ")
     parser.add_argument("--limit", type=int, help="score only the first N items")
     parser.add_argument("--device", help="device for --model (e.g. cpu, cuda)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -87,7 +88,9 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             raise FileNotFoundError(f"--maps folder {args.maps} does not exist")
         return [P.SavedMaps(args.maps, name=f"maps:{args.maps.name}")], None
     if args.model is not None:
-        predictor = _model_predictor(args.model, kind, args.device, args.mask_rule)
+        predictor = _model_predictor(
+            args.model, kind, args.device, args.mask_rule, args.map_smoothing
+        )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
         "localization": P.LOCALIZATION_BASELINES,
@@ -116,11 +119,13 @@ def _separation_baseline(name: str, preset: Any) -> Any:
     return P.SEPARATION_BASELINES[name]()
 
 
-def _model_predictor(name_or_path: str, kind: str, device: str | None, mask_rule: str) -> Any:
+def _model_predictor(
+    name_or_path: str, kind: str, device: str | None, mask_rule: str, map_smoothing: float
+) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import model_predictor
 
-    return model_predictor(name_or_path, kind, device, mask_rule)  # type: ignore[arg-type]
+    return model_predictor(name_or_path, kind, device, mask_rule, map_smoothing)  # type: ignore[arg-type]
 
 
 def _sha256_of(name_or_path: str) -> str:

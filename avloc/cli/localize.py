@@ -92,6 +92,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="frames per model step")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     add_mask_rule_argument(parser)
+    add_map_smoothing_argument(parser)
+
+
+def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
+    """``--map-smoothing`` (:func:`avloc.inference.smooth_maps`); ``when`` prefixes the help."""
+    from avloc.inference import DEFAULT_MAP_SMOOTHING
+
+    parser.add_argument(
+        "--map-smoothing",
+        type=float,
+        default=DEFAULT_MAP_SMOOTHING,
+        metavar="SIGMA",
+        help=f"{when}peak-preserving smoothing of the heatmaps: max(map, Gaussian blur of it), "
+        f"sigma as a fraction of the map's width (default {DEFAULT_MAP_SMOOTHING}; 0: the "
+        "model's raw maps)",
+    )
 
 
 def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
@@ -119,6 +135,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         precision=args.precision,
         decode_ahead=decode_ahead,
         mask_rule=args.mask_rule,
+        map_smoothing=args.map_smoothing,
     )
 
 

@@ -4,7 +4,8 @@ The adapters speak the protocols of :mod:`avloc.evaluation.predictors` and run t
 :class:`avloc.inference.Pipeline`, so evaluation sees exactly the preprocessing that inference
 uses (frame size, mean/std, audio window, sample rate, all from ``model.config``).
 
-* Localization: the frame with the audio window centred in the sample's audio.
+* Localization: the frame with the audio window centred in the sample's audio; the maps are the
+  pipeline's, smoothed as inference smooths them (``--map-smoothing``).
 * Class-aware: the model's K pseudo-class maps, named ``k0 … k{K-1}``; the runner matches them to
   the vocabulary with the Hungarian algorithm on its held-out split.
 * Separation (Sound-of-Pixels protocol): for each source, every decoded frame of its clip is paired
@@ -23,7 +24,13 @@ import numpy as np
 
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
-from avloc.inference import FrameAnalysis, Pipeline, centre_window, resample_audio
+from avloc.inference import (
+    DEFAULT_MAP_SMOOTHING,
+    FrameAnalysis,
+    Pipeline,
+    centre_window,
+    resample_audio,
+)
 from avloc.masks import MaskRule
 
 PredictorKind = Literal["localization", "class-aware", "separation"]
@@ -90,19 +97,27 @@ def model_predictor(
     kind: PredictorKind,
     device: str | None = None,
     mask_rule: MaskRule = "independent",
+    map_smoothing: float = DEFAULT_MAP_SMOOTHING,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
     ``mask_rule`` (separation) says how the sources' masks share the mixture
     (:func:`avloc.masks.combine_masks`); a rule other than the default names the predictor
-    ``"<model> (<rule> masks)"``.
+    ``"<model> (<rule> masks)"``. ``map_smoothing`` (localization) is the pipeline's
+    (:func:`avloc.inference.smooth_maps`); a value other than the default names the predictor
+    ``"<model> (map smoothing <sigma>)"``.
 
     Raises:
         FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``.
     """
-    pipeline = Pipeline.from_pretrained(name_or_path, device=device, mask_rule=mask_rule)
+    pipeline = Pipeline.from_pretrained(
+        name_or_path, device=device, mask_rule=mask_rule, map_smoothing=map_smoothing
+    )
     if kind in ("localization", "class-aware"):
-        return ModelLocalizer(pipeline, name=str(name_or_path))
+        smoothing = (
+            "" if map_smoothing == DEFAULT_MAP_SMOOTHING else f" (map smoothing {map_smoothing:g})"
+        )
+        return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
     if kind == "separation":
         suffix = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
         return ModelSeparator(pipeline, name=f"{name_or_path}{suffix}")
