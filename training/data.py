@@ -185,9 +185,12 @@ class TrainData:
     ) -> dict[str, float]:
         """cIoU (top-50 % rule), AP50 and pointing game on the held-out solo clips.
 
-        With ``class_maps`` the same numbers are added for the map of the most probable
-        pseudo-class (``class_ciou``, ``class_pointing``).
+        The audio-visual maps are smoothed as inference smooths them
+        (:func:`avloc.inference.smooth_maps`), so the numbers follow ``avloc evaluate``'s. With
+        ``class_maps`` the same numbers are added for the map of the most probable pseudo-class
+        (``class_ciou``, ``class_pointing``).
         """
+        from avloc.inference import DEFAULT_MAP_SMOOTHING, smooth_maps
         from avloc.metrics import localization as metrics
 
         scores: dict[str, list[float]] = {"ciou": [], "pointing": []}
@@ -196,12 +199,13 @@ class TrainData:
         for batch in self._batches(self.val, device):
             frames = batch.frames[:, batch.frames.shape[1] // 2]
             out = model.localize(frames, batch.audio)
+            heatmaps = smooth_maps(out.maps.float(), DEFAULT_MAP_SMOOTHING)
             for i, (index, start) in enumerate(zip(batch.clip_index, batch.start_s, strict=True)):
                 box = self._box(int(index), float(start))
                 if box is None:
                     continue
                 gt = metrics.union_map([box])
-                named = [("", out.maps[i])]
+                named = [("", heatmaps[i])]
                 if class_maps and out.class_maps is not None:
                     named.append(("class_", out.class_maps[i, out.class_probs[i].argmax()]))
                 for prefix, pred in named:
