@@ -504,6 +504,32 @@ def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
         _default_model(dataclasses.replace(config, init_from=str(other)))
 
 
+def test_init_skip_keeps_the_seeded_initialisation_of_the_named_modules(tmp_path: Path) -> None:
+    from safetensors.torch import load_file as load_bundle_weights
+
+    from avloc.checkpoint import save_bundle
+    from avloc.models import create_model
+    from training.train import _default_model
+
+    config = _tiny_stage_config()
+    torch.manual_seed(1)
+    bundle = save_bundle(create_model(config.model), tmp_path / "start.safetensors")
+    trained = create_model(config.model)
+    trained.load_state_dict(load_bundle_weights(bundle))
+    torch.manual_seed(2)
+    fresh = create_model(config.model)  # what a run seeded with 2 starts from
+    skip = dataclasses.replace(config, init_from=str(bundle), init_skip=("separator",))
+    torch.manual_seed(2)
+    model = _default_model(skip)
+    for name, value in model.state_dict().items():
+        expected = fresh if name.startswith("separator.") else trained
+        assert torch.equal(value, expected.state_dict()[name]), name
+    with pytest.raises(RuntimeError, match="no weights under 'separatr'"):
+        _default_model(dataclasses.replace(skip, init_skip=("separatr",)))
+    with pytest.raises(ValueError, match="init_skip"):
+        dataclasses.replace(config, init_skip=("separator",))
+
+
 def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     from avloc.data.manifest import read_manifest
     from training.data import SynthSet, ensure_synth, train_sets

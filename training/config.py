@@ -217,6 +217,10 @@ class TrainConfig:
     # A bundle (.safetensors) of the same architecture whose weights the model starts from, so
     # later stages can be (re)trained alone: --set stages=separation --set init_from=model.st
     init_from: str | None = None
+    # Modules (state-dict prefixes) that keep their fresh, seeded initialisation instead of
+    # init_from's weights: --set init_skip=separator,visual_to_separator retrains stage 4 from
+    # scratch on another run's stages 1-3, starting exactly where a whole run's stage 4 starts.
+    init_skip: tuple[str, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     correspondence: CorrespondenceConfig = field(default_factory=CorrespondenceConfig)
@@ -242,6 +246,8 @@ class TrainConfig:
                 f"stages must be distinct and in the order {', '.join(STAGE_NAMES)}; "
                 f"got {', '.join(self.stages)}"
             )
+        if self.init_skip and self.init_from is None:
+            raise ValueError("init_skip names modules to leave out of init_from, which is not set")
         _check_choice("precision", self.precision, ("bf16", "fp32"))
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))
         for name in ("log_every", "checkpoint_every"):

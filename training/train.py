@@ -541,11 +541,12 @@ def _run_all(loop: _Loop) -> None:
 
 
 def _default_model(config: TrainConfig) -> nn.Module:
-    """The recipe's model, starting from ``config.init_from``'s weights when given.
+    """The recipe's model, starting from ``config.init_from``'s weights when given, except the
+    modules ``config.init_skip`` names, which keep their seeded initialisation.
 
     Raises:
         FileNotFoundError: ``init_from`` does not exist. RuntimeError: its weights do not fit
-        the recipe's architecture (strict loading).
+        the recipe's architecture (strict loading), or an ``init_skip`` prefix names no weight.
     """
     from avloc.models import create_model
 
@@ -556,8 +557,23 @@ def _default_model(config: TrainConfig) -> nn.Module:
         path = Path(config.init_from)
         if not path.is_file():
             raise FileNotFoundError(f"init_from: no bundle at {path}")
-        model.load_state_dict(load_file(str(path)), strict=True)
+        weights = load_file(str(path))
+        skipped = {k for k in weights if any(_under(k, p) for p in config.init_skip)}
+        for prefix in config.init_skip:
+            if not any(_under(k, prefix) for k in weights):
+                raise RuntimeError(f"init_skip: {path} has no weights under {prefix!r}")
+        # Strict in all but the skipped names: a missing or extra weight is still an error.
+        missing, unexpected = model.load_state_dict(
+            {k: v for k, v in weights.items() if k not in skipped}, strict=False
+        )
+        wrong = sorted(set(missing) - skipped) + sorted(unexpected)
+        if wrong:
+            raise RuntimeError(f"init_from: {path} does not fit {config.model}: {wrong[:5]}")
     return model
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
 
 
 def _default_stages(
