@@ -26,6 +26,7 @@ from training.config import (
     config_from_json,
     config_to_json,
 )
+from training.data import SYNTH_FORMAT
 from training.objectives import Stage, StepOutput
 from training.recipes import RECIPES, get_recipe
 from training.train import Runtime, load_state, main, train
@@ -543,6 +544,8 @@ def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
         (2, data.seed + 1000, "symbola"),
     ]
     assert sets[1].folder("c").name.endswith("-symbola")
+    # The cache name says which synth format made it, so an older avloc's clips are not reused.
+    assert f"-f{SYNTH_FORMAT}-" in sets[1].folder("c").name
     assert train_sets(get_recipe("tiny").data)[0].sprites is None  # default style, old cache name
     symbola = SynthSet("solo", 2, 2000, 1.0, 64, "symbola")
     folder = ensure_synth(tmp_path, symbola, 1, False)

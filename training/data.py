@@ -1,7 +1,8 @@
 """Training and validation sets: ``avloc synth`` clips generated into a cache, or a manifest.
 
-Generated sets live in ``data.cache_dir/<scene>-n<N>-seed<S>-<D>s-<P>px/`` and are reused when
-their manifest lists all N clips. Training seeds are >= 1000 and evaluation seeds 1-999
+Generated sets live in ``data.cache_dir/<scene>-n<N>-seed<S>-<D>s-<P>px-f<F>/`` and are reused
+when their manifest lists all N clips; ``F`` (:data:`SYNTH_FORMAT`) names what ``avloc synth``
+writes for the same arguments, so a cache from an older avloc is never mistaken for today's. Training seeds are >= 1000 and evaluation seeds 1-999
 (``training.config.MIN_TRAIN_SEED``). Under DDP only rank 0 generates; the others wait.
 
 ``TrainData`` also holds the validation code shared by the stages: localisation on held-out
@@ -25,6 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 from avloc.data.manifest import SceneClip, read_manifest
 
 VAL_BATCH_SIZE = 16
+# Bumped whenever avloc synth writes other bytes for the same arguments. 2: deterministic x264
+# encoding (one thread, no macroblock tree); format-1 caches differ from run to run.
+SYNTH_FORMAT = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +61,7 @@ class SynthSet:
         style = "" if self.sprites is None else f"-{Path(self.sprites).name}"
         timbre = "-timbres" if self.vary_timbre else ""
         name = f"{self.scene}-n{self.num_clips}-seed{self.seed}-{self.duration_s:g}s-{self.size}px"
-        return Path(cache_dir) / f"{name}{style}{timbre}"
+        return Path(cache_dir) / f"{name}-f{SYNTH_FORMAT}{style}{timbre}"
 
 
 def sprite_folder(sprites: str) -> Path:
