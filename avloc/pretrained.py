@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="e6922ad7f01e0f13f772a50e9aa39f0343c741e6cab87dd9b55ac4418b7cc649",
+        sha256="5b9877b95eabc02771b00d0f996145d2f7a9a0d05703478135a5b2db007c9949",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
