@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="5b9877b95eabc02771b00d0f996145d2f7a9a0d05703478135a5b2db007c9949",
+        sha256="9f49b62267ef2711939a0b0a81e3dfdc75203ec89775528442ae1a4e36657172",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

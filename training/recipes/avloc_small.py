@@ -15,15 +15,15 @@ starts from::
         --set init_from=runs/stages123.safetensors --set init_skip=separator,visual_to_separator
     python -m training.export runs/s4 avloc-small.safetensors
 
-Stages 1-3 of that run were trained on clips encoded before ``avloc synth`` became
-deterministic, so a whole run today is another draw (README, "The bundled model": three such
-runs scored lower Flickr pointing). Stage 4 reads today's deterministic clips.
+These three commands write the shipped file byte for byte (checked from an empty data cache:
+9.0 min on 2 CPU cores). Stages 1-3 of that run were trained on clips encoded before ``avloc
+synth`` became deterministic, so a whole run today is another draw (README, "The bundled
+model": three such runs scored lower Flickr pointing).
 
 Measured on 2 CPU cores (the run of 2026-11-22, with an empty data cache): 23.3 min
-wall-clock in all, data generation included (``time`` around both commands); the stage-4
-retraining took 8.0 min with the data already generated. Median logged throughput:
-correspondence 188 clips/s, class-aware 315, separation 42-47 (3-s mixtures). The VM's speed
-drifts by ~25 % from hour to hour, so budget ~30 min on a slow day.
+wall-clock in all, data generation included (``time`` around both commands). Median logged
+throughput: correspondence 188 clips/s, class-aware 315, separation 42-47 (3-s mixtures). The
+VM's speed drifts by ~25 % from hour to hour, so budget ~30 min on a slow day.
 benchmarks/bench_training.py times each stage's model step and the making of its samples
 (augmentation runs once per batch: ~14 ms for 32 clips). Generating a 3-s clip takes ~0.07 s
 per worker and decoding it into the in-memory cache 22 ms; the decoded clips take about 1.2 MB
