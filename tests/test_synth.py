@@ -299,3 +299,31 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         make_scene(replace(TINY, soundfont=default_soundfont(), program_map=bad_map), 0)
     with pytest.raises(FileNotFoundError, match=r"missing\.sf2"):
         make_scene(replace(TINY, soundfont=tmp_path / "missing.sf2"), 0)
+
+
+@pytest.mark.parametrize("style", ["noto", "symbola", "openmoji", "emojione"])
+def test_bundled_sprite_styles_are_licensed_instrument_pictures(style: str) -> None:
+    from avloc.synth.sprites import available_classes, bundled_sprites_dir
+
+    folder = bundled_sprites_dir(style)
+    assert "licen" in (folder / "LICENSE").read_text().lower()[:2000]
+    classes = available_classes(folder)
+    assert len(classes) >= 6 and set(classes) <= set(BUILTIN_INSTRUMENTS)
+    if style in ("noto", "openmoji"):  # the full-colour sets draw every class
+        assert len(classes) == len(BUILTIN_INSTRUMENTS)
+    for name in classes:
+        for png in (folder / name).glob("*.png"):
+            image = Image.open(png)
+            assert image.mode == "RGBA" and max(image.size) <= 128, png
+
+
+def test_cli_sprites_take_a_bundled_style_name_or_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avloc.cli import main
+
+    argv = ["synth", str(tmp_path / "om"), "--scene", "solo", "--num-clips", "1", "--size", "64"]
+    assert main([*argv, "--sprites", "openmoji"]) == 0
+    assert read_manifest(tmp_path / "om")[0].objects
+    assert main([*argv, "--sprites", str(tmp_path / "nowhere")]) != 0
+    assert "no such folder, and no bundled style of that name" in capsys.readouterr().err

@@ -552,7 +552,7 @@ def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     assert folder == symbola.folder(tmp_path)
     classes = {o.class_name for c in read_manifest(folder) for o in c.objects}
     assert classes <= {"acoustic_guitar", "drum", "piano", "saxophone", "trumpet", "violin"}
-    with pytest.raises(ValueError, match="no bundled sprite style 'nosuch'"):
+    with pytest.raises(ValueError, match="sprites 'nosuch': no such folder, and no bundled style"):
         ensure_synth(tmp_path, SynthSet("solo", 1, 2000, 1.0, 64, "nosuch"), 1, False)
     # Several timbres: a set of its own (same pictures, other programs), cached under its name.
     varied = train_sets(apply_overrides(get_recipe("tiny"), ["data.vary_timbre=true"]).data)[0]

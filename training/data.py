@@ -64,13 +64,6 @@ class SynthSet:
         return Path(cache_dir) / f"{name}-f{SYNTH_FORMAT}{style}{timbre}"
 
 
-def sprite_folder(sprites: str) -> Path:
-    """A bundled style name (``noto``, ``symbola``, ...) or a folder of ``<class>/*.png``."""
-    from avloc.synth.sprites import bundled_sprites_dir
-
-    return Path(sprites) if Path(sprites).is_dir() else bundled_sprites_dir(sprites)
-
-
 def _complete(folder: Path, num_clips: int) -> bool:
     try:
         return len(read_manifest(folder)) == num_clips
@@ -88,6 +81,7 @@ def ensure_synth(
             were written.
     """
     from avloc.synth import SynthConfig, generate
+    from avloc.synth.sprites import find_sprites
 
     folder = synth_set.folder(cache_dir)
     num_clips = synth_set.num_clips
@@ -100,7 +94,7 @@ def ensure_synth(
         size=synth_set.size,
         seed=synth_set.seed,
         workers=workers,
-        sprites=None if synth_set.sprites is None else sprite_folder(synth_set.sprites),
+        sprites=None if synth_set.sprites is None else find_sprites(synth_set.sprites),
         vary_timbre=synth_set.vary_timbre,
     )
     generate(settings, folder, progress=progress)

@@ -1,6 +1,6 @@
 """Re-render the bundled instrument sprites (run from the repository root).
 
-Three drawing styles, each written as ``assets/sprites/<style>/<class>/<style>.png`` (RGBA,
+Four drawing styles, each written as ``assets/sprites/<style>/<class>/<style>.png`` (RGBA,
 cropped to the alpha bounding box, longest side at most 128 px):
 
 - ``noto``: Noto Color Emoji glyphs (Debian ``fonts-noto-color-emoji``, SIL OFL 1.1), drawn with
@@ -10,14 +10,18 @@ cropped to the alpha bounding box, longest side at most 128 px):
 - ``symbola``: Symbola outline glyphs (Debian ``fonts-symbola``, free for any use) as black line
   drawings on a white fill: the ink is the glyph, the alpha is the ink with its holes filled.
   Only the classes Symbola has.
+- ``openmoji``: OpenMoji 17 colour artwork (npm ``openmoji``, CC-BY-SA 4.0), flat colours with
+  black outlines, rasterised from its SVGs with CairoSVG at 256 px. Every class.
 
 Usage::
 
-    apt-get download ruby-gemojione fonts-symbola   # the two held-out styles, unpacked with
+    apt-get download ruby-gemojione fonts-symbola   # unpacked with
     dpkg-deb -x ruby-gemojione_*.deb /tmp/gemojione; dpkg-deb -x fonts-symbola_*.deb /tmp/symbola
+    npm pack openmoji@17.0.0 && tar xzf openmoji-17.0.0.tgz -C /tmp   # and pip install cairosvg
     python assets/sprites/render_sprites.py \\
         --emojione-png /tmp/gemojione/usr/share/rubygems-integration/all/gems/gemojione-3.3.0/assets/png \\
-        --symbola-ttf /tmp/symbola/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf
+        --symbola-ttf /tmp/symbola/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf \\
+        --openmoji-svg /tmp/package/color/svg
 
 A style whose source is not given or not found is skipped with a message.
 """
@@ -96,6 +100,18 @@ def render_emojione(folder: Path, code: int) -> Image.Image | None:
     return crop_to_alpha(Image.open(path).convert("RGBA"))
 
 
+def render_openmoji(folder: Path, code: int) -> Image.Image | None:
+    path = folder / f"{code:X}.svg"
+    if not path.is_file():
+        return None
+    import io
+
+    import cairosvg  # only this style needs it: pip install cairosvg
+
+    png = cairosvg.svg2png(url=str(path), output_width=256, output_height=256)
+    return crop_to_alpha(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
 def save(image: Image.Image, style: str, name: str) -> None:
     folder = HERE / style / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emojione-png", type=Path, default=None)
     parser.add_argument("--symbola-ttf", type=Path, default=None)
+    parser.add_argument("--openmoji-svg", type=Path, default=None)
     args = parser.parse_args()
     for name, code in EMOJI.items():
         save(render_noto(code), "noto", name)
@@ -124,6 +141,13 @@ def main() -> None:
                 save(render_symbola(font, code), "symbola", name)
     else:
         print("skipping symbola: pass --symbola-ttf (see the module docstring)")
+    if args.openmoji_svg is not None and args.openmoji_svg.is_dir():
+        for name, code in EMOJI.items():
+            image = render_openmoji(args.openmoji_svg, code)
+            if image is not None:
+                save(image, "openmoji", name)
+    else:
+        print("skipping openmoji: pass --openmoji-svg (see the module docstring)")
 
 
 if __name__ == "__main__":

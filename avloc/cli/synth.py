@@ -36,7 +36,12 @@ def add_parser(subparsers: Any) -> None:
         default="sounding",
         help="flickr layout: write a silent distractor's sound and box instead (same images)",
     )
-    parser.add_argument("--sprites", type=Path, default=None, help="folder of <class>/*.png")
+    parser.add_argument(
+        "--sprites",
+        default=None,
+        help="a folder of <class>/*.png, or a bundled style: noto (default), symbola, openmoji, "
+        "emojione",
+    )
     parser.add_argument("--soundfont", type=Path, default=None, help="a .sf2 soundfont")
     parser.add_argument(
         "--program-map", type=Path, default=None, help='JSON {class: program | {"program", "bank"}}'
@@ -54,6 +59,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avloc.synth import SynthConfig, generate
+    from avloc.synth.sprites import find_sprites
 
     config = SynthConfig(
         scene=args.scene,
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         layout=args.layout,
         sound_from=args.sound_from,
-        sprites=args.sprites,
+        sprites=None if args.sprites is None else find_sprites(args.sprites),
         soundfont=args.soundfont,
         program_map=args.program_map,
         classes=args.classes,

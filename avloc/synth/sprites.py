@@ -1,8 +1,9 @@
 """Instrument pictures: loading a sprite folder and per-clip appearance augmentation.
 
 A sprite folder holds one sub-folder of RGBA PNGs per class (``<root>/<class>/*.png``). The
-bundled ones live in ``assets/sprites/<style>/`` (``noto`` for training; ``emojione`` and
-``symbola`` are differently drawn held-out styles, see ``assets/sprites/render_sprites.py``).
+bundled ones live in ``assets/sprites/<style>/``: ``noto`` (the default), ``symbola`` and
+``openmoji``, and ``emojione``, which the bundled recipe never trains on (see
+``assets/sprites/render_sprites.py`` and ``assets/sprites/README.md``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ SpriteBank = dict[str, tuple[np.ndarray, ...]]
 
 
 def bundled_sprites_dir(style: str = DEFAULT_STYLE) -> Path:
-    """The folder of a bundled sprite style (``noto``, ``emojione`` or ``symbola``).
+    """The folder of a bundled sprite style (``noto``, ``symbola``, ``openmoji``, ``emojione``).
 
     Raises:
         ValueError: no such bundled style.
@@ -32,6 +33,25 @@ def bundled_sprites_dir(style: str = DEFAULT_STYLE) -> Path:
         styles = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise ValueError(f"no bundled sprite style {style!r} in {root}; styles: {styles}")
     return path
+
+
+def find_sprites(name_or_folder: str | Path) -> Path:
+    """A folder of ``<class>/*.png`` as given, else the bundled style of that name.
+
+    Raises:
+        ValueError: neither a folder nor a bundled style (the message lists the styles).
+    """
+    path = Path(name_or_folder)
+    if path.is_dir():
+        return path
+    root = assets_dir() / "sprites"
+    if len(path.parts) == 1 and (root / path.name).is_dir():
+        return root / path.name
+    styles = sorted(p.name for p in root.iterdir() if p.is_dir())
+    raise ValueError(
+        f"sprites {str(name_or_folder)!r}: no such folder, and no bundled style of that name "
+        f"(bundled styles: {', '.join(styles)})"
+    )
 
 
 def available_classes(root: str | Path) -> tuple[str, ...]:
