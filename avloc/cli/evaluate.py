@@ -53,7 +53,12 @@ def add_parser(subparsers: Any) -> None:
                         "separation: mixture, oracle-ibm, oracle-irm)")  # fmt: skip
     source.add_argument("--maps", type=Path, help="folder of saved maps (<id>.npy) to score")
     parser.add_argument("--out", type=Path, help="result JSON path (plots are written beside it)")
-    parser.add_argument("--save-maps", type=Path, help="write the raw maps (<id>.npy) here")
+    parser.add_argument(
+        "--save-maps",
+        type=Path,
+        help="write the predicted maps (<id>.npy), before the protocol resizes and thresholds "
+        "them, here",
+    )
     parser.add_argument("--test-list", type=Path, help="flickr: the 250-id list or flickr_test.csv")
     parser.add_argument(
         "--annotations", type=Path, help="vggss: vggss.json (default ROOT/vggss.json)"
