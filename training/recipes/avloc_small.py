@@ -6,19 +6,20 @@ Two commands train and export a whole run::
     python -m training.export runs/avloc_small avloc-small.safetensors
 
 The shipped ``assets/models/avloc-small.safetensors`` is stages 1-3 of the run of 2026-11-22
-(this recipe before it switched to softmax masks; stages 1-3 are configured as here) and a
-stage 4 retrained with this recipe on them, from the seeded initialisation a whole run's stage 4
-starts from::
+(this recipe before it switched to softmax masks and added OpenMoji sprites; stages 1-3 are
+otherwise configured as here) and a stage 4 retrained with this recipe on them, on that run's
+two sprite styles, from the seeded initialisation a whole run's stage 4 starts from::
 
     git show 81a8bff:assets/models/avloc-small.safetensors > runs/stages123.safetensors
     python -m training.train avloc_small --out runs/s4 --set stages=separation \
-        --set init_from=runs/stages123.safetensors --set init_skip=separator,visual_to_separator
+        --set init_from=runs/stages123.safetensors --set init_skip=separator,visual_to_separator \
+        --set data.sprite_styles=noto,symbola
     python -m training.export runs/s4 avloc-small.safetensors
 
-These three commands write the shipped file byte for byte (checked from an empty data cache:
-9.0 min on 2 CPU cores). Stages 1-3 of that run were trained on clips encoded before ``avloc
+These three commands write the shipped file byte for byte (checked: 9.0 min on 2 CPU cores
+from an empty data cache). Stages 1-3 of that run were trained on clips encoded before ``avloc
 synth`` became deterministic, so a whole run today is another draw (README, "The bundled
-model": three such runs scored lower Flickr pointing).
+model": whole runs scored lower Flickr pointing).
 
 Measured on 2 CPU cores (the run of 2026-11-22, with an empty data cache): 23.3 min
 wall-clock in all, data generation included (``time`` around both commands). Median logged
@@ -51,8 +52,9 @@ RECIPE = TrainConfig(
     model_overrides={"separator": {"mask_mode": "softmax"}},
     data=DataConfig(
         scene="solo",
-        # Two sprite styles (EmojiOne and the FluidR3 soundfont stay held out for evaluation).
-        sprite_styles=("noto", "symbola"),
+        # Three sprite styles (EmojiOne and the FluidR3 soundfont stay held out for evaluation);
+        # OpenMoji as the third lifted EmojiOne pointing by 8 points in a paired run (README).
+        sprite_styles=("noto", "symbola", "openmoji"),
         num_clips=2000,
         num_val_clips=16,
         seed=1000,  # training seeds are >= 1000; evaluation sets use 1-999
