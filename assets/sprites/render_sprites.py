@@ -29,6 +29,7 @@ A style whose source is not given or not found is skipped with a message.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,22 @@ def save(image: Image.Image, style: str, name: str) -> None:
     print(f"{style}/{name}: {image.size[0]}x{image.size[1]}")
 
 
+def render_from_files(
+    folder: Path | None,
+    style: str,
+    flag: str,
+    render: Callable[[Path, int], Image.Image | None],
+) -> None:
+    """Save ``style``'s sprite of every class its artwork folder (one file per code point) has."""
+    if folder is None or not folder.is_dir():
+        print(f"skipping {style}: pass {flag} (see the module docstring)")
+        return
+    for name, code in EMOJI.items():
+        image = render(folder, code)
+        if image is not None:
+            save(image, style, name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emojione-png", type=Path, default=None)
@@ -127,13 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     for name, code in EMOJI.items():
         save(render_noto(code), "noto", name)
-    if args.emojione_png is not None and args.emojione_png.is_dir():
-        for name, code in EMOJI.items():
-            image = render_emojione(args.emojione_png, code)
-            if image is not None:
-                save(image, "emojione", name)
-    else:
-        print("skipping emojione: pass --emojione-png (see the module docstring)")
+    render_from_files(args.emojione_png, "emojione", "--emojione-png", render_emojione)
     if args.symbola_ttf is not None and args.symbola_ttf.is_file():
         font = ImageFont.truetype(str(args.symbola_ttf), 120)
         for name, code in EMOJI.items():
@@ -141,13 +152,7 @@ def main() -> None:
                 save(render_symbola(font, code), "symbola", name)
     else:
         print("skipping symbola: pass --symbola-ttf (see the module docstring)")
-    if args.openmoji_svg is not None and args.openmoji_svg.is_dir():
-        for name, code in EMOJI.items():
-            image = render_openmoji(args.openmoji_svg, code)
-            if image is not None:
-                save(image, "openmoji", name)
-    else:
-        print("skipping openmoji: pass --openmoji-svg (see the module docstring)")
+    render_from_files(args.openmoji_svg, "openmoji", "--openmoji-svg", render_openmoji)
 
 
 if __name__ == "__main__":
