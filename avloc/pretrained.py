@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="9f49b62267ef2711939a0b0a81e3dfdc75203ec89775528442ae1a4e36657172",
+        sha256="9d3425da8a21cd4313eb0c5e0ea7b88318c35febe371138c9f0c10181bef3a6a",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

@@ -5,21 +5,19 @@ Two commands train and export a whole run::
     python -m training.train avloc_small --out runs/avloc_small
     python -m training.export runs/avloc_small avloc-small.safetensors
 
-The shipped ``assets/models/avloc-small.safetensors`` is stages 1-3 of the run of 2026-11-22
-(this recipe before it switched to softmax masks and added OpenMoji sprites; stages 1-3 are
-otherwise configured as here) and a stage 4 retrained with this recipe on them, on that run's
-two sprite styles, from the seeded initialisation a whole run's stage 4 starts from::
+The shipped ``assets/models/avloc-small.safetensors`` fine-tunes an older bundle's stage 1
+(max pooling, Noto only, 4,500 steps, from commit 3ba25d9) for 500 steps with this recipe's
+top-k pooling, then runs this recipe's stages 2-4 (12.0 min with the data already made)::
 
-    git show 81a8bff:assets/models/avloc-small.safetensors > runs/stages123.safetensors
-    python -m training.train avloc_small --out runs/s4 --set stages=separation \
-        --set init_from=runs/stages123.safetensors --set init_skip=separator,visual_to_separator \
-        --set data.sprite_styles=noto,symbola
-    python -m training.export runs/s4 avloc-small.safetensors
+    git show 3ba25d9:assets/models/avloc-small.safetensors > runs/avloc-small-previous.safetensors
+    python -m training.train avloc_small --out runs/p3 \
+        --set init_from=runs/avloc-small-previous.safetensors \
+        --set correspondence.steps=500 --set correspondence.lr_scale=0.3
+    python -m training.export runs/p3 avloc-small.safetensors
 
-These three commands write the shipped file byte for byte (checked: 9.0 min on 2 CPU cores
-from an empty data cache). Stages 1-3 of that run were trained on clips encoded before ``avloc
-synth`` became deterministic, so a whole run today is another draw (README, "The bundled
-model": whole runs scored lower Flickr pointing).
+Whole runs of this recipe from scratch score lower Flickr pointing (84-87 against the bundle's
+94.8; README, "The bundled model"), and max pooling from scratch had not learnt after 3,500
+steps on three styles, so the recipe does not yet do this by itself.
 
 Measured on 2 CPU cores (the run of 2026-11-22, with an empty data cache): 23.3 min
 wall-clock in all, data generation included (``time`` around both commands). Median logged
