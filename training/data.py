@@ -2,8 +2,9 @@
 
 Generated sets live in ``data.cache_dir/<scene>-n<N>-seed<S>-<D>s-<P>px-f<F>/`` and are reused
 when their manifest lists all N clips; ``F`` (:data:`SYNTH_FORMAT`) names what ``avloc synth``
-writes for the same arguments, so a cache from an older avloc is never mistaken for today's. Training seeds are >= 1000 and evaluation seeds 1-999
-(``training.config.MIN_TRAIN_SEED``). Under DDP only rank 0 generates; the others wait.
+writes for the same arguments, so a cache from an older avloc is never mistaken for today's.
+Training seeds are >= 1000 and evaluation seeds 1-999 (``training.config.MIN_TRAIN_SEED``).
+Under DDP only rank 0 generates; the others wait.
 
 ``TrainData`` also holds the validation code shared by the stages: localisation on held-out
 solo clips (cIoU at the top-50 % rule, AP50 and the pointing game, from

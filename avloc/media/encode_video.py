@@ -184,7 +184,7 @@ class VideoWriter:
             video.pix_fmt = "yuv420p"
             # x264 output varies from run to run: its macroblock-tree rate control (assembly
             # reading memory it did not write, we found) and its thread count (CPU count by
-            # default). Without both the same frames give the same bytes on any machine.
+            # default). With both fixed, the same frames give the same bytes on any machine.
             fixed = {"threads": "1", "x264-params": "mbtree=0"} if self.deterministic else {}
             video.options = {"crf": str(self.crf), **fixed}
             video.codec_context.time_base = 1 / rate
@@ -233,8 +233,8 @@ def write_video(
         audio: the soundtrack, float in [-1, 1]; needs ``sample_rate``.
         sample_rate: the audio's rate, Hz.
         crf: x264 quality, 0 (lossless) .. 51; 23 is x264's default.
-        deterministic: encode on one thread, so the same input gives the same file every time
-            (x264's threaded encoding does not).
+        deterministic: encode on one thread and without x264's macroblock-tree rate control,
+            so the same input gives the same file every time (either one alone does not).
 
     Returns:
         ``path`` as a Path.

@@ -30,9 +30,12 @@ def bundled_sprites_dir(style: str = DEFAULT_STYLE) -> Path:
     root = assets_dir() / "sprites"
     path = root / style
     if not path.is_dir():
-        styles = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise ValueError(f"no bundled sprite style {style!r} in {root}; styles: {styles}")
+        raise ValueError(f"no bundled sprite style {style!r} in {root}; styles: {_styles(root)}")
     return path
+
+
+def _styles(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir())
 
 
 def find_sprites(name_or_folder: str | Path) -> Path:
@@ -47,10 +50,9 @@ def find_sprites(name_or_folder: str | Path) -> Path:
     root = assets_dir() / "sprites"
     if len(path.parts) == 1 and (root / path.name).is_dir():
         return root / path.name
-    styles = sorted(p.name for p in root.iterdir() if p.is_dir())
     raise ValueError(
         f"sprites {str(name_or_folder)!r}: no such folder, and no bundled style of that name "
-        f"(bundled styles: {', '.join(styles)})"
+        f"(bundled styles: {', '.join(_styles(root))})"
     )
 
 
