@@ -16,7 +16,8 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 * flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
 * duet, grid: class-aware localization (tau 0.2 / 0.5, Hungarian matching on a held-out 20 %).
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
-  the smoothed maps inference shows.
+  the smoothed maps inference shows, and the class-aware sets with raw class maps
+  (``--class-map-smoothing 0``).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all).
 """
@@ -88,6 +89,8 @@ def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     models = [("model", ["--model", model])]
     if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds
         models.append(("model-raw", ["--model", model, "--map-smoothing", "0"]))
+    if dataset.protocol == "class-aware":
+        models.append(("model-raw", ["--model", model, "--class-map-smoothing", "0"]))
     if dataset.protocol == "separation":  # the other ways the sources' masks may share the mix
         models += [(f"model-{r}", ["--model", model, "--mask-rule", r]) for r in MASK_RULES[1:]]
     return models + [(n, ["--baseline", n]) for n in names]

@@ -463,6 +463,10 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
     assert raw["method"] == "avloc-tiny-test (map smoothing 0)"
     smoothed = json.loads((tmp_path / "flickr.json").read_text())
     assert raw["per_image"] != smoothed["per_image"]  # the flag reaches the maps
+    out = tmp_path / "raw-classes.json"
+    assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
+                 "--class-map-smoothing", "0", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map smoothing 0)"
     out = tmp_path / "sep.json"
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", str(bundle),
                  "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -12,6 +14,10 @@ import torch
 
 from avloc import media
 from avloc.inference import (
+    CLASS_MAP_HALO,
+    DEFAULT_CLASS_MAP_SMOOTHING,
+    DEFAULT_MAP_SMOOTHING,
+    MAP_HALO,
     Clip,
     Pipeline,
     _AudioWindows,
@@ -84,25 +90,59 @@ def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
     # A plain blur would hand the peak to the patch; the maximum with the map keeps it.
     blurred = gaussian_filter(maps[0].numpy(), 0.19 * 16, mode="nearest", truncate=3.0)
     assert int(blurred.argmax()) != int(maps[0].argmax())
-    np.testing.assert_allclose(out[0].numpy(), np.maximum(maps[0].numpy(), blurred), atol=1e-5)
-    assert float(out[0, 4, 7]) > 0.01 and float(maps[0, 4, 7]) == 0.0  # the peak's neighbours rise
+    halo = blurred * MAP_HALO * 0.9 / blurred.max()  # topped at MAP_HALO of the peak
+    np.testing.assert_allclose(out[0].numpy(), np.maximum(maps[0].numpy(), halo), atol=1e-5)
+    assert float(out[0, 4, 7]) > 0.02 and float(maps[0, 4, 7]) == 0.0  # the peak's neighbours rise
+    # A one-cell peak gets the same halo relative to its height as a wide one does.
+    lone = torch.zeros(1, 16, 16)
+    lone[0, 8, 8] = 0.8
+    assert float(smooth_maps(lone, 0.19).max()) == pytest.approx(0.8)
+    # One cell off the Gaussian's top:
+    neighbour = 0.8 * MAP_HALO * np.exp(-0.5 / (0.19 * 16) ** 2)
+    assert float(smooth_maps(lone, 0.19)[0, 8, 9]) == pytest.approx(neighbour, rel=0.01)
     assert torch.equal(smooth_maps(maps, 0.0), maps)
     with pytest.raises(ValueError, match="map smoothing"):
         smooth_maps(maps, -0.1)
     with pytest.raises(ValueError, match=r"\(B, h, w\)"):
         smooth_maps(maps[0], 0.1)
+    with pytest.raises(ValueError, match="halo"):
+        smooth_maps(maps, 0.1, halo=1.0)
+    # (B, K, h, w): every class map on its own.
+    stacked = smooth_maps(torch.stack([maps, maps.flip(0)], 1), 0.19)
+    torch.testing.assert_close(stacked[:, 0], out)
+    torch.testing.assert_close(stacked[:, 1], out.flip(0))
 
 
-def test_pipeline_smooths_heatmaps_not_class_maps(model: torch.nn.Module) -> None:
+def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The untrained test model's class maps are nearly flat, which smoothing leaves as they are:
+    # keep only each map's peak so that it has something to do.
+    localize_from = model.localize_from
+
+    def sharp_class_maps(*args: Any) -> Any:
+        out = localize_from(*args)
+        peaks = out.class_maps.amax((-2, -1), keepdim=True)
+        return dataclasses.replace(out, class_maps=out.class_maps * (out.class_maps == peaks))
+
+    monkeypatch.setattr(model, "localize_from", sharp_class_maps)
     clip = _clip(1.0, 8)
-    raw = Pipeline(model, precision="fp32", map_smoothing=0.0).localize(clip)
+    raw = Pipeline(model, precision="fp32", map_smoothing=0.0, class_map_smoothing=0.0)
+    raw_result = raw.localize(clip)
     smooth = Pipeline(model, precision="fp32").localize(clip)  # the default smoothing
-    assert not np.allclose(raw.heatmaps, smooth.heatmaps)
-    expected = smooth_maps(torch.from_numpy(raw.heatmaps), Pipeline(model).map_smoothing)
-    np.testing.assert_allclose(smooth.heatmaps, expected.numpy(), atol=1e-6)
-    np.testing.assert_array_equal(raw.class_maps, smooth.class_maps)
-    with pytest.raises(ValueError, match="map_smoothing"):
-        Pipeline(model, map_smoothing=-1.0)
+    for name, sigma, halo in (
+        ("heatmaps", DEFAULT_MAP_SMOOTHING, MAP_HALO),
+        ("class_maps", DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO),
+    ):
+        before, after = getattr(raw_result, name), getattr(smooth, name)
+        assert not np.allclose(before, after)
+        expected = smooth_maps(torch.from_numpy(before), sigma, halo)
+        np.testing.assert_allclose(after, expected, atol=1e-6)
+    # The separator vectors are pooled over the raw class maps: smoothing leaves them alone.
+    np.testing.assert_allclose(raw_result.class_vectors, smooth.class_vectors, atol=1e-6)
+    for flag in ("map_smoothing", "class_map_smoothing"):
+        with pytest.raises(ValueError, match=flag):
+            Pipeline(model, **{flag: -1.0})
 
 
 def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:

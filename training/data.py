@@ -184,12 +184,17 @@ class TrainData:
     ) -> dict[str, float]:
         """cIoU (top-50 % rule), AP50 and pointing game on the held-out solo clips.
 
-        The audio-visual maps are smoothed as inference smooths them
+        The audio-visual and class maps are smoothed as inference smooths them
         (:func:`avloc.inference.smooth_maps`), so the numbers follow ``avloc evaluate``'s. With
         ``class_maps`` the same numbers are added for the map of the most probable pseudo-class
         (``class_ciou``, ``class_pointing``).
         """
-        from avloc.inference import DEFAULT_MAP_SMOOTHING, smooth_maps
+        from avloc.inference import (
+            CLASS_MAP_HALO,
+            DEFAULT_CLASS_MAP_SMOOTHING,
+            DEFAULT_MAP_SMOOTHING,
+            smooth_maps,
+        )
         from avloc.metrics import localization as metrics
 
         scores: dict[str, list[float]] = {"ciou": [], "pointing": []}
@@ -206,7 +211,9 @@ class TrainData:
                 gt = metrics.union_map([box])
                 named = [("", heatmaps[i])]
                 if class_maps and out.class_maps is not None:
-                    named.append(("class_", out.class_maps[i, out.class_probs[i].argmax()]))
+                    best = out.class_maps[i, out.class_probs[i].argmax()][None].float()
+                    best = smooth_maps(best, DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO)
+                    named.append(("class_", best[0]))
                 for prefix, pred in named:
                     resized = metrics.resize_map(pred.float().cpu().numpy())
                     scores[f"{prefix}ciou"].append(

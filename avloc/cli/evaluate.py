@@ -94,7 +94,11 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
         return [P.SavedMaps(args.maps, name=f"maps:{args.maps.name}")], None
     if args.model is not None:
         predictor = _model_predictor(
-            args.model, kind, args.device, args.mask_rule, args.map_smoothing
+            args.model,
+            kind,
+            args.device,
+            args.mask_rule,
+            (args.map_smoothing, args.class_map_smoothing),
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -125,12 +129,17 @@ def _separation_baseline(name: str, preset: Any) -> Any:
 
 
 def _model_predictor(
-    name_or_path: str, kind: str, device: str | None, mask_rule: str, map_smoothing: float
+    name_or_path: str,
+    kind: str,
+    device: str | None,
+    mask_rule: str,
+    smoothing: tuple[float, float],
 ) -> Any:
-    """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
+    """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``;
+    ``smoothing`` is (map, class map) smoothing."""
     from avloc.evaluation.model_predictors import model_predictor
 
-    return model_predictor(name_or_path, kind, device, mask_rule, map_smoothing)  # type: ignore[arg-type]
+    return model_predictor(name_or_path, kind, device, mask_rule, *smoothing)  # type: ignore[arg-type]
 
 
 def _sha256_of(name_or_path: str) -> str:

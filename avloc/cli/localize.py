@@ -96,17 +96,25 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
-    """``--map-smoothing`` (:func:`avloc.inference.smooth_maps`); ``when`` prefixes the help."""
-    from avloc.inference import DEFAULT_MAP_SMOOTHING
+    """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.inference.smooth_maps`);
+    ``when`` prefixes the help."""
+    from avloc.inference import DEFAULT_CLASS_MAP_SMOOTHING, DEFAULT_MAP_SMOOTHING
 
     parser.add_argument(
         "--map-smoothing",
         type=float,
         default=DEFAULT_MAP_SMOOTHING,
         metavar="SIGMA",
-        help=f"{when}peak-preserving smoothing of the heatmaps: max(map, Gaussian blur of it), "
-        f"sigma as a fraction of the map's width (default {DEFAULT_MAP_SMOOTHING}; 0: the "
-        "model's raw maps)",
+        help=f"{when}peak-preserving smoothing of the heatmaps: max(map, a Gaussian blur of it "
+        "topped at half the map's peak), sigma as a fraction of the map's width (default "
+        f"{DEFAULT_MAP_SMOOTHING}; 0: the model's raw maps)",
+    )
+    parser.add_argument(
+        "--class-map-smoothing",
+        type=float,
+        default=DEFAULT_CLASS_MAP_SMOOTHING,
+        metavar="SIGMA",
+        help=f"{when}the same for the class maps (default {DEFAULT_CLASS_MAP_SMOOTHING}; 0: raw)",
     )
 
 
@@ -136,6 +144,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         decode_ahead=decode_ahead,
         mask_rule=args.mask_rule,
         map_smoothing=args.map_smoothing,
+        class_map_smoothing=args.class_map_smoothing,
     )
 
 

@@ -6,8 +6,9 @@ uses (frame size, mean/std, audio window, sample rate, all from ``model.config``
 
 * Localization: the frame with the audio window centred in the sample's audio; the maps are the
   pipeline's, smoothed as inference smooths them (``--map-smoothing``).
-* Class-aware: the model's K pseudo-class maps, named ``k0 … k{K-1}``; the runner matches them to
-  the vocabulary with the Hungarian algorithm on its held-out split.
+* Class-aware: the model's K pseudo-class maps, smoothed as inference smooths them
+  (``--class-map-smoothing``), named ``k0 … k{K-1}``; the runner matches them to the vocabulary
+  with the Hungarian algorithm on its held-out split.
 * Separation (Sound-of-Pixels protocol): for each source, every decoded frame of its clip is paired
   with the mixture; the separator vector is pooled where ``AVLocModel.source_weights`` finds the
   source's object under the mixture's sound (as the separator is trained) and max-pooled over
@@ -25,6 +26,7 @@ import numpy as np
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import (
+    DEFAULT_CLASS_MAP_SMOOTHING,
     DEFAULT_MAP_SMOOTHING,
     FrameAnalysis,
     Pipeline,
@@ -98,25 +100,34 @@ def model_predictor(
     device: str | None = None,
     mask_rule: MaskRule = "independent",
     map_smoothing: float = DEFAULT_MAP_SMOOTHING,
+    class_map_smoothing: float = DEFAULT_CLASS_MAP_SMOOTHING,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
     ``mask_rule`` (separation) says how the sources' masks share the mixture
     (:func:`avloc.masks.combine_masks`); a rule other than the default names the predictor
-    ``"<model> (<rule> masks)"``. ``map_smoothing`` (localization) is the pipeline's
-    (:func:`avloc.inference.smooth_maps`); a value other than the default names the predictor
-    ``"<model> (map smoothing <sigma>)"``.
+    ``"<model> (<rule> masks)"``. ``map_smoothing`` (localization) and ``class_map_smoothing``
+    (class-aware) are the pipeline's (:func:`avloc.inference.smooth_maps`); a value other than
+    the default names the predictor ``"<model> (map smoothing <sigma>)"`` or
+    ``"<model> (class map smoothing <sigma>)"``.
 
     Raises:
         FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``.
     """
     pipeline = Pipeline.from_pretrained(
-        name_or_path, device=device, mask_rule=mask_rule, map_smoothing=map_smoothing
+        name_or_path,
+        device=device,
+        mask_rule=mask_rule,
+        map_smoothing=map_smoothing,
+        class_map_smoothing=class_map_smoothing,
     )
     if kind in ("localization", "class-aware"):
-        smoothing = (
-            "" if map_smoothing == DEFAULT_MAP_SMOOTHING else f" (map smoothing {map_smoothing:g})"
+        label, sigma, default = (
+            ("map", map_smoothing, DEFAULT_MAP_SMOOTHING)
+            if kind == "localization"
+            else ("class map", class_map_smoothing, DEFAULT_CLASS_MAP_SMOOTHING)
         )
+        smoothing = "" if sigma == default else f" ({label} smoothing {sigma:g})"
         return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
     if kind == "separation":
         suffix = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
