@@ -367,7 +367,7 @@ def _as_size(value: Any) -> tuple[int, int]:
 DEFAULT_MAP_SMOOTHING = 0.19
 # Class maps: the same rule at a smaller sigma (the class-aware sets' objects are smaller than
 # the Flickr layout's); chosen on the same tuning set (duet CIoU@0.3 69 raw -> 92 at 0.1 with a
-# halo of 0.5, 88 at 0.07 or 0.13, 55 at 0.19; the halo's height hardly mattered there).
+# halo of 0.5, 88 at 0.07 or 0.13, 55 at 0.19).
 DEFAULT_CLASS_MAP_SMOOTHING = 0.1
 # The halo's height as a fraction of the map's peak: below 1, so no halo cell can reach a peak.
 # Heatmaps, on the tuning set: AP50 80.8 / 82.4 / 82.8 at 0.15 / 0.25 / 0.5 (80.0 with the

@@ -98,7 +98,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.inference.smooth_maps`);
     ``when`` prefixes the help."""
-    from avloc.inference import DEFAULT_CLASS_MAP_SMOOTHING, DEFAULT_MAP_SMOOTHING
+    from avloc.inference import (
+        CLASS_MAP_HALO,
+        DEFAULT_CLASS_MAP_SMOOTHING,
+        DEFAULT_MAP_SMOOTHING,
+        MAP_HALO,
+    )
 
     parser.add_argument(
         "--map-smoothing",
@@ -106,15 +111,16 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
         default=DEFAULT_MAP_SMOOTHING,
         metavar="SIGMA",
         help=f"{when}peak-preserving smoothing of the heatmaps: max(map, a Gaussian blur of it "
-        "topped at half the map's peak), sigma as a fraction of the map's width (default "
-        f"{DEFAULT_MAP_SMOOTHING}; 0: the model's raw maps)",
+        f"topped at {MAP_HALO:g} of the map's peak), sigma as a fraction of the map's width "
+        f"(default {DEFAULT_MAP_SMOOTHING}; 0: the model's raw maps)",
     )
     parser.add_argument(
         "--class-map-smoothing",
         type=float,
         default=DEFAULT_CLASS_MAP_SMOOTHING,
         metavar="SIGMA",
-        help=f"{when}the same for the class maps (default {DEFAULT_CLASS_MAP_SMOOTHING}; 0: raw)",
+        help=f"{when}the same for the class maps, the blur topped at {CLASS_MAP_HALO:g} of the "
+        f"peak (default {DEFAULT_CLASS_MAP_SMOOTHING}; 0: raw)",
     )
 
 
