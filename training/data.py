@@ -204,6 +204,10 @@ class TrainData:
             frames = batch.frames[:, batch.frames.shape[1] // 2]
             out = model.localize(frames, batch.audio)
             heatmaps = smooth_maps(out.maps.float(), DEFAULT_MAP_SMOOTHING)
+            if class_maps and out.class_maps is not None:
+                rows = torch.arange(len(out.class_maps), device=out.class_maps.device)
+                best = out.class_maps[rows, out.class_probs.argmax(dim=1)].float()
+                best_class_maps = smooth_maps(best, DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO)
             for i, (index, start) in enumerate(zip(batch.clip_index, batch.start_s, strict=True)):
                 box = self._box(int(index), float(start))
                 if box is None:
@@ -211,9 +215,7 @@ class TrainData:
                 gt = metrics.union_map([box])
                 named = [("", heatmaps[i])]
                 if class_maps and out.class_maps is not None:
-                    best = out.class_maps[i, out.class_probs[i].argmax()][None].float()
-                    best = smooth_maps(best, DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO)
-                    named.append(("class_", best[0]))
+                    named.append(("class_", best_class_maps[i]))
                 for prefix, pred in named:
                     resized = metrics.resize_map(pred.float().cpu().numpy())
                     scores[f"{prefix}ciou"].append(

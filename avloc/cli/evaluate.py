@@ -19,7 +19,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from avloc.cli.localize import add_map_smoothing_argument, add_mask_rule_argument
 
@@ -98,7 +98,8 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             kind,
             args.device,
             args.mask_rule,
-            (args.map_smoothing, args.class_map_smoothing),
+            args.map_smoothing,
+            args.class_map_smoothing,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -133,13 +134,21 @@ def _model_predictor(
     kind: str,
     device: str | None,
     mask_rule: str,
-    smoothing: tuple[float, float],
+    map_smoothing: float,
+    class_map_smoothing: float,
 ) -> Any:
-    """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``;
-    ``smoothing`` is (map, class map) smoothing."""
-    from avloc.evaluation.model_predictors import model_predictor
+    """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
+    from avloc.evaluation.model_predictors import PredictorKind, model_predictor
+    from avloc.masks import check_mask_rule
 
-    return model_predictor(name_or_path, kind, device, mask_rule, *smoothing)  # type: ignore[arg-type]
+    return model_predictor(
+        name_or_path,
+        cast(PredictorKind, kind),
+        device,
+        check_mask_rule(mask_rule, "--mask-rule"),
+        map_smoothing,
+        class_map_smoothing,
+    )
 
 
 def _sha256_of(name_or_path: str) -> str:
