@@ -1,6 +1,6 @@
 """Quality of a model against the baselines and bounds, every number from ``avloc evaluate``.
 
-Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-19: evaluation seeds are
+Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20: evaluation seeds are
 1-999, training seeds >= 1000, so no clip was seen in training), then runs ``avloc evaluate``
 for the model and for every baseline on each set, and prints the README's markdown tables.
 
@@ -14,7 +14,10 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 * flickr-emojione: the same task drawn in a sprite style never used in training.
 * flickr-symbola: a style the bundled recipe trains on beside Noto (new clips, seed 15).
 * flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
-* duet, grid: class-aware localization (tau 0.2 / 0.5, Hungarian matching on a held-out 20 %).
+* duet, grid: class-aware localization (tau 0.2 / 0.5; seeds 12 / 13), each with the
+  pseudo-classes matched to classes on a separate set of 200 scenes of its kind (seeds 19 /
+  20, ``--match-split``): the default held-out 20 % is 20 scenes, too few to match 16
+  pseudo-classes to 11 classes (a class may not sound in them at all).
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
   the smoothed maps inference shows, and the class-aware sets with raw class maps
   (``--class-map-smoothing 0``).
@@ -47,6 +50,14 @@ class EvalSet:
     protocol: str
     synth: tuple[str, ...]
     baselines: str = "all"
+    match: tuple[str, ...] | None = None  # synth arguments of a separate matching set
+
+
+def _class_aware(name: str, seed: int, match_seed: int) -> EvalSet:
+    def scenes(num: int, seed: int) -> tuple[str, ...]:
+        return ("--scene", name, "--num-clips", str(num), "--seed", str(seed))
+
+    return EvalSet(name, "class-aware", scenes(100, seed), match=scenes(200, match_seed))
 
 
 def _flickr(name: str, num: int, seed: int, *extra: str) -> EvalSet:
@@ -61,8 +72,8 @@ def _sets() -> list[EvalSet]:
         _flickr("flickr-distractor", 250, 11, "--sound-from", "distractor"),
         _flickr("flickr-symbola", 150, 15, "--sprites", str(sprites / "symbola")),
         _flickr("flickr-emojione", 150, 16, "--sprites", str(sprites / "emojione")),
-        EvalSet("duet", "class-aware", ("--scene", "duet", "--num-clips", "100", "--seed", "12")),
-        EvalSet("grid", "class-aware", ("--scene", "grid", "--num-clips", "100", "--seed", "13")),
+        _class_aware("duet", 12, 19),
+        _class_aware("grid", 13, 20),
         EvalSet(
             "separation",
             "separation",
@@ -75,13 +86,18 @@ def _sets() -> list[EvalSet]:
     return sets
 
 
-def _ensure(dataset: EvalSet) -> Path:
-    root = CACHE / dataset.name
+def _synth(root: Path, args: tuple[str, ...]) -> Path:
     if not (root / ".complete").exists():
-        if avloc(["synth", str(root), *dataset.synth, "--workers", "2"]) != 0:
-            raise SystemExit(f"avloc synth failed for {dataset.name}")
+        if avloc(["synth", str(root), *args, "--workers", "2"]) != 0:
+            raise SystemExit(f"avloc synth failed for {root.name}")
         (root / ".complete").touch()
     return root
+
+
+def _ensure(dataset: EvalSet) -> Path:
+    if dataset.match is not None:
+        _synth(CACHE / f"{dataset.name}-match", dataset.match)
+    return _synth(CACHE / dataset.name, dataset.synth)
 
 
 def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
@@ -98,6 +114,8 @@ def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
 
 def _evaluate(dataset: EvalSet, root: Path, model: str) -> None:
     extra = ["--test-list", str(root / "flickr_test.csv")] if dataset.protocol == "flickr" else []
+    if dataset.match is not None:
+        extra = ["--match-split", str(CACHE / f"{dataset.name}-match" / "manifest.jsonl")]
     for label, source in _runs(dataset, model):
         out = RESULTS / f"{dataset.name}-{label}.json"
         argv = ["evaluate", dataset.protocol, "--root", str(root), *source, *extra]
