@@ -26,6 +26,7 @@ from typing import Any, TypeVar, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from avloc import media
@@ -96,7 +97,7 @@ class LocalizationResult:
     objects: tuple[DetectedObject, ...]
     fps: float  # analysis frame rate (the model's)
     sample_rate: int  # the model's audio sample rate
-    frame_size: tuple[int, int]  # (height, width) the model saw
+    frame_size: tuple[int, int]  # (height, width) of the largest scale the model saw
     duration_s: float  # length of the input
     num_chunks: int  # how many decoded chunks were streamed through the model
     class_vectors: np.ndarray | None = None  # (N, K, K_s) separator vector per class region
@@ -378,6 +379,44 @@ DEFAULT_CLASS_MAP_SMOOTHING = 0.1
 MAP_HALO = 0.25
 CLASS_MAP_HALO = 0.5
 
+# A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
+# object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,
+# the higher of the two scales' values (peaks are kept, none is averaged away). Chosen on the
+# tuning set (README, "The bundled model").
+DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.5)
+MAX_SCALE = 4.0
+
+
+def check_scales(scales: Sequence[float], name: str = "scales") -> tuple[float, ...]:
+    """``scales`` as a sorted tuple of distinct factors in (0, MAX_SCALE], or a clear error."""
+    values = tuple(sorted({float(v) for v in scales}))
+    if not values or not all(0.0 < v <= MAX_SCALE for v in values):
+        raise ValueError(f"{name} must be one or more factors in (0, {MAX_SCALE:g}], got {scales}")
+    return values
+
+
+def fuse_scales(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The per-cell maximum of maps of one batch at several grid sizes, on the finest grid.
+
+    Coarser maps are upsampled bilinearly to the finest map's grid first.
+
+    Shape:
+        each (B, h_i, w_i) or (B, K, h_i, w_i) -> the finest shape.
+    """
+    if not maps:
+        raise ValueError("fuse_scales needs at least one map")
+    finest = max(maps, key=lambda m: m.shape[-1] * m.shape[-2])
+    size = tuple(finest.shape[-2:])
+    fused = None
+    for m in maps:
+        if tuple(m.shape[-2:]) != size:
+            flat = m.float().flatten(0, -3)[:, None]
+            m = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
+            m = m[:, 0].view(*maps[0].shape[:-2], *size)
+        fused = m.float() if fused is None else torch.maximum(fused, m.float())
+    assert fused is not None
+    return fused
+
 
 def smooth_maps(maps: torch.Tensor, sigma: float, halo: float = MAP_HALO) -> torch.Tensor:
     """Peak-preserving smoothing: ``max(map, halo)``, the halo a Gaussian blur of the map
@@ -444,6 +483,9 @@ class Pipeline:
         class_map_smoothing: the same for the class maps, with a higher halo
             (``CLASS_MAP_HALO``), after the separator vectors are pooled over them (so
             separation does not depend on it).
+        scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
+            1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
+            finest grid. The separator vectors are pooled at the scale nearest 1.
         mask_rule: how the separated objects share the sound (:func:`avloc.masks.combine_masks`):
             ``"independent"`` (each object's own mask; the rest stays in the residual),
             ``"share"`` (the objects split every bin: no residual) or ``"winner"``.
@@ -464,6 +506,7 @@ class Pipeline:
         mask_rule: MaskRule = "independent",
         map_smoothing: float = DEFAULT_MAP_SMOOTHING,
         class_map_smoothing: float = DEFAULT_CLASS_MAP_SMOOTHING,
+        scales: Sequence[float] = DEFAULT_SCALES,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -477,6 +520,7 @@ class Pipeline:
             if not 0.0 <= value < 10.0:
                 raise ValueError(f"{name}_smoothing must be in [0, 10) (map widths), got {value}")
         check_mask_rule(mask_rule, "mask_rule")
+        self.scales = check_scales(scales)
         if device is not None:
             model = model.to(device)
         # Typed loosely: any model with the AVLocModel methods (duck-typed) will do.
@@ -494,6 +538,24 @@ class Pipeline:
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
         self.frame_size = _as_size(config.frame_size)
+        # One frame size per scale, each a whole number of grid cells; frames are decoded at
+        # the largest (``input_size``) and shrunk to the others.
+        grid = _as_size(config.grid_size)
+        strides = [size // cells for size, cells in zip(self.frame_size, grid, strict=True)]
+        self.scale_sizes = tuple(
+            (
+                round(self.frame_size[0] * s / strides[0]) * strides[0],
+                round(self.frame_size[1] * s / strides[1]) * strides[1],
+            )
+            for s in self.scales
+        )
+        if min(min(size) for size in self.scale_sizes) < max(strides):
+            raise ValueError(f"scales {self.scales} make frames smaller than one grid cell")
+        self.input_size = max(self.scale_sizes)
+        # The grid of the maps it returns: the largest scale's.
+        self.grid_size = (self.input_size[0] // strides[0], self.input_size[1] // strides[1])
+        # The separator vectors are pooled at the scale nearest the model's own.
+        self._vector_scale = min(range(len(self.scales)), key=lambda i: abs(self.scales[i] - 1))
         self.mean = tuple(config.mean)
         self.std = tuple(config.std)
         self.audio_window_s = float(config.audio_window_s)
@@ -528,21 +590,31 @@ class Pipeline:
         return normalize_frames(frames, self.mean, self.std).to(self.device)
 
     def _localize_batch(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
-        """One model step over frames already at the model's size, each with its window."""
+        """One model step over frames at ``input_size``, each with its window: every scale's
+        maps fused (:func:`fuse_scales`), then smoothed."""
+        maps_at: list[torch.Tensor] = []
+        class_maps_at: list[torch.Tensor] = []
         with torch.inference_mode(), self._autocast():
-            visual = self.model.encode_frames(self._frames_tensor(frames))
             audio = self.model.encode_audio(torch.from_numpy(windows).to(self.device))
-            out = self.model.localize_from(visual, audio)
-            maps = smooth_maps(out.maps.float().clamp(0.0, 1.0), self.map_smoothing)
-            if out.class_maps is None or out.class_probs is None:  # a model without a class head
-                empty = torch.zeros((len(maps), 0, *maps.shape[1:]))
-                class_maps, probs = empty, empty.flatten(2)[..., 0]
-            else:
-                class_maps = out.class_maps.float().clamp(0.0, 1.0)
-                probs = out.class_probs.float().clamp(0.0, 1.0)
+            for index, size in enumerate(self.scale_sizes):
+                scaled = self._resized(frames, size)
+                visual = self.model.encode_frames(self._frames_tensor(scaled))
+                out = self.model.localize_from(visual, audio)
+                maps_at.append(out.maps.float().clamp(0.0, 1.0))
+                if out.class_maps is None or out.class_probs is None:  # no class head
+                    empty = torch.zeros((len(frames), 0, *out.maps.shape[1:]))
+                    class_maps_at.append(empty)
+                    probs = empty.flatten(2)[..., 0]
+                    continue
+                class_maps_at.append(out.class_maps.float().clamp(0.0, 1.0))
+                probs = out.class_probs.float().clamp(0.0, 1.0)  # audio only: one per batch
+                if index == self._vector_scale:
+                    vector_visual, vector_maps = visual, class_maps_at[-1]
             vectors = torch.zeros((*probs.shape, 0))
-            if hasattr(self.model, "visual_vectors") and class_maps.shape[1] > 0:
-                vectors = self.model.visual_vectors(visual, self._regions(class_maps))
+            if hasattr(self.model, "visual_vectors") and probs.shape[1] > 0:
+                vectors = self.model.visual_vectors(vector_visual, self._regions(vector_maps))
+            maps = smooth_maps(fuse_scales(maps_at), self.map_smoothing)
+            class_maps = fuse_scales(class_maps_at)
             class_maps = smooth_maps(class_maps, self.class_map_smoothing, CLASS_MAP_HALO)
         return FrameAnalysis(*(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors)))
 
@@ -571,11 +643,14 @@ class Pipeline:
             raise ValueError(f"{len(frames)} frames but {len(windows)} audio windows")
         return self._localize_batch(self._resized(frames), windows)
 
-    def _resized(self, frames: np.ndarray) -> np.ndarray:
-        """RGB frames (B, H, W, 3) of any size at the model's frame size (area filter)."""
+    def _resized(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """RGB frames (B, H, W, 3) of any size at ``size`` (default ``input_size``; area
+        filter)."""
         import cv2
 
-        height, width = self.frame_size
+        height, width = self.input_size if size is None else size
+        if frames.shape[1:3] == (height, width):
+            return frames
         return np.stack(
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
         )
@@ -605,7 +680,8 @@ class Pipeline:
             )
         num_sources = len(frames)
         # Frame-major: frame i of every source side by side, as mixture_vectors groups them.
-        stacked = np.stack([self._resized(f) for f in frames], axis=1)
+        size = self.scale_sizes[self._vector_scale]
+        stacked = np.stack([self._resized(f, size) for f in frames], axis=1)
         stacked = stacked.reshape(-1, *stacked.shape[2:])
         length = round(self.audio_window_s * self.sample_rate)
         window = torch.from_numpy(centre_window(mixture, length))
@@ -675,7 +751,7 @@ class Pipeline:
         window = round(self.audio_window_s * self.sample_rate)
         audio = _AudioWindows(iter(source.audio(self.sample_rate)))
         parts: list[tuple[np.ndarray, ...]] = []
-        chunks = source.frames(self.fps, self.frame_size, self.batch_size)
+        chunks = source.frames(self.fps, self.input_size, self.batch_size)
         for times, frames in _prefetch(chunks, self.decode_ahead):
             starts = np.round(times * self.sample_rate).astype(np.int64) - window // 2
             windows = np.stack([audio.window(int(s), window) for s in starts])
@@ -714,7 +790,7 @@ class Pipeline:
             objects=objects,
             fps=self.fps,
             sample_rate=self.sample_rate,
-            frame_size=self.frame_size,
+            frame_size=self.input_size,
             duration_s=source.duration_s,
             num_chunks=len(parts),
             class_vectors=vectors,

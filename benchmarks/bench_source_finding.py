@@ -47,7 +47,7 @@ def _hit_rates(pipeline: Pipeline, num_mixtures: int) -> dict[str, tuple[int, fl
     for draw in draws[:num_mixtures]:
         picked = [clips[i] for i in draw]
         sample = S.separation_sample(picked, 3.0, pipeline.sample_rate, 1)
-        frames = pipeline._resized(np.stack([f[0] for f in sample.frames]))
+        frames = pipeline._resized(np.stack([f[0] for f in sample.frames]), pipeline.frame_size)
         heard_wave = torch.from_numpy(centre_window(sample.mixture, window))[None]
         with torch.inference_mode():
             visual = model.encode_frames(pipeline._frames_tensor(frames))

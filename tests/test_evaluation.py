@@ -456,13 +456,27 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
         assert result["model_sha256"] == bundle_sha256(bundle)
         assert 0.0 <= result["auc"] <= 1.0
     assert "matching" in json.dumps(result)  # pseudo-classes were matched to the vocabulary
-    out = tmp_path / "raw.json"
-    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
-                 "--map-smoothing", "0", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
-    raw = json.loads(out.read_text())
-    assert raw["method"] == "avloc-tiny-test (map smoothing 0)"
-    smoothed = json.loads((tmp_path / "flickr.json").read_text())
-    assert raw["per_image"] != smoothed["per_image"]  # the flag reaches the maps
+    # one scale: the untrained model's 8x8 maps there are not flat enough for the halo to vanish
+    runs = {}
+    for name, flags in (("one", []), ("raw", ["--map-smoothing", "0"])):
+        out = tmp_path / f"{name}.json"
+        assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                     "--scales", "1", *flags, "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+        runs[name] = json.loads(out.read_text())
+    assert runs["one"]["method"] == "avloc-tiny-test (scales 1)"
+    assert runs["raw"]["method"] == "avloc-tiny-test (map smoothing 0) (scales 1)"
+    assert runs["raw"]["per_image"] != runs["one"]["per_image"]  # the flag reaches the maps
+    for scales, grid in (("1", 8), ("1,1.5", 12)):  # so does --scales: the maps' grid
+        maps_dir = tmp_path / f"maps-{scales}"
+        assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                     "--scales", scales, "--save-maps", str(maps_dir), "--out", str(out),
+                     "--no-progress"]) == 0  # fmt: skip
+        assert np.load(next(maps_dir.glob("*.npy"))).shape == (grid, grid)
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test"  # 1,1.5: the default
+    for bad in ("1,x", "0"):  # argparse: a clear message, exit status 2
+        with pytest.raises(SystemExit):
+            _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                  "--scales", bad])  # fmt: skip
     out = tmp_path / "raw-classes.json"
     assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
                  "--class-map-smoothing", "0", "--out", str(out), "--no-progress"]) == 0  # fmt: skip

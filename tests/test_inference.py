@@ -24,6 +24,8 @@ from avloc.inference import (
     _hann_weights,
     _prefetch,
     centre_window,
+    check_scales,
+    fuse_scales,
     smooth_maps,
 )
 from avloc.models.outputs import SeparationOutput
@@ -52,7 +54,10 @@ def test_localize_shapes_and_ranges(model: torch.nn.Module) -> None:
     pipe = Pipeline(model, batch_size=5, precision="fp32")
     result = pipe.localize(_clip())
     n = 16
-    h, w = model.config.grid_size
+    # maps come on the grid of the largest scale (1.5x the model's by default)
+    assert pipe.scales == (1.0, 1.5)
+    h, w = pipe.grid_size
+    assert (h, w) == (12, 12) and model.config.grid_size == (8, 8)
     assert result.times_s.shape == (n,)
     np.testing.assert_allclose(np.diff(result.times_s), 1 / model.config.fps)
     assert result.heatmaps.shape == (n, h, w) and result.heatmaps.dtype == np.float32
@@ -60,7 +65,7 @@ def test_localize_shapes_and_ranges(model: torch.nn.Module) -> None:
     k = result.class_maps.shape[1]
     assert result.class_maps.shape == (n, k, h, w) and result.class_presence.shape == (n, k)
     assert result.num_chunks == math.ceil(n / 5)
-    assert result.frame_size == model.config.frame_size and result.sample_rate == SR
+    assert result.frame_size == pipe.input_size == (96, 96) and result.sample_rate == SR
     for obj in result.objects:
         assert obj.boxes.shape == (n, 4)
         present = ~np.isnan(obj.boxes[:, 0])
@@ -143,6 +148,58 @@ def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
     for flag in ("map_smoothing", "class_map_smoothing"):
         with pytest.raises(ValueError, match=flag):
             Pipeline(model, **{flag: -1.0})
+
+
+def test_fuse_scales_keeps_each_cells_highest_value_on_the_finest_grid() -> None:
+    coarse = torch.zeros(2, 3, 4, 4)
+    coarse[0, 1, 1, 1] = 0.8  # an object the coarse scale sees ...
+    fine = torch.zeros(2, 3, 6, 6)
+    fine[0, 2, 4, 4] = 0.6  # ... and another only the fine scale sees
+    fused = fuse_scales([coarse, fine])
+    assert fused.shape == (2, 3, 6, 6)
+    up = torch.nn.functional.interpolate(
+        coarse.flatten(0, 1)[:, None], size=(6, 6), mode="bilinear"
+    )
+    torch.testing.assert_close(fused, torch.maximum(up[:, 0].view(2, 3, 6, 6), fine))
+    assert float(fused[0, 2, 4, 4]) == pytest.approx(0.6) and float(fused[0, 1].max()) > 0.3
+    torch.testing.assert_close(fuse_scales([fine[:, 0]]), fine[:, 0])  # (B, h, w), one scale
+    with pytest.raises(ValueError, match="at least one"):
+        fuse_scales([])
+
+
+def test_check_scales_sorts_and_rejects_bad_factors() -> None:
+    assert check_scales([1.5, 1, 1.0]) == (1.0, 1.5)
+    for bad in ([], [0.0], [-1.0], [5.0]):
+        with pytest.raises(ValueError, match=r"scales must be one or more factors in \(0, 4\]"):
+            check_scales(bad)
+
+
+def test_pipeline_fuses_scales_and_pools_separator_vectors_at_the_models_own(
+    model: torch.nn.Module,
+) -> None:
+    # 96-px frames: both pipelines then shrink the same pixels to the model's 64
+    frames = np.random.default_rng(0).integers(0, 255, (3, 96, 96, 3), dtype=np.uint8)
+    windows = 0.1 * np.random.default_rng(1).standard_normal((3, SR), dtype=np.float32)
+    raw = {"map_smoothing": 0.0, "class_map_smoothing": 0.0, "precision": "fp32"}
+    one = Pipeline(model, scales=(1.0,), **raw)
+    two = Pipeline(model, scales=(1.0, 1.5), **raw)
+    assert one.grid_size == model.config.grid_size == (8, 8) and one.input_size == (64, 64)
+    assert two.grid_size == (12, 12) and two.input_size == (96, 96)
+    a, b = one.analyze_frames(frames, windows), two.analyze_frames(frames, windows)
+    assert b.maps.shape == (3, 12, 12) and b.class_maps.shape[-2:] == (12, 12)
+    # the fused maps are at least the one-scale maps, upsampled, everywhere
+    up = torch.nn.functional.interpolate(
+        torch.from_numpy(a.maps)[:, None], size=(12, 12), mode="bilinear"
+    )
+    assert bool((torch.from_numpy(b.maps) >= up[:, 0] - 1e-6).all())
+    assert not np.allclose(b.maps, up[:, 0].numpy(), atol=1e-3)  # and the 1.5x scale adds to them
+    np.testing.assert_allclose(a.class_presence, b.class_presence, atol=1e-6)
+    np.testing.assert_allclose(a.class_vectors, b.class_vectors, atol=1e-6)
+    # a scale whose frames are smaller than one grid cell cannot work
+    with pytest.raises(ValueError, match="smaller than one grid cell"):
+        Pipeline(model, scales=(0.05,))
+    with pytest.raises(ValueError, match="scales must be"):
+        Pipeline(model, scales=())
 
 
 def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:

@@ -21,7 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from avloc.cli.localize import add_map_smoothing_argument, add_mask_rule_argument
+from avloc.cli.localize import (
+    add_map_smoothing_argument,
+    add_mask_rule_argument,
+    add_scales_argument,
+)
 
 _KINDS = {
     "flickr": "localization",
@@ -73,6 +77,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add_mask_rule_argument(parser, when="separation with --model: ")
     add_map_smoothing_argument(parser, when="localization with --model: ")
+    add_scales_argument(parser, when="localization with --model: ")
     parser.add_argument("--limit", type=int, help="score only the first N items")
     parser.add_argument("--device", help="device for --model (e.g. cpu, cuda)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -100,6 +105,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.mask_rule,
             args.map_smoothing,
             args.class_map_smoothing,
+            args.scales,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -136,6 +142,7 @@ def _model_predictor(
     mask_rule: str,
     map_smoothing: float,
     class_map_smoothing: float,
+    scales: tuple[float, ...],
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -148,6 +155,7 @@ def _model_predictor(
         check_mask_rule(mask_rule, "--mask-rule"),
         map_smoothing,
         class_map_smoothing,
+        scales,
     )
 
 

@@ -93,6 +93,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     add_mask_rule_argument(parser)
     add_map_smoothing_argument(parser)
+    add_scales_argument(parser)
 
 
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
@@ -124,6 +125,36 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
     )
 
 
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"1,1.5"`` -> ``(1.0, 1.5)`` (argparse type of ``--scales``)."""
+    from avloc.inference import check_scales
+
+    try:
+        values = [float(v) for v in text.split(",")]
+        return check_scales(values, "--scales")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{error}"
+            if "--scales" in str(error)
+            else f"--scales wants numbers like 1,1.5: got {text!r}"
+        ) from None
+
+
+def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
+    """``--scales`` (``Pipeline(scales=...)``); ``when`` prefixes the help."""
+    from avloc.inference import DEFAULT_SCALES
+
+    parser.add_argument(
+        "--scales",
+        type=parse_scales,
+        default=DEFAULT_SCALES,
+        metavar="S[,S...]",
+        help=f"{when}frame sizes the model looks at, as factors of its own; the maps keep each "
+        f"cell's highest value over them (default {','.join(f'{s:g}' for s in DEFAULT_SCALES)}; "
+        "1: one pass at the model's size, the fastest)",
+    )
+
+
 def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--mask-rule`` (:func:`avloc.masks.combine_masks`); ``when`` prefixes the help."""
     from avloc.masks import MASK_RULES
@@ -151,6 +182,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         mask_rule=args.mask_rule,
         map_smoothing=args.map_smoothing,
         class_map_smoothing=args.class_map_smoothing,
+        scales=args.scales,
     )
 
 

@@ -18,6 +18,7 @@ uses (frame size, mean/std, audio window, sample rate, all from ``model.config``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,7 @@ from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import (
     DEFAULT_CLASS_MAP_SMOOTHING,
     DEFAULT_MAP_SMOOTHING,
+    DEFAULT_SCALES,
     FrameAnalysis,
     Pipeline,
     centre_window,
@@ -101,6 +103,7 @@ def model_predictor(
     mask_rule: MaskRule = "independent",
     map_smoothing: float = DEFAULT_MAP_SMOOTHING,
     class_map_smoothing: float = DEFAULT_CLASS_MAP_SMOOTHING,
+    scales: Sequence[float] = DEFAULT_SCALES,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -109,7 +112,8 @@ def model_predictor(
     ``"<model> (<rule> masks)"``. ``map_smoothing`` (localization) and ``class_map_smoothing``
     (class-aware) are the pipeline's (:func:`avloc.inference.smooth_maps`); a value other than
     the default names the predictor ``"<model> (map smoothing <sigma>)"`` or
-    ``"<model> (class map smoothing <sigma>)"``.
+    ``"<model> (class map smoothing <sigma>)"``. ``scales`` are the pipeline's frame scales
+    (localization and class-aware); others than the default add ``" (scales <s,...>)"``.
 
     Raises:
         FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``.
@@ -120,6 +124,7 @@ def model_predictor(
         mask_rule=mask_rule,
         map_smoothing=map_smoothing,
         class_map_smoothing=class_map_smoothing,
+        scales=scales,
     )
     if kind in ("localization", "class-aware"):
         label, sigma, default = (
@@ -128,6 +133,8 @@ def model_predictor(
             else ("class map", class_map_smoothing, DEFAULT_CLASS_MAP_SMOOTHING)
         )
         smoothing = "" if sigma == default else f" ({label} smoothing {sigma:g})"
+        if pipeline.scales != DEFAULT_SCALES:
+            smoothing += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
         return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
     if kind == "separation":
         suffix = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
