@@ -1,6 +1,7 @@
 """Benchmark: localisation frames/s, separation real-time factor and peak RSS of ``Pipeline``.
 
-Runs the model at its own input size on (by default) 2 CPU threads over a long synthetic video
+Runs the model at the pipeline's default scales (1 and 1.5 times its input size) and at its
+own size alone (``--scales 1``) on (by default) 2 CPU threads over a long synthetic video
 (10 minutes by default: a moving square over noise + a two-tone soundtrack, generated once with
 PyAV and cached in ``benchmarks/.cache/``). Each measurement runs in a fresh subprocess so that
 its peak RSS is its own. Uses the pretrained ``default`` model, or falls back to untrained
@@ -10,7 +11,7 @@ depend on the weights); the script prints which.
 Usage::
 
     python benchmarks/bench_inference.py [--model default] [--duration-s 600] [--threads 2]
-        [--decode-ahead 0 1 2] [--json benchmarks/bench_inference.json]
+        [--decode-ahead 0 1 2] [--scales 1,1.5 1] [--json benchmarks/bench_inference.json]
 
 Prints markdown table rows.
 """
@@ -78,7 +79,7 @@ def make_video(path: Path, duration_s: float) -> Path:
     return path
 
 
-def load(model_name: str, threads: int, decode_ahead: int):  # type: ignore[no-untyped-def]
+def load(model_name: str, threads: int, decode_ahead: int, scales: str):  # type: ignore[no-untyped-def]
     """The pipeline, and a description of which weights it uses."""
     import torch
 
@@ -95,18 +96,20 @@ def load(model_name: str, threads: int, decode_ahead: int):  # type: ignore[no-u
             f"# {model_name!r} unavailable ({error}); using untrained avloc-small", file=sys.stderr
         )
         model, which = create_model("avloc-small").eval(), "avloc-small (untrained)"
-    return Pipeline(model, decode_ahead=decode_ahead), which
+    factors = [float(v) for v in scales.split(",")]
+    return Pipeline(model, decode_ahead=decode_ahead, scales=factors), which
 
 
 def child(args: argparse.Namespace) -> None:
     """One measurement in this process; prints a JSON line."""
-    pipe, which = load(args.model, args.threads, args.decode_ahead[0])
+    pipe, which = load(args.model, args.threads, args.decode_ahead[0], args.scales[0])
     start = time.perf_counter()
     loc = pipe.localize(args.video)
     loc_s = time.perf_counter() - start
     result = {
         "model": which,
         "frame_size": list(pipe.frame_size),
+        "scales": list(pipe.scales),
         "num_frames": loc.num_frames,
         "duration_s": loc.duration_s,
         "localize_s": loc_s,
@@ -125,9 +128,11 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def measure(video: Path, model: str, threads: int, decode_ahead: int, separate: bool) -> dict:
+def measure(
+    video: Path, model: str, threads: int, decode_ahead: int, separate: bool, scales: str
+) -> dict:
     cmd = [sys.executable, __file__, "--child", "--video", str(video), "--model", model]
-    cmd += ["--threads", str(threads), "--decode-ahead", str(decode_ahead)]
+    cmd += ["--threads", str(threads), "--decode-ahead", str(decode_ahead), "--scales", scales]
     if separate:
         cmd.append("--separate")
     # The checkout's avloc, also when it is not pip-installed.
@@ -150,6 +155,7 @@ def main() -> None:
     parser.add_argument(
         "--short-s", type=float, default=60.0, help="clip for the decode-ahead sweep"
     )
+    parser.add_argument("--scales", nargs="+", default=["1,1.5", "1"], help="one run per list")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--video", type=Path, help=argparse.SUPPRESS)
@@ -162,20 +168,24 @@ def main() -> None:
     long = make_video(CACHE / f"bench_inference_{int(args.duration_s)}s.mp4", args.duration_s)
     rows = []
     print(
-        "| model | input | video | decode ahead | loc frames/s | sep x real time | peak RSS (MiB) |"
+        "| model | input | scales | video | decode ahead | loc frames/s | sep x real time | "
+        "peak RSS (MiB) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for ahead in args.decode_ahead:
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for scales in args.scales:
+        sweep = []
+        for ahead in args.decode_ahead:
+            sweep.append(
+                measure(short, args.model, args.threads, ahead, False, scales)
+                | {"decode_ahead": ahead}
+            )
+            _print_row(sweep[-1])
+        best = max(sweep, key=lambda r: r["frames_per_s"])["decode_ahead"]
+        rows += sweep
         rows.append(
-            measure(short, args.model, args.threads, ahead, separate=False)
-            | {"decode_ahead": ahead}
+            measure(long, args.model, args.threads, best, True, scales) | {"decode_ahead": best}
         )
         _print_row(rows[-1])
-    best = max(rows, key=lambda r: r["frames_per_s"])["decode_ahead"]
-    rows.append(
-        measure(long, args.model, args.threads, best, separate=True) | {"decode_ahead": best}
-    )
-    _print_row(rows[-1])
     print(
         f"# {platform.machine()}, {args.threads} torch threads, python {platform.python_version()}"
     )
@@ -187,7 +197,8 @@ def _print_row(row: dict) -> None:
     speed = f"{1 / row['rtf']:.1f}" if "rtf" in row else "-"
     size = "x".join(str(v) for v in row["frame_size"])
     print(
-        f"| {row['model']} | {size} | {row['duration_s']:.0f} s | {row['decode_ahead']} | "
+        f"| {row['model']} | {size} | {','.join(f'{v:g}' for v in row['scales'])} | "
+        f"{row['duration_s']:.0f} s | {row['decode_ahead']} | "
         f"{row['frames_per_s']:.1f} | {speed} | {row['peak_rss_mib']:.0f} |"
     )
 
