@@ -405,17 +405,16 @@ def fuse_scales(maps: Sequence[torch.Tensor]) -> torch.Tensor:
     """
     if not maps:
         raise ValueError("fuse_scales needs at least one map")
-    finest = max(maps, key=lambda m: m.shape[-1] * m.shape[-2])
-    size = tuple(finest.shape[-2:])
-    fused = None
-    for m in maps:
-        if tuple(m.shape[-2:]) != size:
-            flat = m.float().flatten(0, -3)[:, None]
-            m = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
-            m = m[:, 0].view(*maps[0].shape[:-2], *size)
-        fused = m.float() if fused is None else torch.maximum(fused, m.float())
-    assert fused is not None
-    return fused
+    size = max((tuple(m.shape[-2:]) for m in maps), key=lambda hw: hw[0] * hw[1])
+
+    def on_finest_grid(m: torch.Tensor) -> torch.Tensor:
+        if tuple(m.shape[-2:]) == size:
+            return m.float()
+        flat = m.float().flatten(0, -3)[:, None]
+        up = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
+        return up[:, 0].view(*m.shape[:-2], *size)
+
+    return torch.stack([on_finest_grid(m) for m in maps]).amax(dim=0)
 
 
 def smooth_maps(maps: torch.Tensor, sigma: float, halo: float = MAP_HALO) -> torch.Tensor:
@@ -554,8 +553,10 @@ class Pipeline:
         self.input_size = max(self.scale_sizes)
         # The grid of the maps it returns: the largest scale's.
         self.grid_size = (self.input_size[0] // strides[0], self.input_size[1] // strides[1])
-        # The separator vectors are pooled at the scale nearest the model's own.
-        self._vector_scale = min(range(len(self.scales)), key=lambda i: abs(self.scales[i] - 1))
+        # Separator vectors (of class regions, sources and points) are pooled at the frame size
+        # of the scale nearest the model's own.
+        nearest = min(range(len(self.scales)), key=lambda i: abs(self.scales[i] - 1))
+        self._vector_size = self.scale_sizes[nearest]
         self.mean = tuple(config.mean)
         self.std = tuple(config.std)
         self.audio_window_s = float(config.audio_window_s)
@@ -596,7 +597,7 @@ class Pipeline:
         class_maps_at: list[torch.Tensor] = []
         with torch.inference_mode(), self._autocast():
             audio = self.model.encode_audio(torch.from_numpy(windows).to(self.device))
-            for index, size in enumerate(self.scale_sizes):
+            for size in self.scale_sizes:
                 scaled = self._resized(frames, size)
                 visual = self.model.encode_frames(self._frames_tensor(scaled))
                 out = self.model.localize_from(visual, audio)
@@ -608,7 +609,7 @@ class Pipeline:
                     continue
                 class_maps_at.append(out.class_maps.float().clamp(0.0, 1.0))
                 probs = out.class_probs.float().clamp(0.0, 1.0)  # audio only: one per batch
-                if index == self._vector_scale:
+                if size == self._vector_size:
                     vector_visual, vector_maps = visual, class_maps_at[-1]
             vectors = torch.zeros((*probs.shape, 0))
             if hasattr(self.model, "visual_vectors") and probs.shape[1] > 0:
@@ -680,8 +681,7 @@ class Pipeline:
             )
         num_sources = len(frames)
         # Frame-major: frame i of every source side by side, as mixture_vectors groups them.
-        size = self.scale_sizes[self._vector_scale]
-        stacked = np.stack([self._resized(f, size) for f in frames], axis=1)
+        stacked = np.stack([self._resized(f, self._vector_size) for f in frames], axis=1)
         stacked = stacked.reshape(-1, *stacked.shape[2:])
         length = round(self.audio_window_s * self.sample_rate)
         window = torch.from_numpy(centre_window(mixture, length))
@@ -889,7 +889,7 @@ class Pipeline:
         """Frame times (N,) and the separator vector at ``point`` per frame (N, 1, K_s)."""
         times_out: list[np.ndarray] = []
         out: list[np.ndarray] = []
-        chunks = source.frames(self.fps, self.frame_size, self.batch_size)
+        chunks = source.frames(self.fps, self._vector_size, self.batch_size)
         for times, frames in _prefetch(chunks, self.decode_ahead):
             points = torch.tensor(point, dtype=torch.float32).expand(len(times), 1, 2)
             with torch.inference_mode(), self._autocast():

@@ -83,6 +83,7 @@ def load(model_name: str, threads: int, decode_ahead: int, scales: str):  # type
     """The pipeline, and a description of which weights it uses."""
     import torch
 
+    from avloc.cli.localize import parse_scales
     from avloc.inference import Pipeline
     from avloc.pretrained import load_model
 
@@ -96,8 +97,7 @@ def load(model_name: str, threads: int, decode_ahead: int, scales: str):  # type
             f"# {model_name!r} unavailable ({error}); using untrained avloc-small", file=sys.stderr
         )
         model, which = create_model("avloc-small").eval(), "avloc-small (untrained)"
-    factors = [float(v) for v in scales.split(",")]
-    return Pipeline(model, decode_ahead=decode_ahead, scales=factors), which
+    return Pipeline(model, decode_ahead=decode_ahead, scales=parse_scales(scales)), which
 
 
 def child(args: argparse.Namespace) -> None:
