@@ -529,6 +529,7 @@ class Pipeline:
         self.precision = precision
         self.decode_ahead = decode_ahead
         self.presence_threshold = presence_threshold
+        self._silence_presence: np.ndarray | None = None
         self.map_threshold = map_threshold
         self.mask_rule: MaskRule = mask_rule
         self.map_smoothing = map_smoothing
@@ -780,6 +781,7 @@ class Pipeline:
             self._class_labels(class_maps.shape[1]),
             self.presence_threshold,
             self.map_threshold,
+            ignore=self.silence_classes,
         )
         return LocalizationResult(
             times_s=times,
@@ -801,6 +803,18 @@ class Pipeline:
         if names and len(names) == num_classes:
             return [str(n) for n in names]
         return [f"class_{k}" for k in range(num_classes)]
+
+    @property
+    def silence_classes(self) -> tuple[int, ...]:
+        """The pseudo-classes the model hears in digital silence (its class classifier says
+        present, presence >= 0.5, for a silent audio window), which :meth:`localize` never
+        lists as objects: clustering unlabelled audio can make a class of the quiet starts and
+        ends of clips, and silence is no sounding object."""
+        if self._silence_presence is None:  # class presence depends on the audio alone
+            window = np.zeros((1, round(self.audio_window_s * self.sample_rate)), np.float32)
+            blank = np.zeros((1, *self.frame_size, 3), np.uint8)
+            self._silence_presence = self.analyze_frames(blank, window).class_presence[0]
+        return tuple(int(k) for k in np.flatnonzero(self._silence_presence >= 0.5))
 
     # -- separation ---------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ see ``protocols.md`` §3) that holds the map's strongest peak.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,11 +107,12 @@ def extract_objects(
     labels: Sequence[str] | None = None,
     presence_threshold: float = 0.5,
     map_threshold: float = 0.5,
+    ignore: Collection[int] = (),
 ) -> tuple[DetectedObject, ...]:
     """The sounding objects of a clip, strongest first.
 
     A pseudo-class sounds at frame n when ``class_presence[n, k] >= presence_threshold``; a
-    class that never does is not an object.
+    class that never does is not an object, nor is any class in ``ignore``.
 
     Args:
         class_maps: per-class maps in [0, 1].
@@ -120,6 +121,8 @@ def extract_objects(
         labels: one name per class; default ``"class_<k>"``.
         presence_threshold: presence that counts as sounding, in [0, 1].
         map_threshold: fraction of a map's maximum kept for its box, in (0, 1].
+        ignore: class indices that are never objects, e.g. the classes a model hears in
+            silence (``Pipeline.silence_classes``).
 
     Shape:
         class_maps: (N, K, h, w); class_presence: (N, K); frame_loudness_db: (N,).
@@ -144,6 +147,8 @@ def extract_objects(
         raise ValueError(f"got {len(names)} labels for {num_classes} classes")
     objects = []
     for k in range(num_classes):
+        if k in ignore:
+            continue
         active = class_presence[:, k] >= presence_threshold
         if not active.any():
             continue

@@ -52,6 +52,33 @@ def test_heatmap_is_higher_on_every_sounding_object_than_on_silent_ones(
     )
 
 
+@pytest.mark.parametrize("name", ["duet.mp4", "solo.mp4", "grid.mp4"])
+def test_each_sounding_instrument_is_one_object_and_silence_is_none(
+    pipeline: Pipeline, name: str
+) -> None:
+    """The demo clips open on silence, which this bundle hears as a pseudo-class of its own
+    (presence 0.98); it must not be listed as a sounding object."""
+    clip = next(c for c in read_manifest(assets_dir() / "demo") if c.clip.name == name)
+    result = pipeline.localize(clip.clip)
+    assert pipeline.silence_classes, "the bundle has a silence class; this test guards it"
+    found = []
+    for obj in result.objects:
+        assert obj.class_index not in pipeline.silence_classes
+        under = []
+        for t, box in zip(result.times_s, obj.boxes, strict=True):
+            if np.isnan(box).any():
+                continue
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            for o in clip.sounding:
+                b = o.box_at(float(t))
+                if b.x0 <= cx <= b.x1 and b.y0 <= cy <= b.y1:
+                    under.append(o.class_name)
+        instrument, count = max(((c, under.count(c)) for c in set(under)), key=lambda x: x[1])
+        assert count >= 0.8 * obj.active_fraction * len(result.times_s), (obj.label, under)
+        found.append(instrument)
+    assert sorted(found) == sorted(o.class_name for o in clip.sounding)
+
+
 def test_separation_of_the_demo_duet_gives_sources_and_residual(pipeline: Pipeline) -> None:
     path = assets_dir() / "demo" / "duet.mp4"
     localization = pipeline.localize(path)

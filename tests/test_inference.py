@@ -72,6 +72,26 @@ def test_localize_shapes_and_ranges(model: torch.nn.Module) -> None:
         assert present.any() and np.all((obj.boxes[present] >= 0) & (obj.boxes[present] <= 1))
 
 
+def test_a_class_heard_in_silence_is_never_an_object() -> None:
+    from avloc.pretrained import load_model
+
+    torch.manual_seed(0)
+    model = load_model("avloc-tiny-test")
+    with torch.no_grad():  # class 0 heard in everything, silence included; the rest in nothing
+        model.class_head.audio_classifier.weight.zero_()
+        model.class_head.audio_classifier.bias.copy_(torch.tensor([6.0, -20.0, -20.0, -20.0]))
+    pipe = Pipeline(model, precision="fp32")
+    result = pipe.localize(_clip(1.0, 8))
+    assert (result.class_presence[:, 0] > 0.99).all()  # reported as it is ...
+    assert pipe.silence_classes == (0,)
+    assert all(o.class_index != 0 for o in result.objects)  # ... but never listed
+    listed = extract_objects(result.class_maps, result.class_presence, result.loudness_db)
+    assert listed[0].class_index == 0  # what it would be without the rule
+    # The classifier's own decision (0.5), not the listing threshold, says what silence holds.
+    every = Pipeline(model, precision="fp32", presence_threshold=0.0)
+    assert {o.class_index for o in every.localize(_clip(1.0, 8)).objects} == set(range(1, 4))
+
+
 def test_bf16_and_decode_ahead_match_fp32(model: torch.nn.Module) -> None:
     clip = _clip(1.0, 8)
     ref = Pipeline(model, batch_size=3, precision="fp32").localize(clip)
@@ -371,6 +391,7 @@ def test_extract_objects_tracks_presence_and_loudness() -> None:
     assert obj.to_json(np.arange(n) / 8)["track"][0][0] == 0.125
     with pytest.raises(ValueError, match="labels"):
         extract_objects(maps, presence, level, ["a"])
+    assert extract_objects(maps, presence, level, ignore=(1,)) == ()
 
 
 def test_loudness_db() -> None:
