@@ -425,7 +425,9 @@ def _dataclass_type(hint: Any) -> type | None:
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return hint
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        found = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        found = [
+            a for a in typing.get_args(hint) if isinstance(a, type) and dataclasses.is_dataclass(a)
+        ]
         return found[0] if len(found) == 1 else None
     return None
 
