@@ -1,0 +1,128 @@
+"""Where separation loses against the ideal binary mask: finding the source, or masking it.
+
+Scores, on the separation quality set (``benchmarks/bench_quality.py``, seed 14; the draws of
+``avloc evaluate separation``), four separators between the model and the ideal binary mask:
+
+* the model as evaluated: each source's vector pooled where the model looks while the
+  *mixture* plays (what inference can do);
+* the model with *own-sound* vectors: each source's vector pooled while only its own stem
+  plays, so the model finds the right object whenever it can localize a solo sound; the gap
+  to the first row is what finding the source under a mixture costs;
+* the ideal binary mask on the model's log-frequency grid (warped to the separator's
+  ``num_log_freqs`` rows and back): what the U-Net's frequency resolution allows;
+* the ideal binary mask (``--baseline oracle-ibm``).
+
+    python benchmarks/bench_separation_gap.py --model default [--limit 64]
+
+Writes ``benchmarks/quality/separation_gap.json`` and prints a markdown table (~3 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from avloc.audio import istft, log_frequency_unwarp, log_frequency_warp, stft  # noqa: E402
+from avloc.evaluation.model_predictors import ModelSeparator, model_predictor  # noqa: E402
+from avloc.evaluation.predictors import OracleMaskSeparator  # noqa: E402
+from avloc.evaluation.runner import evaluate_separation  # noqa: E402
+from avloc.evaluation.samples import SeparationSample  # noqa: E402
+from avloc.inference import resample_audio  # noqa: E402
+
+SEPARATION_SET = ROOT / "benchmarks" / ".cache" / "quality" / "separation"
+RESULTS = ROOT / "benchmarks" / "quality"
+METRICS = ("sdr", "sir", "sar", "nsdr", "si_sdr")
+
+
+@dataclass(frozen=True)
+class OwnSoundVectors(ModelSeparator):
+    """The model, each source's vector pooled while its own stem alone plays."""
+
+    def separate(self, sample: SeparationSample) -> np.ndarray:
+        pipeline, rate = self.pipeline, self.pipeline.sample_rate
+        mixture = resample_audio(sample.mixture, sample.sample_rate, rate)
+        num_sources = len(sample.frames)
+        vectors = [
+            # The references are the stems scaled by 1/S; the model hears each at full level.
+            pipeline.source_vectors(
+                [frames], resample_audio(stem * num_sources, sample.sample_rate, rate)
+            )[0]
+            for frames, stem in zip(sample.frames, sample.references, strict=True)
+        ]
+        estimates = pipeline.separate_mixture(mixture, np.stack(vectors))
+        out = np.zeros((num_sources, len(sample.mixture)), np.float32)
+        for i, row in enumerate(estimates):
+            row = resample_audio(row, rate, sample.sample_rate)[: len(sample.mixture)]
+            out[i, : len(row)] = row
+        return out
+
+
+@dataclass(frozen=True)
+class LogFrequencyIBM:
+    """The ideal binary mask, warped to ``num_log_freqs`` rows and back, then binarised."""
+
+    num_log_freqs: int
+    n_fft: int = 1022
+    hop_length: int = 256
+    num_frames: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"oracle-ibm on {self.num_log_freqs} log-frequency rows"
+
+    def separate(self, sample: SeparationSample) -> np.ndarray:
+        stems = stft(torch.from_numpy(sample.references), self.n_fft, self.hop_length)
+        mixture = torch.from_numpy(sample.mixture)[None]
+        mix_spec = stft(mixture, self.n_fft, self.hop_length)
+        magnitude = stems.abs()
+        ibm = (magnitude == magnitude.amax(0, keepdim=True)).float()[None]  # (1, S, F, N)
+        warped = log_frequency_warp(ibm, self.num_log_freqs)
+        masks = (log_frequency_unwarp(warped, ibm.shape[2]) > 0.5).float()[0]
+        waves = istft(masks * mix_spec, self.n_fft, self.hop_length, mixture.shape[-1])
+        return waves.numpy().astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default", help="model name or bundle")
+    parser.add_argument("--limit", type=int, default=None, help="score the first N mixtures")
+    args = parser.parse_args(argv)
+    if not (SEPARATION_SET / ".complete").exists():
+        raise SystemExit(
+            f"{SEPARATION_SET} is missing: run python benchmarks/bench_quality.py --only "
+            "separation first"
+        )
+    model = model_predictor(args.model, "separation")
+    assert isinstance(model, ModelSeparator)
+    log_rows = model.pipeline.model.config.separator.num_log_freqs
+    separators = [
+        model,
+        OwnSoundVectors(model.pipeline, f"{model.name}, own-sound vectors", model.num_frames),
+        LogFrequencyIBM(log_rows),
+        OracleMaskSeparator("ibm"),
+    ]
+    print("| separator | " + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |")
+    print("| --- |" + " ---: |" * len(METRICS))
+    rows = []
+    for separator in separators:
+        result = evaluate_separation(SEPARATION_SET, separator, limit=args.limit, progress=False)
+        scores = result.metrics()
+        rows.append({"separator": separator.name, "mixtures": len(result.mixtures), **scores})
+        cells = " | ".join(f"{scores[m]:.1f}" for m in METRICS)
+        print(f"| {separator.name} | {cells} |", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "separation_gap.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
