@@ -101,6 +101,7 @@ class LocalizationResult:
     duration_s: float  # length of the input
     num_chunks: int  # how many decoded chunks were streamed through the model
     class_vectors: np.ndarray | None = None  # (N, K, K_s) separator vector per class region
+    silence_classes: tuple[int, ...] = ()  # classes heard in silence: never objects
 
     @property
     def num_frames(self) -> int:
@@ -796,6 +797,7 @@ class Pipeline:
             duration_s=source.duration_s,
             num_chunks=len(parts),
             class_vectors=vectors,
+            silence_classes=self.silence_classes,
         )
 
     def _class_labels(self, num_classes: int) -> list[str]:

@@ -69,6 +69,9 @@ def test_folder_with_bad_files(
     assert maps["heatmaps"].dtype == np.float16 and maps["heatmaps"].shape[0] == 12
     summary = json.loads((good / "summary.json").read_text())
     assert summary["num_frames"] == 12 and "objects" in summary
+    silence = summary["silence_classes"]
+    assert isinstance(silence, list)
+    assert not {o["class_index"] for o in summary["objects"]} & set(silence)
     from avloc import media
 
     info = media.probe(good / "overlay.mp4")

@@ -85,6 +85,7 @@ def test_a_class_heard_in_silence_is_never_an_object() -> None:
     assert (result.class_presence[:, 0] > 0.99).all()  # reported as it is ...
     assert pipe.silence_classes == (0,)
     assert all(o.class_index != 0 for o in result.objects)  # ... but never listed
+    assert result.silence_classes == (0,)
     listed = extract_objects(result.class_maps, result.class_presence, result.loudness_db)
     assert listed[0].class_index == 0  # what it would be without the rule
     # The classifier's own decision (0.5), not the listing threshold, says what silence holds.

@@ -359,6 +359,8 @@ def video_summary(path: Path, loc: LocalizationResult, stems: dict[str, str]) ->
         "frame_size": list(loc.frame_size),
         "num_frames": loc.num_frames,
         "objects": [o.to_json(loc.times_s) for o in loc.objects],
+        # pseudo-classes the model hears in silence, never listed as objects
+        "silence_classes": list(loc.silence_classes),
         "files": {"overlay": "overlay.mp4", "maps": "maps.npz", "sources": stems},
     }
 
