@@ -775,6 +775,7 @@ class Pipeline:
         times, maps, class_maps, probs, vectors, level = (
             np.concatenate(c) for c in zip(*parts, strict=True)
         )
+        silence_classes = self.silence_classes
         objects = extract_objects(
             class_maps,
             probs,
@@ -782,7 +783,7 @@ class Pipeline:
             self._class_labels(class_maps.shape[1]),
             self.presence_threshold,
             self.map_threshold,
-            ignore=self.silence_classes,
+            ignore=silence_classes,
         )
         return LocalizationResult(
             times_s=times,
@@ -797,7 +798,7 @@ class Pipeline:
             duration_s=source.duration_s,
             num_chunks=len(parts),
             class_vectors=vectors,
-            silence_classes=self.silence_classes,
+            silence_classes=silence_classes,
         )
 
     def _class_labels(self, num_classes: int) -> list[str]:

@@ -31,15 +31,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from avloc.audio import istft, log_frequency_unwarp, log_frequency_warp, stft  # noqa: E402
-from avloc.evaluation.model_predictors import ModelSeparator, model_predictor  # noqa: E402
+from bench_source_finding import RESULTS, separation_set  # noqa: E402
+
+from avloc.audio import log_frequency_unwarp, log_frequency_warp, stft  # noqa: E402
+from avloc.evaluation.model_predictors import (  # noqa: E402
+    ModelSeparator,
+    _resample_rows,
+    model_predictor,
+)
 from avloc.evaluation.predictors import OracleMaskSeparator  # noqa: E402
 from avloc.evaluation.runner import evaluate_separation  # noqa: E402
 from avloc.evaluation.samples import SeparationSample  # noqa: E402
 from avloc.inference import resample_audio  # noqa: E402
+from avloc.masks import apply_masks, binary_mask_targets  # noqa: E402
 
-SEPARATION_SET = ROOT / "benchmarks" / ".cache" / "quality" / "separation"
-RESULTS = ROOT / "benchmarks" / "quality"
 METRICS = ("sdr", "sir", "sar", "nsdr", "si_sdr")
 
 
@@ -59,36 +64,28 @@ class OwnSoundVectors(ModelSeparator):
             for frames, stem in zip(sample.frames, sample.references, strict=True)
         ]
         estimates = pipeline.separate_mixture(mixture, np.stack(vectors))
-        out = np.zeros((num_sources, len(sample.mixture)), np.float32)
-        for i, row in enumerate(estimates):
-            row = resample_audio(row, rate, sample.sample_rate)[: len(sample.mixture)]
-            out[i, : len(row)] = row
-        return out
+        return _resample_rows(estimates, rate, sample.sample_rate, len(sample.mixture))
 
 
 @dataclass(frozen=True)
-class LogFrequencyIBM:
+class LogFrequencyIBM(OracleMaskSeparator):
     """The ideal binary mask, warped to ``num_log_freqs`` rows and back, then binarised."""
 
-    num_log_freqs: int
-    n_fft: int = 1022
-    hop_length: int = 256
-    num_frames: int = 0
+    num_log_freqs: int = 256
 
     @property
     def name(self) -> str:
         return f"oracle-ibm on {self.num_log_freqs} log-frequency rows"
 
     def separate(self, sample: SeparationSample) -> np.ndarray:
-        stems = stft(torch.from_numpy(sample.references), self.n_fft, self.hop_length)
-        mixture = torch.from_numpy(sample.mixture)[None]
+        stems = torch.from_numpy(np.ascontiguousarray(sample.references))[None]
+        mixture = torch.from_numpy(np.ascontiguousarray(sample.mixture))[None]
         mix_spec = stft(mixture, self.n_fft, self.hop_length)
-        magnitude = stems.abs()
-        ibm = (magnitude == magnitude.amax(0, keepdim=True)).float()[None]  # (1, S, F, N)
-        warped = log_frequency_warp(ibm, self.num_log_freqs)
-        masks = (log_frequency_unwarp(warped, ibm.shape[2]) > 0.5).float()[0]
-        waves = istft(masks * mix_spec, self.n_fft, self.hop_length, mixture.shape[-1])
-        return waves.numpy().astype(np.float32)
+        ibm = binary_mask_targets(stft(stems, self.n_fft, self.hop_length).abs(), mix_spec.abs())
+        warped = log_frequency_warp(ibm.float(), self.num_log_freqs)
+        masks = (log_frequency_unwarp(warped, ibm.shape[2]) > 0.5).float()
+        waves = apply_masks(masks, mix_spec, self.n_fft, self.hop_length, mixture.shape[-1])
+        return waves[0].numpy().astype(np.float32)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,25 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="model name or bundle")
     parser.add_argument("--limit", type=int, default=None, help="score the first N mixtures")
     args = parser.parse_args(argv)
-    if not (SEPARATION_SET / ".complete").exists():
-        raise SystemExit(
-            f"{SEPARATION_SET} is missing: run python benchmarks/bench_quality.py --only "
-            "separation first"
-        )
+    root = separation_set()
     model = model_predictor(args.model, "separation")
     assert isinstance(model, ModelSeparator)
     log_rows = model.pipeline.model.config.separator.num_log_freqs
     separators = [
         model,
         OwnSoundVectors(model.pipeline, f"{model.name}, own-sound vectors", model.num_frames),
-        LogFrequencyIBM(log_rows),
+        LogFrequencyIBM(num_log_freqs=log_rows),
         OracleMaskSeparator("ibm"),
     ]
     print("| separator | " + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |")
     print("| --- |" + " ---: |" * len(METRICS))
     rows = []
     for separator in separators:
-        result = evaluate_separation(SEPARATION_SET, separator, limit=args.limit, progress=False)
+        result = evaluate_separation(root, separator, limit=args.limit, progress=False)
         scores = result.metrics()
         rows.append({"separator": separator.name, "mixtures": len(result.mixtures), **scores})
         cells = " | ".join(f"{scores[m]:.1f}" for m in METRICS)

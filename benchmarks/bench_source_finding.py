@@ -36,10 +36,20 @@ SEPARATION_SET = ROOT / "benchmarks" / ".cache" / "quality" / "separation"
 RESULTS = ROOT / "benchmarks" / "quality"
 
 
+def separation_set() -> Path:
+    """The separation quality set, or exit saying how to build it."""
+    if not (SEPARATION_SET / ".complete").exists():
+        raise SystemExit(
+            f"{SEPARATION_SET} is missing: run python benchmarks/bench_quality.py --only "
+            "separation first"
+        )
+    return SEPARATION_SET
+
+
 def _hit_rates(pipeline: Pipeline, num_mixtures: int) -> dict[str, tuple[int, float]]:
     """(frames counted, % whose region peaks on the sounding instrument) per source_map."""
     protocol = PROTOCOLS["separation"]
-    clips, _ = S.solo_clips(read_manifest(SEPARATION_SET))
+    clips, _ = S.solo_clips(read_manifest(separation_set()))
     draws = S.draw_pairs(clips, protocol.num_mixtures, protocol.num_sources, protocol.seed)
     model = pipeline.model
     window = round(pipeline.audio_window_s * pipeline.sample_rate)
@@ -75,11 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", help="model name or bundle (repeatable)")
     parser.add_argument("--mixtures", type=int, default=128, help="mixtures to look at")
     args = parser.parse_args(argv)
-    if not (SEPARATION_SET / ".complete").exists():
-        raise SystemExit(
-            f"{SEPARATION_SET} is missing: run python benchmarks/bench_quality.py --only "
-            "separation first"
-        )
+    separation_set()
     rows = []
     print(
         "| model | source_map | frames with silent instruments | region peak on the sounding one |"
