@@ -368,17 +368,21 @@ def _as_size(value: Any) -> tuple[int, int]:
 # on a tuning set (seeds 21-23, never an evaluation set): README, "The bundled model".
 DEFAULT_MAP_SMOOTHING = 0.19
 # Class maps: the same rule at a smaller sigma (the class-aware sets' objects are smaller than
-# the Flickr layout's); chosen on the same tuning set (duet CIoU@0.3 69 raw -> 92 at 0.1 with a
-# halo of 0.5, 88 at 0.07 or 0.13, 55 at 0.19).
-DEFAULT_CLASS_MAP_SMOOTHING = 0.1
+# the Flickr layout's), with its halo (CLASS_MAP_HALO) chosen with it on the tuning sets: see
+# there.
+DEFAULT_CLASS_MAP_SMOOTHING = 0.08
 # The halo's height as a fraction of the map's peak: below 1, so no halo cell can reach a peak.
 # Heatmaps, on the tuning set: AP50 80.8 / 82.4 / 82.8 at 0.15 / 0.25 / 0.5 (80.0 with the
 # halo's height left to the blur); higher halos also spill from a loud object onto its silent
 # neighbours (at 0.5 the demo duet's silent accordion outshone its quieter sounding piano).
-# Class maps are binarised at a fraction of their own peak (0.2 for duets), which a 0.25 halo
-# barely reaches: duet CIoU@0.3 80 at 0.25, 92 at 0.5.
+# Class maps are binarised at a fraction tau of their own peak: 0.1 for solos, 0.2 for duets,
+# 0.5 for the grid. A halo below tau adds nothing, so at 0.5 the grid's regions were the raw
+# peaks, a third of their boxes. Halo and sigma were chosen together on tuning sets (solo, duet,
+# grid) for the best mean CIoU@0.3: 0.5 / 0.1 gave 63 / 90 / 51, 0.65 / 0.08 gives 60 / 89 / 76;
+# higher halos gain the grid more and cost the solos (0.8: 53 / 86 / 83). The sweep is
+# benchmarks/tune_class_maps.py.
 MAP_HALO = 0.25
-CLASS_MAP_HALO = 0.5
+CLASS_MAP_HALO = 0.65
 
 # A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
 # object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,
@@ -480,9 +484,10 @@ class Pipeline:
         map_smoothing: the standard deviation of the peak-preserving smoothing of the
             audio-visual maps (:func:`smooth_maps`) as a fraction of the map's width; 0 gives
             the model's raw maps.
-        class_map_smoothing: the same for the class maps, with a higher halo
-            (``CLASS_MAP_HALO``), after the separator vectors are pooled over them (so
-            separation does not depend on it).
+        class_map_smoothing: the same for the class maps, after the separator vectors are
+            pooled over them (so separation does not depend on it).
+        map_halo / class_map_halo: the height of the smoothing's halo as a fraction of each
+            map's peak, in [0, 1) (``MAP_HALO`` / ``CLASS_MAP_HALO``).
         scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
             1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
             finest grid. The separator vectors are pooled at the scale nearest 1.
@@ -507,6 +512,8 @@ class Pipeline:
         map_smoothing: float = DEFAULT_MAP_SMOOTHING,
         class_map_smoothing: float = DEFAULT_CLASS_MAP_SMOOTHING,
         scales: Sequence[float] = DEFAULT_SCALES,
+        map_halo: float = MAP_HALO,
+        class_map_halo: float = CLASS_MAP_HALO,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -519,6 +526,9 @@ class Pipeline:
         for name, value in (("map", map_smoothing), ("class_map", class_map_smoothing)):
             if not 0.0 <= value < 10.0:
                 raise ValueError(f"{name}_smoothing must be in [0, 10) (map widths), got {value}")
+        for name, value in (("map", map_halo), ("class_map", class_map_halo)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}_halo must be in [0, 1) (of the peak), got {value}")
         check_mask_rule(mask_rule, "mask_rule")
         self.scales = check_scales(scales)
         if device is not None:
@@ -535,6 +545,8 @@ class Pipeline:
         self.mask_rule: MaskRule = mask_rule
         self.map_smoothing = map_smoothing
         self.class_map_smoothing = class_map_smoothing
+        self.map_halo = map_halo
+        self.class_map_halo = class_map_halo
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -616,9 +628,9 @@ class Pipeline:
             vectors = torch.zeros((*probs.shape, 0))
             if hasattr(self.model, "visual_vectors") and probs.shape[1] > 0:
                 vectors = self.model.visual_vectors(vector_visual, self._regions(vector_maps))
-            maps = smooth_maps(fuse_scales(maps_at), self.map_smoothing)
+            maps = smooth_maps(fuse_scales(maps_at), self.map_smoothing, self.map_halo)
             class_maps = fuse_scales(class_maps_at)
-            class_maps = smooth_maps(class_maps, self.class_map_smoothing, CLASS_MAP_HALO)
+            class_maps = smooth_maps(class_maps, self.class_map_smoothing, self.class_map_halo)
         return FrameAnalysis(*(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors)))
 
     def analyze_frames(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:

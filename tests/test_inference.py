@@ -156,19 +156,28 @@ def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
     raw = Pipeline(model, precision="fp32", map_smoothing=0.0, class_map_smoothing=0.0)
     raw_result = raw.localize(clip)
     smooth = Pipeline(model, precision="fp32").localize(clip)  # the default smoothing
-    for name, sigma, halo in (
-        ("heatmaps", DEFAULT_MAP_SMOOTHING, MAP_HALO),
-        ("class_maps", DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO),
+    halos = {"map_halo": 0.4, "class_map_halo": 0.9}
+    tall = Pipeline(model, precision="fp32", **halos).localize(clip)
+    for name, sigma, halo, own_halo in (
+        ("heatmaps", DEFAULT_MAP_SMOOTHING, MAP_HALO, halos["map_halo"]),
+        ("class_maps", DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO, halos["class_map_halo"]),
     ):
         before, after = getattr(raw_result, name), getattr(smooth, name)
         assert not np.allclose(before, after)
         expected = smooth_maps(torch.from_numpy(before), sigma, halo)
         np.testing.assert_allclose(after, expected, atol=1e-6)
+        expected = smooth_maps(torch.from_numpy(before), sigma, own_halo)
+        np.testing.assert_allclose(getattr(tall, name), expected, atol=1e-6)
     # The separator vectors are pooled over the raw class maps: smoothing leaves them alone.
     np.testing.assert_allclose(raw_result.class_vectors, smooth.class_vectors, atol=1e-6)
-    for flag in ("map_smoothing", "class_map_smoothing"):
+    for flag, bad in (
+        ("map_smoothing", -1.0),
+        ("class_map_smoothing", -1.0),
+        ("map_halo", 1.0),
+        ("class_map_halo", -0.1),
+    ):
         with pytest.raises(ValueError, match=flag):
-            Pipeline(model, **{flag: -1.0})
+            Pipeline(model, **{flag: bad})
 
 
 def test_fuse_scales_keeps_each_cells_highest_value_on_the_finest_grid() -> None:
