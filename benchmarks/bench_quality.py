@@ -1,7 +1,8 @@
 """Quality of a model against the baselines and bounds, every number from ``avloc evaluate``.
 
-Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20: evaluation seeds are
-1-999, training seeds >= 1000, so no clip was seen in training), then runs ``avloc evaluate``
+Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41, 42: evaluation seeds
+are 1-999, tuning used 21-30, training seeds >= 1000, so no clip was seen in training or
+tuning), then runs ``avloc evaluate``
 for the model and for every baseline on each set, and prints the README's markdown tables.
 
     python benchmarks/bench_quality.py --model default            # all sets, ~10 min on 2 cores
@@ -14,10 +15,10 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 * flickr-emojione: the same task drawn in a sprite style never used in training.
 * flickr-symbola: a style the bundled recipe trains on beside Noto (new clips, seed 15).
 * flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
-* duet, grid: class-aware localization (tau 0.2 / 0.5; seeds 12 / 13), each with the
-  pseudo-classes matched to classes on a separate set of 200 scenes of its kind (seeds 19 /
-  20, ``--match-split``): the default held-out 20 % is 20 scenes, too few to match 16
-  pseudo-classes to 11 classes (a class may not sound in them at all).
+* solo, duet, grid: class-aware localization (tau 0.1 / 0.2 / 0.5; seeds 41 / 12 / 13),
+  each with the pseudo-classes matched to classes on a separate set of 200 scenes of its kind
+  (seeds 42 / 19 / 20, ``--match-split``): the default held-out 20 % is 20 scenes, too few to
+  match 16 pseudo-classes to 11 classes (a class may not sound in them at all).
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
   the smoothed maps inference shows, and the class-aware sets with raw class maps
   (``--class-map-smoothing 0``).
@@ -72,6 +73,7 @@ def _sets() -> list[EvalSet]:
         _flickr("flickr-distractor", 250, 11, "--sound-from", "distractor"),
         _flickr("flickr-symbola", 150, 15, "--sprites", str(sprites / "symbola")),
         _flickr("flickr-emojione", 150, 16, "--sprites", str(sprites / "emojione")),
+        _class_aware("solo", 41, 42),
         _class_aware("duet", 12, 19),
         _class_aware("grid", 13, 20),
         EvalSet(

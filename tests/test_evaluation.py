@@ -400,6 +400,9 @@ def test_cli_errors_are_clear(flickr_root, capsys):
     assert "separation takes" in capsys.readouterr().err
     assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--limit", "0",
                  "--baseline", "whole"]) == 2  # fmt: skip
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--map-halo", "1"]) == 2  # fmt: skip
+    assert "map_halo must be in [0, 1)" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- on avloc synth
@@ -481,6 +484,18 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
     assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
                  "--class-map-smoothing", "0", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map smoothing 0)"
+    halos = {}
+    for halo in ("0.65", "0.95"):  # --map-halo / --class-map-halo reach the maps
+        out = tmp_path / f"halo-{halo}.json"
+        assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                     "--scales", "1", "--map-halo", halo, "--out", str(out),
+                     "--no-progress"]) == 0  # fmt: skip
+        halos[halo] = json.loads(out.read_text())
+    assert halos["0.65"]["method"] == "avloc-tiny-test (map halo 0.65) (scales 1)"
+    assert halos["0.65"]["per_image"] != halos["0.95"]["per_image"]
+    assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
+                 "--class-map-halo", "0.5", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map halo 0.5)"
     out = tmp_path / "sep.json"
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", str(bundle),
                  "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip

@@ -106,6 +106,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.map_smoothing,
             args.class_map_smoothing,
             args.scales,
+            (args.map_halo, args.class_map_halo),
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -143,6 +144,7 @@ def _model_predictor(
     map_smoothing: float,
     class_map_smoothing: float,
     scales: tuple[float, ...],
+    halos: tuple[float, float],
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -156,6 +158,7 @@ def _model_predictor(
         map_smoothing,
         class_map_smoothing,
         scales,
+        *halos,
     )
 
 

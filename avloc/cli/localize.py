@@ -97,8 +97,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
-    """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.inference.smooth_maps`);
-    ``when`` prefixes the help."""
+    """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.inference.smooth_maps`),
+    with their halos' heights (``--map-halo``, ``--class-map-halo``); ``when`` prefixes the
+    help."""
     from avloc.inference import (
         CLASS_MAP_HALO,
         DEFAULT_CLASS_MAP_SMOOTHING,
@@ -123,6 +124,15 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
         help=f"{when}the same for the class maps, the blur topped at {CLASS_MAP_HALO:g} of the "
         f"peak (default {DEFAULT_CLASS_MAP_SMOOTHING}; 0: raw)",
     )
+    for name, default in (("map", MAP_HALO), ("class-map", CLASS_MAP_HALO)):
+        parser.add_argument(
+            f"--{name}-halo",
+            type=float,
+            default=default,
+            metavar="H",
+            help=f"{when}the height of the {name.replace('-', ' ')} smoothing's halo as a "
+            f"fraction of each map's peak, in [0, 1) (default {default:g})",
+        )
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
@@ -183,6 +193,8 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         map_smoothing=args.map_smoothing,
         class_map_smoothing=args.class_map_smoothing,
         scales=args.scales,
+        map_halo=args.map_halo,
+        class_map_halo=args.class_map_halo,
     )
 
 

@@ -27,9 +27,11 @@ import numpy as np
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import (
+    CLASS_MAP_HALO,
     DEFAULT_CLASS_MAP_SMOOTHING,
     DEFAULT_MAP_SMOOTHING,
     DEFAULT_SCALES,
+    MAP_HALO,
     FrameAnalysis,
     Pipeline,
     centre_window,
@@ -104,6 +106,8 @@ def model_predictor(
     map_smoothing: float = DEFAULT_MAP_SMOOTHING,
     class_map_smoothing: float = DEFAULT_CLASS_MAP_SMOOTHING,
     scales: Sequence[float] = DEFAULT_SCALES,
+    map_halo: float = MAP_HALO,
+    class_map_halo: float = CLASS_MAP_HALO,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -112,8 +116,10 @@ def model_predictor(
     ``"<model> (<rule> masks)"``. ``map_smoothing`` (localization) and ``class_map_smoothing``
     (class-aware) are the pipeline's (:func:`avloc.inference.smooth_maps`); a value other than
     the default names the predictor ``"<model> (map smoothing <sigma>)"`` or
-    ``"<model> (class map smoothing <sigma>)"``. ``scales`` are the pipeline's frame scales
-    (localization and class-aware); others than the default add ``" (scales <s,...>)"``.
+    ``"<model> (class map smoothing <sigma>)"``, and so do the smoothing's halo heights
+    (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``). ``scales`` are the pipeline's
+    frame scales (localization and class-aware); others than the default add
+    ``" (scales <s,...>)"``.
 
     Raises:
         FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``.
@@ -125,14 +131,24 @@ def model_predictor(
         map_smoothing=map_smoothing,
         class_map_smoothing=class_map_smoothing,
         scales=scales,
+        map_halo=map_halo,
+        class_map_halo=class_map_halo,
     )
     if kind in ("localization", "class-aware"):
-        label, sigma, default = (
-            ("map", map_smoothing, DEFAULT_MAP_SMOOTHING)
+        label, sigma, default, halo, default_halo = (
+            ("map", map_smoothing, DEFAULT_MAP_SMOOTHING, map_halo, MAP_HALO)
             if kind == "localization"
-            else ("class map", class_map_smoothing, DEFAULT_CLASS_MAP_SMOOTHING)
+            else (
+                "class map",
+                class_map_smoothing,
+                DEFAULT_CLASS_MAP_SMOOTHING,
+                class_map_halo,
+                CLASS_MAP_HALO,
+            )
         )
         smoothing = "" if sigma == default else f" ({label} smoothing {sigma:g})"
+        if halo != default_halo:
+            smoothing += f" ({label} halo {halo:g})"
         if pipeline.scales != DEFAULT_SCALES:
             smoothing += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
         return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
