@@ -106,7 +106,8 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.map_smoothing,
             args.class_map_smoothing,
             args.scales,
-            (args.map_halo, args.class_map_halo),
+            map_halo=args.map_halo,
+            class_map_halo=args.class_map_halo,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -144,7 +145,8 @@ def _model_predictor(
     map_smoothing: float,
     class_map_smoothing: float,
     scales: tuple[float, ...],
-    halos: tuple[float, float],
+    map_halo: float,
+    class_map_halo: float,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -158,7 +160,8 @@ def _model_predictor(
         map_smoothing,
         class_map_smoothing,
         scales,
-        *halos,
+        map_halo=map_halo,
+        class_map_halo=class_map_halo,
     )
 
 

@@ -113,7 +113,7 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
         default=DEFAULT_MAP_SMOOTHING,
         metavar="SIGMA",
         help=f"{when}peak-preserving smoothing of the heatmaps: max(map, a Gaussian blur of it "
-        f"topped at {MAP_HALO:g} of the map's peak), sigma as a fraction of the map's width "
+        f"topped at --map-halo of the map's peak), sigma as a fraction of the map's width "
         f"(default {DEFAULT_MAP_SMOOTHING}; 0: the model's raw maps)",
     )
     parser.add_argument(
@@ -121,7 +121,7 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
         type=float,
         default=DEFAULT_CLASS_MAP_SMOOTHING,
         metavar="SIGMA",
-        help=f"{when}the same for the class maps, the blur topped at {CLASS_MAP_HALO:g} of the "
+        help=f"{when}the same for the class maps, the blur topped at --class-map-halo of the "
         f"peak (default {DEFAULT_CLASS_MAP_SMOOTHING}; 0: raw)",
     )
     for name, default in (("map", MAP_HALO), ("class-map", CLASS_MAP_HALO)):
