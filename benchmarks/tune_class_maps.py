@@ -27,28 +27,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_quality import RESULTS, _synth  # noqa: E402
+
 from avloc.checkpoint import bundle_sha256  # noqa: E402
-from avloc.cli import main as avloc  # noqa: E402
 from avloc.evaluation.model_predictors import ModelLocalizer  # noqa: E402
 from avloc.evaluation.runner import evaluate_class_aware  # noqa: E402
 from avloc.inference import CLASS_MAP_HALO, DEFAULT_CLASS_MAP_SMOOTHING, Pipeline  # noqa: E402
 from avloc.pretrained import resolve  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "tuning"
-RESULTS = ROOT / "benchmarks" / "quality"
 # scene -> (seed of the scored set, seed of its matching set)
 SETS = {"solo": (27, 28), "duet": (22, 24), "grid": (23, 25)}
 GRID = ((0.5, 0.1), (0.6, 0.08), (0.65, 0.08), (0.65, 0.07), (0.7, 0.08), (0.8, 0.08))
 
 
-def _synth(scene: str, num_clips: int, seed: int) -> Path:
-    root = CACHE / f"{scene}-{seed}"
-    if not (root / ".complete").exists():
-        args = ["--scene", scene, "--num-clips", str(num_clips), "--seed", str(seed)]
-        if avloc(["synth", str(root), *args, "--workers", "2"]) != 0:
-            raise SystemExit(f"avloc synth failed for {root.name}")
-        (root / ".complete").touch()
-    return root
+def _scenes(scene: str, num_clips: int, seed: int) -> Path:
+    """A tuning set, made once (bench_quality's cache rule)."""
+    args = ("--scene", scene, "--num-clips", str(num_clips), "--seed", str(seed))
+    return _synth(CACHE / f"{scene}-{seed}", args)
 
 
 def _halo_sigma(text: str) -> tuple[float, float]:
@@ -73,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sets = {
-        scene: (_synth(scene, 100, seed), _synth(scene, 200, match_seed))
+        scene: (_scenes(scene, 100, seed), _scenes(scene, 200, match_seed))
         for scene, (seed, match_seed) in SETS.items()
     }
     rows = []
