@@ -301,7 +301,9 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         make_scene(replace(TINY, soundfont=tmp_path / "missing.sf2"), 0)
 
 
-@pytest.mark.parametrize("style", ["noto", "symbola", "openmoji", "emojione"])
+@pytest.mark.parametrize(
+    "style", ["noto", "symbola", "openmoji", "twemoji", "fluent", "emojione"]
+)
 def test_bundled_sprite_styles_are_licensed_instrument_pictures(style: str) -> None:
     from avloc.synth.sprites import available_classes, bundled_sprites_dir
 
@@ -309,7 +311,7 @@ def test_bundled_sprite_styles_are_licensed_instrument_pictures(style: str) -> N
     assert "licen" in (folder / "LICENSE").read_text().lower()[:2000]
     classes = available_classes(folder)
     assert len(classes) >= 6 and set(classes) <= set(BUILTIN_INSTRUMENTS)
-    if style in ("noto", "openmoji"):  # the full-colour sets draw every class
+    if style in ("noto", "openmoji", "twemoji", "fluent"):  # these draw every class
         assert len(classes) == len(BUILTIN_INSTRUMENTS)
     for name in classes:
         for png in (folder / name).glob("*.png"):

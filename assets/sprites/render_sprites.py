@@ -1,6 +1,6 @@
 """Re-render the bundled instrument sprites (run from the repository root).
 
-Four drawing styles, each written as ``assets/sprites/<style>/<class>/<style>.png`` (RGBA,
+Six drawing styles, each written as ``assets/sprites/<style>/<class>/<style>.png`` (RGBA,
 cropped to the alpha bounding box, longest side at most 128 px):
 
 - ``noto``: Noto Color Emoji glyphs (Debian ``fonts-noto-color-emoji``, SIL OFL 1.1), drawn with
@@ -12,16 +12,22 @@ cropped to the alpha bounding box, longest side at most 128 px):
   Only the classes Symbola has.
 - ``openmoji``: OpenMoji 17 colour artwork (npm ``openmoji``, CC-BY-SA 4.0), flat colours with
   black outlines, rasterised from its SVGs with CairoSVG at 256 px. Every class.
+- ``twemoji``: Twemoji 15 artwork (npm ``@twemoji/svg``, CC-BY 4.0), flat colours without
+  outlines, rasterised like OpenMoji. Every class.
+- ``fluent``: Microsoft Fluent Emoji, "Color" style (npm ``fluentui-emoji``, MIT), shaded
+  gradients, rasterised like OpenMoji. Every class.
 
 Usage::
 
     apt-get download ruby-gemojione fonts-symbola   # unpacked with
     dpkg-deb -x ruby-gemojione_*.deb /tmp/gemojione; dpkg-deb -x fonts-symbola_*.deb /tmp/symbola
     npm pack openmoji@17.0.0 && tar xzf openmoji-17.0.0.tgz -C /tmp   # and pip install cairosvg
+    npm pack @twemoji/svg@15.0.0 fluentui-emoji@1.3.0   # unpacked into /tmp/twemoji, /tmp/fluent
     python assets/sprites/render_sprites.py \\
         --emojione-png /tmp/gemojione/usr/share/rubygems-integration/all/gems/gemojione-3.3.0/assets/png \\
         --symbola-ttf /tmp/symbola/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf \\
-        --openmoji-svg /tmp/package/color/svg
+        --openmoji-svg /tmp/package/color/svg \\
+        --twemoji-svg /tmp/twemoji/package --fluent-svg /tmp/fluent/package/icons/modern
 
 A style whose source is not given or not found is skipped with a message.
 """
@@ -49,6 +55,20 @@ EMOJI: dict[str, int] = {
     "banjo": 0x1FA95,
     "maracas": 0x1FA87,
     "long_drum": 0x1FA98,
+}
+# class -> file name of its Fluent Emoji artwork (named by description, not code point).
+FLUENT_NAMES: dict[str, str] = {
+    "accordion": "accordion",
+    "acoustic_guitar": "guitar",
+    "violin": "violin",
+    "trumpet": "trumpet",
+    "saxophone": "saxophone",
+    "flute": "flute",
+    "drum": "drum",
+    "piano": "musical-keyboard",
+    "banjo": "banjo",
+    "maracas": "maracas",
+    "long_drum": "long-drum",
 }
 NOTO_TTF = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 NOTO_SIZE = 109  # the only bitmap strike of the colour font
@@ -101,16 +121,29 @@ def render_emojione(folder: Path, code: int) -> Image.Image | None:
     return crop_to_alpha(Image.open(path).convert("RGBA"))
 
 
-def render_openmoji(folder: Path, code: int) -> Image.Image | None:
-    path = folder / f"{code:X}.svg"
+def render_svg(path: Path) -> Image.Image | None:
+    """Rasterise one SVG at 256 px (None when the artwork set has no such file)."""
     if not path.is_file():
         return None
     import io
 
-    import cairosvg  # only this style needs it: pip install cairosvg
+    import cairosvg  # only the SVG styles need it: pip install cairosvg
 
     png = cairosvg.svg2png(url=str(path), output_width=256, output_height=256)
     return crop_to_alpha(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def render_openmoji(folder: Path, code: int) -> Image.Image | None:
+    return render_svg(folder / f"{code:X}.svg")
+
+
+def render_twemoji(folder: Path, code: int) -> Image.Image | None:
+    return render_svg(folder / f"{code:x}.svg")
+
+
+def render_fluent(folder: Path, code: int) -> Image.Image | None:
+    name = FLUENT_NAMES[next(k for k, v in EMOJI.items() if v == code)]
+    return render_svg(folder / f"{name}.svg")
 
 
 def save(image: Image.Image, style: str, name: str) -> None:
@@ -141,6 +174,8 @@ def main() -> None:
     parser.add_argument("--emojione-png", type=Path, default=None)
     parser.add_argument("--symbola-ttf", type=Path, default=None)
     parser.add_argument("--openmoji-svg", type=Path, default=None)
+    parser.add_argument("--twemoji-svg", type=Path, default=None)
+    parser.add_argument("--fluent-svg", type=Path, default=None)
     args = parser.parse_args()
     for name, code in EMOJI.items():
         save(render_noto(code), "noto", name)
@@ -153,6 +188,8 @@ def main() -> None:
     else:
         print("skipping symbola: pass --symbola-ttf (see the module docstring)")
     render_from_files(args.openmoji_svg, "openmoji", "--openmoji-svg", render_openmoji)
+    render_from_files(args.twemoji_svg, "twemoji", "--twemoji-svg", render_twemoji)
+    render_from_files(args.fluent_svg, "fluent", "--fluent-svg", render_fluent)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
         "--sprites",
         default=None,
         help="a folder of <class>/*.png, or a bundled style: noto (default), symbola, openmoji, "
-        "emojione",
+        "twemoji, fluent, emojione",
     )
     parser.add_argument("--soundfont", type=Path, default=None, help="a .sf2 soundfont")
     parser.add_argument(

@@ -1,8 +1,9 @@
 """Instrument pictures: loading a sprite folder and per-clip appearance augmentation.
 
 A sprite folder holds one sub-folder of RGBA PNGs per class (``<root>/<class>/*.png``). The
-bundled ones live in ``assets/sprites/<style>/``: ``noto`` (the default), ``symbola`` and
-``openmoji``, and ``emojione``, which the bundled recipe never trains on (see
+bundled ones live in ``assets/sprites/<style>/``: ``noto`` (the default), ``symbola``,
+``openmoji``, ``twemoji`` and ``fluent``, and ``emojione``, which the bundled recipe never
+trains on (see
 ``assets/sprites/render_sprites.py`` and ``assets/sprites/README.md``).
 """
 
@@ -22,7 +23,8 @@ SpriteBank = dict[str, tuple[np.ndarray, ...]]
 
 
 def bundled_sprites_dir(style: str = DEFAULT_STYLE) -> Path:
-    """The folder of a bundled sprite style (``noto``, ``symbola``, ``openmoji``, ``emojione``).
+    """The folder of a bundled sprite style (``noto``, ``symbola``, ``openmoji``, ``twemoji``,
+    ``fluent``, ``emojione``).
 
     Raises:
         ValueError: no such bundled style.
