@@ -301,9 +301,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         make_scene(replace(TINY, soundfont=tmp_path / "missing.sf2"), 0)
 
 
-@pytest.mark.parametrize(
-    "style", ["noto", "symbola", "openmoji", "twemoji", "fluent", "emojione"]
-)
+@pytest.mark.parametrize("style", ["noto", "symbola", "openmoji", "twemoji", "fluent", "emojione"])
 def test_bundled_sprite_styles_are_licensed_instrument_pictures(style: str) -> None:
     from avloc.synth.sprites import available_classes, bundled_sprites_dir
 
