@@ -301,6 +301,33 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         make_scene(replace(TINY, soundfont=tmp_path / "missing.sf2"), 0)
 
 
+def test_warp_sprite_redraws_the_shape_and_keeps_colours_and_a_tight_alpha() -> None:
+    from avloc.synth.sprites import warp_sprite
+
+    sprite = np.zeros((40, 60, 4), np.uint8)
+    sprite[..., :3] = (200, 30, 10)
+    sprite[..., 3] = 255
+    assert warp_sprite(sprite, 0.0, np.random.default_rng(0)) is sprite
+    warped = warp_sprite(sprite, 0.3, np.random.default_rng(0))
+    alpha = warped[..., 3] > 0
+    assert alpha.any(axis=0).all() and alpha.any(axis=1).all()  # cropped to its alpha
+    assert not alpha.all()  # a rectangle no longer: its corners moved
+    opaque = warped[warped[..., 3] > 128][:, :3].astype(int)
+    assert np.abs(opaque - (200, 30, 10)).max() <= 2  # no dark fringe from premultiplying
+
+
+def test_sprite_warp_changes_only_the_pictures_shapes() -> None:
+    config = replace(TINY, classes=("violin", "flute", "saxophone"))
+    plain = [make_scene(config, i) for i in range(3)]
+    warped = [make_scene(replace(config, sprite_warp=0.3), i) for i in range(3)]
+    for a, b in zip(plain, warped, strict=True):  # same classes, melodies and motion paths
+        assert [o.class_name for o in a.objects] == [o.class_name for o in b.objects]
+        assert np.array_equal(a.mixture, b.mixture)
+    assert any(not np.array_equal(a.frames, b.frames) for a, b in zip(plain, warped, strict=True))
+    with pytest.raises(ValueError, match="sprite_warp must be in"):
+        replace(TINY, sprite_warp=0.5)
+
+
 @pytest.mark.parametrize("style", ["noto", "symbola", "openmoji", "twemoji", "fluent", "emojione"])
 def test_bundled_sprite_styles_are_licensed_instrument_pictures(style: str) -> None:
     from avloc.synth.sprites import available_classes, bundled_sprites_dir
@@ -327,3 +354,6 @@ def test_cli_sprites_take_a_bundled_style_name_or_a_folder(
     assert read_manifest(tmp_path / "om")[0].objects
     assert main([*argv, "--sprites", str(tmp_path / "nowhere")]) != 0
     assert "no such folder, and no bundled style of that name" in capsys.readouterr().err
+    assert main([*argv, "--sprite-warp", "0.2", "--sprites", "twemoji"]) == 0
+    assert main([*argv, "--sprite-warp", "0.9"]) != 0
+    assert "sprite_warp must be in [0, 0.4], got 0.9" in capsys.readouterr().err

@@ -559,3 +559,6 @@ def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     assert varied.vary_timbre and varied.folder("c").name.endswith("-timbres")
     timbres = ensure_synth(tmp_path, dataclasses.replace(symbola, vary_timbre=True), 1, False)
     assert timbres != folder and len(read_manifest(timbres)) == 2
+    # Warped sprites: another set, named by the strength.
+    warped = train_sets(apply_overrides(get_recipe("tiny"), ["data.sprite_warp=0.2"]).data)[0]
+    assert warped.sprite_warp == 0.2 and warped.folder("c").name.endswith("-warp0.2")

@@ -58,6 +58,9 @@ class DataConfig:
     # Play each generated object with one of its class's General-MIDI programs (avloc synth
     # --vary-timbre: viola and fiddle for a violin, other drum kits, ...), not always the same.
     vary_timbre: bool = False
+    # Warp each generated sprite by a random perspective (avloc synth --sprite-warp): other
+    # drawings of each class than the styles' one each.
+    sprite_warp: float = 0.0
     num_clips: int = 256  # generated training clips
     num_val_clips: int = 16  # generated validation clips
     seed: int = 1000  # synth seed of the training set (training seeds are >= 1000)

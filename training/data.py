@@ -57,12 +57,14 @@ class SynthSet:
     size: int
     sprites: str | None = None  # a bundled style name or a sprite folder; None: the default
     vary_timbre: bool = False  # avloc synth --vary-timbre
+    sprite_warp: float = 0.0  # avloc synth --sprite-warp
 
     def folder(self, cache_dir: str | Path) -> Path:
         style = "" if self.sprites is None else f"-{Path(self.sprites).name}"
         timbre = "-timbres" if self.vary_timbre else ""
+        warp = f"-warp{self.sprite_warp:g}" if self.sprite_warp else ""
         name = f"{self.scene}-n{self.num_clips}-seed{self.seed}-{self.duration_s:g}s-{self.size}px"
-        return Path(cache_dir) / f"{name}-f{SYNTH_FORMAT}{style}{timbre}"
+        return Path(cache_dir) / f"{name}-f{SYNTH_FORMAT}{style}{timbre}{warp}"
 
 
 def _complete(folder: Path, num_clips: int) -> bool:
@@ -97,6 +99,7 @@ def ensure_synth(
         workers=workers,
         sprites=None if synth_set.sprites is None else find_sprites(synth_set.sprites),
         vary_timbre=synth_set.vary_timbre,
+        sprite_warp=synth_set.sprite_warp,
     )
     generate(settings, folder, progress=progress)
     if not _complete(folder, num_clips):
@@ -294,6 +297,7 @@ def train_sets(data: Any) -> list[SynthSet]:
             data.size,
             style,
             data.vary_timbre,
+            data.sprite_warp,
         )
         for i, style in enumerate(styles)
     ]

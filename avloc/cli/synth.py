@@ -52,6 +52,14 @@ def add_parser(subparsers: Any) -> None:
         help="play each object with one of its class's programs (the program map's alternates: "
         "viola and fiddle for a violin, ...)",
     )
+    parser.add_argument(
+        "--sprite-warp",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="warp each sprite by a random perspective, its corners moved by up to F of its size "
+        "(0-0.4; 0: as drawn)",
+    )
     parser.add_argument("--classes", type=_classes, default=None, help="e.g. violin,drum,flute")
     parser.add_argument("--workers", type=int, default=1)
     parser.set_defaults(run=run)
@@ -76,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         program_map=args.program_map,
         classes=args.classes,
         vary_timbre=args.vary_timbre,
+        sprite_warp=args.sprite_warp,
         workers=args.workers,
     )
     result = generate(config, args.out)

@@ -42,6 +42,7 @@ class SynthConfig:
     program_map: Path | None = None  # JSON {class: program | {"program", "bank", ...}}
     classes: tuple[str, ...] | None = None  # class vocabulary; None: every class with sprites
     vary_timbre: bool = False  # play each object with one of its class's programs (alternates)
+    sprite_warp: float = 0.0  # random perspective per sprite, corners moved by up to this fraction
     workers: int = 1  # processes (spawned: run from a script or the CLI, not from stdin)
 
     def __post_init__(self) -> None:
@@ -60,6 +61,8 @@ class SynthConfig:
             )
         if self.layout == "flickr" and self.scene != "solo":
             raise ValueError("--layout flickr writes single-source sets; use --scene solo")
+        if not 0.0 <= self.sprite_warp <= 0.4:
+            raise ValueError(f"sprite_warp must be in [0, 0.4], got {self.sprite_warp}")
         if self.sound_from == "distractor" and self.layout != "flickr":
             raise ValueError("--sound-from distractor is only for --layout flickr")
 
@@ -137,6 +140,7 @@ def make_spec(config: SynthConfig) -> tuple[SceneSpec, Path]:
         distractor_audio=flickr,
         sounding_size=(0.5, 0.7) if flickr else None,
         vary_timbre=config.vary_timbre,
+        sprite_warp=config.sprite_warp,
     )
     return spec, root
 

@@ -22,7 +22,7 @@ import numpy as np
 from avloc.synth.backgrounds import make_background
 from avloc.synth.instruments import Instrument
 from avloc.synth.sound import normalise_stems, render_stem
-from avloc.synth.sprites import SpriteBank, augment_sprite
+from avloc.synth.sprites import SpriteBank, augment_sprite, warp_sprite
 
 SCENE_TYPES = ("solo", "duet", "grid")
 MASK_THRESHOLD = 0.05  # alpha (0..1) above which a warped sprite pixel counts as the object
@@ -51,6 +51,9 @@ class SceneSpec:
     # Play each object with one of its class's programs (``Instrument.timbres``), drawn from a
     # stream of its own, so the scenes are otherwise the same as without it.
     vary_timbre: bool = False
+    # Warp each sprite by a random perspective of up to this fraction of its size per corner
+    # (``warp_sprite``), from a stream of its own: the scenes are otherwise the same as without.
+    sprite_warp: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scene not in SCENE_TYPES:
@@ -348,6 +351,9 @@ def render_scene(spec: SceneSpec, bank: SpriteBank, seed: int, index: int) -> Sc
     for inst in instruments:
         variants = bank[inst.name]
         sprites.append(augment_sprite(variants[int(visual.integers(len(variants)))], visual))
+    if spec.sprite_warp > 0:
+        warp = np.random.default_rng([seed, index, 3])
+        sprites = [warp_sprite(s, spec.sprite_warp, warp) for s in sprites]
     if spec.scene == "grid":
         frames, masks = _render_grid(sprites, spec, visual)
     else:

@@ -117,6 +117,36 @@ def _jitter_colour(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def warp_sprite(rgba: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """The sprite under a random perspective warp: each corner moves by up to ``strength`` of
+    the sprite's width and height, so proportions, slant and foreshortening vary (a style draws
+    each class once; a warp makes other drawings of it).
+
+    Shape:
+        rgba: (H, W, 4) uint8; returns (H', W', 4) uint8, cropped to its alpha.
+    """
+    if strength <= 0:
+        return rgba
+    height, width = rgba.shape[:2]
+    size = np.array([width, height], np.float32)
+    src = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32) * size
+    dst = src + rng.uniform(-strength, strength, (4, 2)) * size
+    dst -= dst.min(axis=0)
+    out_w, out_h = (int(v) + 1 for v in np.ceil(dst.max(axis=0)))
+    matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
+    # Warp premultiplied colour, so transparent (black) pixels do not darken the edge.
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0
+    premultiplied = np.concatenate([rgba[..., :3] * alpha, alpha * 255.0], axis=-1)
+    warped = cv2.warpPerspective(premultiplied, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
+    a = warped[..., 3:] / 255.0
+    colour = np.where(a > 1e-3, warped[..., :3] / np.maximum(a, 1e-3), 0)
+    out = np.clip(np.concatenate([colour, warped[..., 3:]], axis=-1), 0, 255).astype(np.uint8)
+    ys, xs = np.nonzero(out[..., 3])
+    if len(ys) == 0:  # degenerate warp: keep the sprite as drawn
+        return rgba
+    return np.ascontiguousarray(out[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+
+
 def augment_sprite(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A per-clip variant of a sprite: mirror, hue/saturation/brightness jitter, defocus blur.
 
