@@ -117,10 +117,21 @@ def _jitter_colour(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """RGBA uint8 from premultiplied float colour (0-255) and alpha (0-1).
+
+    Shape:
+        colour: (H, W, 3), alpha: (H, W, 1) -> (H, W, 4).
+    """
+    straight = np.where(alpha > 1e-3, colour / np.maximum(alpha, 1e-3), 0)
+    out = np.concatenate([straight, alpha * 255.0], axis=-1)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def warp_sprite(rgba: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """The sprite under a random perspective warp: each corner moves by up to ``strength`` of
-    the sprite's width and height, so proportions, slant and foreshortening vary (a style draws
-    each class once; a warp makes other drawings of it).
+    the sprite's width and height, so proportions, slant and foreshortening vary (each style
+    draws a class once).
 
     Shape:
         rgba: (H, W, 4) uint8; returns (H', W', 4) uint8, cropped to its alpha.
@@ -136,11 +147,9 @@ def warp_sprite(rgba: np.ndarray, strength: float, rng: np.random.Generator) -> 
     matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
     # Warp premultiplied colour, so transparent (black) pixels do not darken the edge.
     alpha = rgba[..., 3:].astype(np.float32) / 255.0
-    premultiplied = np.concatenate([rgba[..., :3] * alpha, alpha * 255.0], axis=-1)
+    premultiplied = np.concatenate([rgba[..., :3] * alpha, alpha], axis=-1)
     warped = cv2.warpPerspective(premultiplied, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
-    a = warped[..., 3:] / 255.0
-    colour = np.where(a > 1e-3, warped[..., :3] / np.maximum(a, 1e-3), 0)
-    out = np.clip(np.concatenate([colour, warped[..., 3:]], axis=-1), 0, 255).astype(np.uint8)
+    out = _unpremultiply(warped[..., :3], warped[..., 3:])
     ys, xs = np.nonzero(out[..., 3])
     if len(ys) == 0:  # degenerate warp: keep the sprite as drawn
         return rgba
@@ -164,7 +173,5 @@ def augment_sprite(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         sigma = rng.uniform(0.5, 1.5)
         a = alpha.astype(np.float32) / 255.0
         pre = cv2.GaussianBlur(rgb.astype(np.float32) * a, (0, 0), sigma)
-        a_blur = cv2.GaussianBlur(a[..., 0], (0, 0), sigma)[..., None]
-        colour = np.where(a_blur > 1e-3, pre / np.maximum(a_blur, 1e-3), 0)
-        out = np.concatenate([np.clip(colour, 0, 255), a_blur * 255], axis=-1).astype(np.uint8)
+        out = _unpremultiply(pre, cv2.GaussianBlur(a[..., 0], (0, 0), sigma)[..., None])
     return np.ascontiguousarray(out)
