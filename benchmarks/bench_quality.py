@@ -1,7 +1,7 @@
 """Quality of a model against the baselines and bounds, every number from ``avloc evaluate``.
 
-Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41, 42: evaluation seeds
-are 1-999, tuning used 21-30, training seeds >= 1000, so no clip was seen in training or
+Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41-43: evaluation seeds
+are 1-999, tuning used 21-32, training seeds >= 1000, so no clip was seen in training or
 tuning), then runs ``avloc evaluate``
 for the model and for every baseline on each set, and prints the README's markdown tables.
 
@@ -13,6 +13,8 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 * flickr: 250 Flickr-layout solo images with 1-2 silent distractors (seed 11), and the same
   images with one distractor's sound instead (``--sound-from distractor``): the map must move.
 * flickr-emojione: the same task drawn in a sprite style never used in training.
+* flickr-twemoji, flickr-fluent: two more styles the bundled recipe does not train on (seeds 18,
+  43), bundled after the model, so never looked at while it was made.
 * flickr-symbola: a style the bundled recipe trains on beside Noto (new clips, seed 15).
 * flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
 * solo, duet, grid: class-aware localization (tau 0.1 / 0.2 / 0.5; seeds 41 / 12 / 13),
@@ -73,6 +75,8 @@ def _sets() -> list[EvalSet]:
         _flickr("flickr-distractor", 250, 11, "--sound-from", "distractor"),
         _flickr("flickr-symbola", 150, 15, "--sprites", str(sprites / "symbola")),
         _flickr("flickr-emojione", 150, 16, "--sprites", str(sprites / "emojione")),
+        _flickr("flickr-twemoji", 150, 18, "--sprites", str(sprites / "twemoji")),
+        _flickr("flickr-fluent", 150, 43, "--sprites", str(sprites / "fluent")),
         _class_aware("solo", 41, 42),
         _class_aware("duet", 12, 19),
         _class_aware("grid", 13, 20),
