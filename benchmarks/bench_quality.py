@@ -12,11 +12,13 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 
 * flickr: 250 Flickr-layout solo images with 1-2 silent distractors (seed 11), and the same
   images with one distractor's sound instead (``--sound-from distractor``): the map must move.
-* flickr-emojione: the same task drawn in a sprite style never used in training.
+* flickr-emojione: the same task drawn in a sprite style never used in training, and its
+  distractor control (the same images with a silent instrument's sound).
 * flickr-twemoji, flickr-fluent: two more styles the bundled recipe does not train on (seeds 18,
   43), bundled after the model, so never looked at while it was made.
 * flickr-symbola: a style the bundled recipe trains on beside Noto (new clips, seed 15).
-* flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed).
+* flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM, if installed), and its
+  distractor control.
 * solo, duet, grid: class-aware localization (tau 0.1 / 0.2 / 0.5; seeds 41 / 12 / 13),
   each with the pseudo-classes matched to classes on a separate set of 200 scenes of its kind
   (seeds 42 / 19 / 20, ``--match-split``): the default held-out 20 % is 20 scenes, too few to
@@ -75,6 +77,15 @@ def _sets() -> list[EvalSet]:
         _flickr("flickr-distractor", 250, 11, "--sound-from", "distractor"),
         _flickr("flickr-symbola", 150, 15, "--sprites", str(sprites / "symbola")),
         _flickr("flickr-emojione", 150, 16, "--sprites", str(sprites / "emojione")),
+        _flickr(
+            "flickr-emojione-distractor",
+            150,
+            16,
+            "--sprites",
+            str(sprites / "emojione"),
+            "--sound-from",
+            "distractor",
+        ),
         _flickr("flickr-twemoji", 150, 18, "--sprites", str(sprites / "twemoji")),
         _flickr("flickr-fluent", 150, 43, "--sprites", str(sprites / "fluent")),
         _class_aware("solo", 41, 42),
@@ -88,7 +99,11 @@ def _sets() -> list[EvalSet]:
         ),
     ]
     if FLUIDR3.is_file():
-        sets.insert(4, _flickr("flickr-fluidr3", 150, 17, "--soundfont", str(FLUIDR3)))
+        fluidr3 = ("--soundfont", str(FLUIDR3))
+        sets[5:5] = [
+            _flickr("flickr-fluidr3", 150, 17, *fluidr3),
+            _flickr("flickr-fluidr3-distractor", 150, 17, *fluidr3, "--sound-from", "distractor"),
+        ]
     return sets
 
 
