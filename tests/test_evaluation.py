@@ -403,6 +403,9 @@ def test_cli_errors_are_clear(flickr_root, capsys):
     assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
                  "--map-halo", "1"]) == 2  # fmt: skip
     assert "map_halo must be in [0, 1)" in capsys.readouterr().err
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--map-offset", "nan"]) == 2  # fmt: skip
+    assert "map_offset must be a logit shift" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- on avloc synth
@@ -493,6 +496,13 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
         halos[halo] = json.loads(out.read_text())
     assert halos["0.65"]["method"] == "avloc-tiny-test (map halo 0.65) (scales 1)"
     assert halos["0.65"]["per_image"] != halos["0.95"]["per_image"]
+    out = tmp_path / "offset.json"  # --map-offset reaches the maps, and names the method
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--scales", "1", "--map-offset", "-4", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    offset = json.loads(out.read_text())
+    assert offset["method"] == "avloc-tiny-test (map offset -4) (scales 1)"
+    assert offset["per_image"] != runs["one"]["per_image"]
     assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
                  "--class-map-halo", "0.5", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map halo 0.5)"

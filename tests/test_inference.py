@@ -18,6 +18,7 @@ from avloc.inference import (
     DEFAULT_CLASS_MAP_SMOOTHING,
     DEFAULT_MAP_SMOOTHING,
     MAP_HALO,
+    MAP_OFFSET,
     Clip,
     Pipeline,
     _AudioWindows,
@@ -137,6 +138,31 @@ def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
     stacked = smooth_maps(torch.stack([maps, maps.flip(0)], 1), 0.19)
     torch.testing.assert_close(stacked[:, 0], out)
     torch.testing.assert_close(stacked[:, 1], out.flip(0))
+
+
+def test_pipeline_heatmaps_are_the_sigmoid_of_the_logits_shifted_by_the_map_offset(
+    model: torch.nn.Module,
+) -> None:
+    clip = _clip(1.0, 8)
+
+    def raw_maps(offset: float) -> np.ndarray:
+        pipeline = Pipeline(
+            model, precision="fp32", map_smoothing=0.0, scales=(1.0,), map_offset=offset
+        )
+        return pipeline.localize(clip).heatmaps
+
+    calibrated, shifted = raw_maps(0.0), raw_maps(-4.0)
+    np.testing.assert_array_equal(calibrated, raw_maps(MAP_OFFSET))  # the default: calibrated
+    assert (shifted < calibrated).all()
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    np.testing.assert_allclose(logit(shifted), logit(calibrated) - 4.0, atol=1e-3)
+    assert (
+        np.argmax(shifted.reshape(len(shifted), -1), 1)
+        == np.argmax(calibrated.reshape(len(calibrated), -1), 1)
+    ).all()  # a monotone map of each cell: the peaks stay where they were
+    for bad in (float("nan"), 100.0):
+        with pytest.raises(ValueError, match="map_offset"):
+            Pipeline(model, map_offset=bad)
 
 
 def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(

@@ -108,6 +108,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.scales,
             map_halo=args.map_halo,
             class_map_halo=args.class_map_halo,
+            map_offset=args.map_offset,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -147,6 +148,7 @@ def _model_predictor(
     scales: tuple[float, ...],
     map_halo: float,
     class_map_halo: float,
+    map_offset: float,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -162,6 +164,7 @@ def _model_predictor(
         scales,
         map_halo=map_halo,
         class_map_halo=class_map_halo,
+        map_offset=map_offset,
     )
 
 

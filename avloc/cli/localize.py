@@ -98,13 +98,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.inference.smooth_maps`),
-    with their halos' heights (``--map-halo``, ``--class-map-halo``); ``when`` prefixes the
-    help."""
+    with their halos' heights (``--map-halo``, ``--class-map-halo``) and the heatmaps' logit
+    offset (``--map-offset``); ``when`` prefixes the help."""
     from avloc.inference import (
         CLASS_MAP_HALO,
         DEFAULT_CLASS_MAP_SMOOTHING,
         DEFAULT_MAP_SMOOTHING,
         MAP_HALO,
+        MAP_OFFSET,
     )
 
     parser.add_argument(
@@ -133,6 +134,15 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
             help=f"{when}the height of the {name.replace('-', ' ')} smoothing's halo as a "
             f"fraction of each map's peak, in [0, 1) (default {default:g})",
         )
+    parser.add_argument(
+        "--map-offset",
+        type=float,
+        default=MAP_OFFSET,
+        metavar="L",
+        help=f"{when}added to the audio-visual logits before the heatmap's sigmoid (default "
+        f"{MAP_OFFSET:g}: the model's calibrated probabilities; -4 sharpens single-source maps "
+        f"but dims quiet sources beside loud ones)",
+    )
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
@@ -195,6 +205,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         scales=args.scales,
         map_halo=args.map_halo,
         class_map_halo=args.class_map_halo,
+        map_offset=args.map_offset,
     )
 
 

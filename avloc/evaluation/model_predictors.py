@@ -32,6 +32,7 @@ from avloc.inference import (
     DEFAULT_MAP_SMOOTHING,
     DEFAULT_SCALES,
     MAP_HALO,
+    MAP_OFFSET,
     FrameAnalysis,
     Pipeline,
     centre_window,
@@ -108,6 +109,7 @@ def model_predictor(
     scales: Sequence[float] = DEFAULT_SCALES,
     map_halo: float = MAP_HALO,
     class_map_halo: float = CLASS_MAP_HALO,
+    map_offset: float = MAP_OFFSET,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -117,7 +119,8 @@ def model_predictor(
     (class-aware) are the pipeline's (:func:`avloc.inference.smooth_maps`); a value other than
     the default names the predictor ``"<model> (map smoothing <sigma>)"`` or
     ``"<model> (class map smoothing <sigma>)"``, and so do the smoothing's halo heights
-    (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``). ``scales`` are the pipeline's
+    (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``), and the heatmaps' logit
+    offset (``map_offset``: ``" (map offset <l>)"``). ``scales`` are the pipeline's
     frame scales (localization and class-aware); others than the default add
     ``" (scales <s,...>)"``.
 
@@ -133,6 +136,7 @@ def model_predictor(
         scales=scales,
         map_halo=map_halo,
         class_map_halo=class_map_halo,
+        map_offset=map_offset,
     )
     if kind in ("localization", "class-aware"):
         label, sigma, default, halo, default_halo = (
@@ -149,6 +153,8 @@ def model_predictor(
         smoothing = "" if sigma == default else f" ({label} smoothing {sigma:g})"
         if halo != default_halo:
             smoothing += f" ({label} halo {halo:g})"
+        if kind == "localization" and map_offset != MAP_OFFSET:
+            smoothing += f" (map offset {map_offset:g})"
         if pipeline.scales != DEFAULT_SCALES:
             smoothing += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
         return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
