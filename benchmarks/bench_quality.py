@@ -24,7 +24,8 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
   (seeds 42 / 19 / 20, ``--match-split``): the default held-out 20 % is 20 scenes, too few to
   match 16 pseudo-classes to 11 classes (a class may not sound in them at all).
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
-  the smoothed maps inference shows, and the class-aware sets with raw class maps
+  the smoothed maps inference shows, and with sharper maps (``--map-offset -4``, README: an
+  option that dims quiet sources beside loud ones); the class-aware sets with raw class maps
   (``--class-map-smoothing 0``).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all).
@@ -124,8 +125,9 @@ def _ensure(dataset: EvalSet) -> Path:
 def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
     models = [("model", ["--model", model])]
-    if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds
+    if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds; sharper maps
         models.append(("model-raw", ["--model", model, "--map-smoothing", "0"]))
+        models.append(("model-offset", ["--model", model, "--map-offset", "-4"]))
     if dataset.protocol == "class-aware":
         models.append(("model-raw", ["--model", model, "--class-map-smoothing", "0"]))
     if dataset.protocol == "separation":  # the other ways the sources' masks may share the mix
