@@ -377,13 +377,12 @@ DEFAULT_CLASS_MAP_SMOOTHING = 0.08
 # halo's height left to the blur); higher halos also spill from a loud object onto its silent
 # neighbours (at 0.5 the demo duet's silent accordion outshone its quieter sounding piano).
 # Class maps are binarised at a fraction tau of their own peak: 0.1 for solos, 0.2 for duets,
-# 0.5 for the grid. A halo below tau adds nothing, so at 0.5 the grid's regions were the raw
-# peaks, a third of their boxes. Halo and sigma were chosen together on tuning sets (solo, duet,
-# grid) for the best mean CIoU@0.3: 0.5 / 0.1 gave 63 / 90 / 51, 0.65 / 0.08 gives 60 / 89 / 76;
-# higher halos gain the grid more and cost the solos (0.8: 53 / 86 / 83). The sweep is
-# benchmarks/tune_class_maps.py.
+# 0.5 for the grid, so a halo below tau adds nothing. Halo, sigma and CLASS_MAP_OFFSET were
+# chosen together on tuning sets (solo, duet, grid) for the best mean CIoU@0.3: without the
+# offset 0.65 / 0.08 gave 60 / 89 / 76; with it (-2) 0.9 / 0.08 gives 93 / 97 / 89. The sweep
+# is benchmarks/tune_class_maps.py.
 MAP_HALO = 0.25
-CLASS_MAP_HALO = 0.65
+CLASS_MAP_HALO = 0.9
 # Heatmaps are sigmoid(logit + MAP_OFFSET). Training fits the sigmoid's scale and bias to
 # clip-level scores (the mean of the best 30 % of cells), so at single cells it saturates: an
 # object's peak and its body all read ~1. A negative offset keeps the top of the map's shape
@@ -393,6 +392,14 @@ CLASS_MAP_HALO = 0.65
 # offset the demo duet's quiet sounding piano gets less heat than the silent accordion beside
 # it (tests/test_bundled_model.py). So the default keeps the calibrated maps (README).
 MAP_OFFSET = 0.0
+# Class maps are sigmoid(CAM + CLASS_MAP_OFFSET) times the class's presence. Each class map is
+# its own, so no quiet source competes there, and the saturated CAMs spread each region far
+# past its object: at tau 0.1 (solos) a region was most of the frame. Shifted, a region is the
+# object's peak, and the taller halo (CLASS_MAP_HALO) fills the object out. Chosen together on
+# the tuning sets (solo, duet, grid) by benchmarks/tune_class_maps.py: mean CIoU@0.3 75.0 at
+# offset 0 (halo 0.65), 92.0-94.0 at -1.5 to -3 with halos 0.85-0.95 (README). The separator
+# vectors are pooled over the model's own class maps, so separation does not change.
+CLASS_MAP_OFFSET = -2.0
 
 # A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
 # object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,
@@ -500,6 +507,8 @@ class Pipeline:
             map's peak, in [0, 1) (``MAP_HALO`` / ``CLASS_MAP_HALO``).
         map_offset: added to the audio-visual logits before their sigmoid (``MAP_OFFSET``);
             0 gives the model's calibrated probabilities.
+        class_map_offset: the same for the class activation maps (``CLASS_MAP_OFFSET``), after
+            the separator vectors are pooled under the model's own class maps.
         scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
             1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
             finest grid. The separator vectors are pooled at the scale nearest 1.
@@ -527,6 +536,7 @@ class Pipeline:
         map_halo: float = MAP_HALO,
         class_map_halo: float = CLASS_MAP_HALO,
         map_offset: float = MAP_OFFSET,
+        class_map_offset: float = CLASS_MAP_OFFSET,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -542,8 +552,9 @@ class Pipeline:
         for name, value in (("map", map_halo), ("class_map", class_map_halo)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name}_halo must be in [0, 1) (of the peak), got {value}")
-        if not math.isfinite(map_offset) or abs(map_offset) > 50.0:
-            raise ValueError(f"map_offset must be a logit shift in [-50, 50], got {map_offset}")
+        for name, value in (("map", map_offset), ("class_map", class_map_offset)):
+            if not math.isfinite(value) or abs(value) > 50.0:
+                raise ValueError(f"{name}_offset must be a logit shift in [-50, 50], got {value}")
         check_mask_rule(mask_rule, "mask_rule")
         self.scales = check_scales(scales)
         if device is not None:
@@ -563,6 +574,7 @@ class Pipeline:
         self.map_halo = map_halo
         self.class_map_halo = class_map_halo
         self.map_offset = map_offset
+        self.class_map_offset = class_map_offset
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -624,7 +636,7 @@ class Pipeline:
         """One model step over frames at ``input_size``, each with its window: every scale's
         maps fused (:func:`fuse_scales`), then smoothed."""
         maps_at: list[torch.Tensor] = []
-        class_maps_at: list[torch.Tensor] = []
+        class_maps_at: list[torch.Tensor] = []  # shown and scored (offset, then smoothed)
         with torch.inference_mode(), self._autocast():
             audio = self.model.encode_audio(torch.from_numpy(windows).to(self.device))
             for size in self.scale_sizes:
@@ -637,10 +649,11 @@ class Pipeline:
                     class_maps_at.append(empty)
                     probs = empty.flatten(2)[..., 0]
                     continue
-                class_maps_at.append(out.class_maps.float().clamp(0.0, 1.0))
                 probs = out.class_probs.float().clamp(0.0, 1.0)  # audio only: one per batch
+                class_maps_at.append(self._shown_class_maps(out, probs))
                 if size == self._vector_size:
-                    vector_visual, vector_maps = visual, class_maps_at[-1]
+                    vector_visual = visual
+                    vector_maps = out.class_maps.float().clamp(0.0, 1.0)
             vectors = torch.zeros((*probs.shape, 0))
             if hasattr(self.model, "visual_vectors") and probs.shape[1] > 0:
                 vectors = self.model.visual_vectors(vector_visual, self._regions(vector_maps))
@@ -648,6 +661,14 @@ class Pipeline:
             class_maps = fuse_scales(class_maps_at)
             class_maps = smooth_maps(class_maps, self.class_map_smoothing, self.class_map_halo)
         return FrameAnalysis(*(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors)))
+
+    def _shown_class_maps(self, out: Any, probs: torch.Tensor) -> torch.Tensor:
+        """The class maps with ``class_map_offset`` on their CAMs (a model without raw CAMs
+        keeps its own maps)."""
+        if out.class_head is None or self.class_map_offset == 0.0:
+            return out.class_maps.float().clamp(0.0, 1.0)
+        cams = out.class_head.cams.float() + self.class_map_offset
+        return torch.sigmoid(cams) * probs[:, :, None, None]
 
     def analyze_frames(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """Maps for still frames, each with its own audio window (for evaluation on images).

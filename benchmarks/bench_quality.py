@@ -25,8 +25,9 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
   match 16 pseudo-classes to 11 classes (a class may not sound in them at all).
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
   the smoothed maps inference shows, and with sharper maps (``--map-offset -4``, README: an
-  option that dims quiet sources beside loud ones); the class-aware sets with raw class maps
-  (``--class-map-smoothing 0``).
+  option that dims quiet sources beside loud ones); the class-aware sets with the model's own
+  class maps (``--class-map-smoothing 0 --class-map-offset 0``), at one scale, and as the last
+  release drew them (no offset, halo 0.65).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all).
 """
@@ -128,8 +129,12 @@ def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds; sharper maps
         models.append(("model-raw", ["--model", model, "--map-smoothing", "0"]))
         models.append(("model-offset", ["--model", model, "--map-offset", "-4"]))
-    if dataset.protocol == "class-aware":
-        models.append(("model-raw", ["--model", model, "--class-map-smoothing", "0"]))
+    if dataset.protocol == "class-aware":  # the model's own maps; one scale; the last release's
+        raw = ["--class-map-smoothing", "0", "--class-map-offset", "0"]
+        models.append(("model-raw", ["--model", model, *raw]))
+        models.append(("model-one-scale", ["--model", model, "--scales", "1"]))
+        last = ["--class-map-offset", "0", "--class-map-halo", "0.65"]
+        models.append(("model-unshifted", ["--model", model, *last]))
     if dataset.protocol == "separation":  # the other ways the sources' masks may share the mix
         models += [(f"model-{r}", ["--model", model, "--mask-rule", r]) for r in MASK_RULES[1:]]
     return models + [(n, ["--baseline", n]) for n in names]

@@ -1,19 +1,21 @@
-"""How the class maps' smoothing was chosen: halo and sigma, on tuning sets only.
+"""How the class maps were chosen: logit offset, halo and sigma, on tuning sets only.
 
-Inference smooths the class maps around their peaks (:func:`avloc.inference.smooth_maps`,
-``max(map, halo)``, the halo a Gaussian blur topped at a fraction of the peak). The class-aware
-protocols binarise ``map > tau * max`` with tau 0.1 (solo), 0.2 (duet) and 0.5 (grid), so the
-halo's height decides which protocols it reaches at all. This script builds one tuning set of
+Inference shifts the class activation maps' logits (``class_map_offset``: the class-head CAMs'
+sigmoid saturates, so unshifted regions spread far past their objects), then smooths the maps
+around their peaks (:func:`avloc.inference.smooth_maps`, ``max(map, halo)``, the halo a
+Gaussian blur topped at a fraction of the peak). The class-aware protocols binarise
+``map > tau * max`` with tau 0.1 (solo), 0.2 (duet) and 0.5 (grid), so the halo's height
+decides which protocols it reaches at all. This script builds one tuning set of
 each kind with ``avloc synth`` (seeds 21-28: never an evaluation seed, never a training seed),
 scores the model's class maps under each (halo, sigma) with the set's own protocol, pseudo-classes
 matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 and AUC per set.
 
-    python benchmarks/tune_class_maps.py --model default          # ~3 min on 2 cores
-    python benchmarks/tune_class_maps.py --model default --grid 0.65:0.08 0.8:0.08
+    python benchmarks/tune_class_maps.py --model default          # ~6 min on 2 cores
+    python benchmarks/tune_class_maps.py --model default --grid -2:0.9:0.08 0:0.65:0.08
 
 Sets are cached under benchmarks/.cache/tuning/, the results written to
 benchmarks/quality/tuning-class-maps.json. The default grid is the README's table; the
-defaults chosen from it are ``avloc.inference.CLASS_MAP_HALO`` and
+defaults chosen from it are ``avloc.inference.CLASS_MAP_OFFSET``, ``CLASS_MAP_HALO`` and
 ``DEFAULT_CLASS_MAP_SMOOTHING``.
 """
 
@@ -32,13 +34,33 @@ from bench_quality import RESULTS, _synth  # noqa: E402
 from avloc.checkpoint import bundle_sha256  # noqa: E402
 from avloc.evaluation.model_predictors import ModelLocalizer  # noqa: E402
 from avloc.evaluation.runner import evaluate_class_aware  # noqa: E402
-from avloc.inference import CLASS_MAP_HALO, DEFAULT_CLASS_MAP_SMOOTHING, Pipeline  # noqa: E402
+from avloc.inference import (  # noqa: E402
+    CLASS_MAP_HALO,
+    CLASS_MAP_OFFSET,
+    DEFAULT_CLASS_MAP_SMOOTHING,
+    Pipeline,
+)
 from avloc.pretrained import resolve  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "tuning"
 # scene -> (seed of the scored set, seed of its matching set)
 SETS = {"solo": (27, 28), "duet": (22, 24), "grid": (23, 25)}
-GRID = ((0.5, 0.1), (0.6, 0.08), (0.65, 0.08), (0.65, 0.07), (0.7, 0.08), (0.8, 0.08))
+# (offset, halo, sigma): without an offset, the last release's sweep; then around the choice.
+GRID = (
+    (0.0, 0.5, 0.1),
+    (0.0, 0.65, 0.08),
+    (0.0, 0.8, 0.08),
+    (-1.0, 0.8, 0.08),
+    (-1.5, 0.9, 0.08),
+    (-2.0, 0.5, 0.1),
+    (-2.0, 0.8, 0.08),
+    (-2.0, 0.85, 0.08),
+    (-2.0, 0.9, 0.06),
+    (-2.0, 0.9, 0.08),
+    (-2.0, 0.9, 0.1),
+    (-2.0, 0.95, 0.08),
+    (-3.0, 0.9, 0.08),
+)
 
 
 def _scenes(scene: str, num_clips: int, seed: int) -> Path:
@@ -47,13 +69,13 @@ def _scenes(scene: str, num_clips: int, seed: int) -> Path:
     return _synth(CACHE / f"{scene}-{seed}", args)
 
 
-def _halo_sigma(text: str) -> tuple[float, float]:
-    """``"0.65:0.08"`` -> ``(0.65, 0.08)`` (argparse type of ``--grid``)."""
+def _offset_halo_sigma(text: str) -> tuple[float, float, float]:
+    """``"-2:0.9:0.08"`` -> ``(-2.0, 0.9, 0.08)`` (argparse type of ``--grid``)."""
     try:
-        halo, sigma = (float(v) for v in text.split(":"))
+        offset, halo, sigma = (float(v) for v in text.split(":"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HALO:SIGMA, got {text!r}") from None
-    return halo, sigma
+        raise argparse.ArgumentTypeError(f"expected OFFSET:HALO:SIGMA, got {text!r}") from None
+    return offset, halo, sigma
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--grid",
         nargs="+",
-        type=_halo_sigma,
+        type=_offset_halo_sigma,
         default=GRID,
-        metavar="HALO:SIGMA",
-        help="the (halo, sigma) pairs to score (default: the README's table)",
+        metavar="OFFSET:HALO:SIGMA",
+        help="the (offset, halo, sigma) triples to score (default: the README's table)",
     )
     args = parser.parse_args(argv)
     sets = {
@@ -74,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows = []
     header = " | ".join(f"{s} CIoU@0.3 | {s} AUC" for s in sets)
-    print(f"| halo | sigma | {header} | mean CIoU@0.3 |")
-    print("| --- | --- | " + " | ".join("--- | ---" for _ in sets) + " | --- |")
-    for halo, sigma in args.grid:
+    print(f"| offset | halo | sigma | {header} | mean CIoU@0.3 |")
+    print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in sets) + " | --- |")
+    for offset, halo, sigma in args.grid:
         pipeline = Pipeline.from_pretrained(
-            args.model, class_map_halo=halo, class_map_smoothing=sigma
+            args.model, class_map_offset=offset, class_map_halo=halo, class_map_smoothing=sigma
         )
         scores = {}
         for scene, (root, match) in sets.items():
@@ -87,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             metrics = result.metrics()
             scores[scene] = {k: round(100 * metrics[k], 1) for k in ("ciou30", "auc")}
-        chosen = (halo, sigma) == (CLASS_MAP_HALO, DEFAULT_CLASS_MAP_SMOOTHING)
+        default = (CLASS_MAP_OFFSET, CLASS_MAP_HALO, DEFAULT_CLASS_MAP_SMOOTHING)
+        chosen = (offset, halo, sigma) == default
         mean = round(sum(v["ciou30"] for v in scores.values()) / len(scores), 1)
-        rows.append({"halo": halo, "sigma": sigma, "default": chosen, **scores, "mean": mean})
+        rows.append(
+            {"offset": offset, "halo": halo, "sigma": sigma, "default": chosen, **scores}
+            | {"mean": mean}
+        )
         cells = " | ".join(f"{v['ciou30']} | {v['auc']}" for v in scores.values())
-        name = f"{halo:g}{' (default)' if chosen else ''}"
-        print(f"| {name} | {sigma:g} | {cells} | {mean} |", flush=True)
+        name = f"{offset:g}{' (default)' if chosen else ''}"
+        print(f"| {name} | {halo:g} | {sigma:g} | {cells} | {mean} |", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "tuning-class-maps.json"
     record = {

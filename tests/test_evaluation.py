@@ -506,6 +506,9 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
     assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
                  "--class-map-halo", "0.5", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map halo 0.5)"
+    assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
+                 "--class-map-offset", "0", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map offset 0)"
     out = tmp_path / "sep.json"
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", str(bundle),
                  "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip

@@ -165,6 +165,28 @@ def test_pipeline_heatmaps_are_the_sigmoid_of_the_logits_shifted_by_the_map_offs
             Pipeline(model, map_offset=bad)
 
 
+def test_pipeline_class_map_offset_redraws_shown_class_maps_but_not_separator_vectors(
+    model: torch.nn.Module,
+) -> None:
+    clip = _clip(1.0, 8)
+
+    def analysed(offset: float) -> Any:
+        pipeline = Pipeline(
+            model, precision="fp32", class_map_smoothing=0.0, scales=(1.0,), class_map_offset=offset
+        )
+        return pipeline.localize(clip)
+
+    own, shifted = analysed(0.0), analysed(-3.0)
+    # offset 0: the model's own class maps, sigmoid(CAM) x presence; -3 lowers every cell
+    assert (shifted.class_maps < own.class_maps).all()
+    presence = own.class_presence[:, :, None, None]
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    np.testing.assert_allclose(
+        logit(shifted.class_maps / presence), logit(own.class_maps / presence) - 3.0, atol=2e-3
+    )
+    np.testing.assert_allclose(shifted.class_vectors, own.class_vectors, atol=1e-6)
+
+
 def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
     model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,11 +201,13 @@ def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
 
     monkeypatch.setattr(model, "localize_from", sharp_class_maps)
     clip = _clip(1.0, 8)
-    raw = Pipeline(model, precision="fp32", map_smoothing=0.0, class_map_smoothing=0.0)
+    # No class-map offset: it would redraw the class maps from the CAMs, past the patch above.
+    plain = {"precision": "fp32", "class_map_offset": 0.0}
+    raw = Pipeline(model, map_smoothing=0.0, class_map_smoothing=0.0, **plain)
     raw_result = raw.localize(clip)
-    smooth = Pipeline(model, precision="fp32").localize(clip)  # the default smoothing
-    halos = {"map_halo": 0.4, "class_map_halo": 0.9}
-    tall = Pipeline(model, precision="fp32", **halos).localize(clip)
+    smooth = Pipeline(model, **plain).localize(clip)  # the default smoothing
+    halos = {"map_halo": 0.4, "class_map_halo": 0.8}
+    tall = Pipeline(model, **plain, **halos).localize(clip)
     for name, sigma, halo, own_halo in (
         ("heatmaps", DEFAULT_MAP_SMOOTHING, MAP_HALO, halos["map_halo"]),
         ("class_maps", DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO, halos["class_map_halo"]),
@@ -201,6 +225,7 @@ def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
         ("class_map_smoothing", -1.0),
         ("map_halo", 1.0),
         ("class_map_halo", -0.1),
+        ("class_map_offset", float("inf")),
     ):
         with pytest.raises(ValueError, match=flag):
             Pipeline(model, **{flag: bad})

@@ -109,6 +109,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             map_halo=args.map_halo,
             class_map_halo=args.class_map_halo,
             map_offset=args.map_offset,
+            class_map_offset=args.class_map_offset,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -149,6 +150,7 @@ def _model_predictor(
     map_halo: float,
     class_map_halo: float,
     map_offset: float,
+    class_map_offset: float,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -165,6 +167,7 @@ def _model_predictor(
         map_halo=map_halo,
         class_map_halo=class_map_halo,
         map_offset=map_offset,
+        class_map_offset=class_map_offset,
     )
 
 

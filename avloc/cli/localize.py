@@ -98,10 +98,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.inference.smooth_maps`),
-    with their halos' heights (``--map-halo``, ``--class-map-halo``) and the heatmaps' logit
-    offset (``--map-offset``); ``when`` prefixes the help."""
+    with their halos' heights (``--map-halo``, ``--class-map-halo``) and logit offsets
+    (``--map-offset``, ``--class-map-offset``); ``when`` prefixes the help."""
     from avloc.inference import (
         CLASS_MAP_HALO,
+        CLASS_MAP_OFFSET,
         DEFAULT_CLASS_MAP_SMOOTHING,
         DEFAULT_MAP_SMOOTHING,
         MAP_HALO,
@@ -142,6 +143,14 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
         help=f"{when}added to the audio-visual logits before the heatmap's sigmoid (default "
         f"{MAP_OFFSET:g}: the model's calibrated probabilities; -4 sharpens single-source maps "
         f"but dims quiet sources beside loud ones)",
+    )
+    parser.add_argument(
+        "--class-map-offset",
+        type=float,
+        default=CLASS_MAP_OFFSET,
+        metavar="L",
+        help=f"{when}the same for the class activation maps (default {CLASS_MAP_OFFSET:g}; 0: "
+        f"the model's own class maps)",
     )
 
 
@@ -206,6 +215,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         map_halo=args.map_halo,
         class_map_halo=args.class_map_halo,
         map_offset=args.map_offset,
+        class_map_offset=args.class_map_offset,
     )
 
 

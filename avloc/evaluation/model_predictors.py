@@ -28,6 +28,7 @@ from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import (
     CLASS_MAP_HALO,
+    CLASS_MAP_OFFSET,
     DEFAULT_CLASS_MAP_SMOOTHING,
     DEFAULT_MAP_SMOOTHING,
     DEFAULT_SCALES,
@@ -110,6 +111,7 @@ def model_predictor(
     map_halo: float = MAP_HALO,
     class_map_halo: float = CLASS_MAP_HALO,
     map_offset: float = MAP_OFFSET,
+    class_map_offset: float = CLASS_MAP_OFFSET,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -119,8 +121,8 @@ def model_predictor(
     (class-aware) are the pipeline's (:func:`avloc.inference.smooth_maps`); a value other than
     the default names the predictor ``"<model> (map smoothing <sigma>)"`` or
     ``"<model> (class map smoothing <sigma>)"``, and so do the smoothing's halo heights
-    (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``), and the heatmaps' logit
-    offset (``map_offset``: ``" (map offset <l>)"``). ``scales`` are the pipeline's
+    (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``), and the logit offsets
+    (``map_offset`` / ``class_map_offset``: ``" (map offset <l>)"``). ``scales`` are the pipeline's
     frame scales (localization and class-aware); others than the default add
     ``" (scales <s,...>)"``.
 
@@ -137,6 +139,7 @@ def model_predictor(
         map_halo=map_halo,
         class_map_halo=class_map_halo,
         map_offset=map_offset,
+        class_map_offset=class_map_offset,
     )
     if kind in ("localization", "class-aware"):
         label, sigma, default, halo, default_halo = (
@@ -153,8 +156,13 @@ def model_predictor(
         smoothing = "" if sigma == default else f" ({label} smoothing {sigma:g})"
         if halo != default_halo:
             smoothing += f" ({label} halo {halo:g})"
-        if kind == "localization" and map_offset != MAP_OFFSET:
-            smoothing += f" (map offset {map_offset:g})"
+        offset, default_offset = (
+            (map_offset, MAP_OFFSET)
+            if kind == "localization"
+            else (class_map_offset, CLASS_MAP_OFFSET)
+        )
+        if offset != default_offset:
+            smoothing += f" ({label} offset {offset:g})"
         if pipeline.scales != DEFAULT_SCALES:
             smoothing += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
         return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
