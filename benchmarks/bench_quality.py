@@ -1,6 +1,6 @@
 """Quality of a model against the baselines and bounds, every number from ``avloc evaluate``.
 
-Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41-43: evaluation seeds
+Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41-47: evaluation seeds
 are 1-999, tuning used 21-32, training seeds >= 1000, so no clip was seen in training or
 tuning), then runs ``avloc evaluate``
 for the model and for every baseline on each set, and prints the README's markdown tables.
@@ -23,6 +23,8 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
   each with the pseudo-classes matched to classes on a separate set of 200 scenes of its kind
   (seeds 42 / 19 / 20, ``--match-split``): the default held-out 20 % is 20 scenes, too few to
   match 16 pseudo-classes to 11 classes (a class may not sound in them at all).
+* duet-emojione, duet-fluidr3: the duet in the held-out style and soundfont (seeds 44 / 46,
+  matched on 45 / 47).
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
   the smoothed maps inference shows, and with sharper maps (``--map-offset -4``, README: an
   option that dims quiet sources beside loud ones); the class-aware sets with the model's own
@@ -60,9 +62,11 @@ class EvalSet:
     match: tuple[str, ...] | None = None  # synth arguments of a separate matching set
 
 
-def _class_aware(name: str, seed: int, match_seed: int) -> EvalSet:
+def _class_aware(
+    name: str, seed: int, match_seed: int, *extra: str, scene: str | None = None
+) -> EvalSet:
     def scenes(num: int, seed: int) -> tuple[str, ...]:
-        return ("--scene", name, "--num-clips", str(num), "--seed", str(seed))
+        return ("--scene", scene or name, "--num-clips", str(num), "--seed", str(seed), *extra)
 
     return EvalSet(name, "class-aware", scenes(100, seed), match=scenes(200, match_seed))
 
@@ -93,6 +97,7 @@ def _sets() -> list[EvalSet]:
         _class_aware("solo", 41, 42),
         _class_aware("duet", 12, 19),
         _class_aware("grid", 13, 20),
+        _class_aware("duet-emojione", 44, 45, "--sprites", str(sprites / "emojione"), scene="duet"),
         EvalSet(
             "separation",
             "separation",
@@ -102,6 +107,8 @@ def _sets() -> list[EvalSet]:
     ]
     if FLUIDR3.is_file():
         fluidr3 = ("--soundfont", str(FLUIDR3))
+        duet = _class_aware("duet-fluidr3", 46, 47, *fluidr3, scene="duet")
+        sets.insert(sets.index(next(d for d in sets if d.name == "duet-emojione")) + 1, duet)
         sets[5:5] = [
             _flickr("flickr-fluidr3", 150, 17, *fluidr3),
             _flickr("flickr-fluidr3-distractor", 150, 17, *fluidr3, "--sound-from", "distractor"),
