@@ -144,6 +144,8 @@ def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
         models.append(("model-unshifted", ["--model", model, *last]))
     if dataset.protocol == "separation":  # the other ways the sources' masks may share the mix
         models += [(f"model-{r}", ["--model", model, "--mask-rule", r]) for r in MASK_RULES[1:]]
+        # the sources' regions from unshifted class maps, as the last release found them
+        models.append(("model-unshifted", ["--model", model, "--class-map-offset", "0"]))
     return models + [(n, ["--baseline", n]) for n in names]
 
 

@@ -518,6 +518,10 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
                  "--mask-rule", "share", "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (share masks)"
+    assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
+                 "--class-map-offset", "0", "--limit", "1", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map offset 0)"
 
 
 def test_model_separator_returns_one_estimate_per_source(solo_root):

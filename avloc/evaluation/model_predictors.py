@@ -168,5 +168,7 @@ def model_predictor(
         return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
     if kind == "separation":
         suffix = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
+        if class_map_offset != CLASS_MAP_OFFSET:  # the sources' regions come from class maps
+            suffix += f" (class map offset {class_map_offset:g})"
         return ModelSeparator(pipeline, name=f"{name_or_path}{suffix}")
     raise ValueError(f"unknown predictor kind {kind!r}: localization, class-aware or separation")
