@@ -653,7 +653,7 @@ class Pipeline:
                     probs = empty.flatten(2)[..., 0]
                     continue
                 probs = out.class_probs.float().clamp(0.0, 1.0)  # audio only: one per batch
-                class_maps_at.append(self._shown_class_maps(out, probs))
+                class_maps_at.append(self._shifted_class_maps(out, probs))
                 if size == self._vector_size:
                     vector_visual, vector_maps = visual, class_maps_at[-1]
             vectors = torch.zeros((*probs.shape, 0))
@@ -664,7 +664,7 @@ class Pipeline:
             class_maps = smooth_maps(class_maps, self.class_map_smoothing, self.class_map_halo)
         return FrameAnalysis(*(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors)))
 
-    def _shown_class_maps(self, out: Any, probs: torch.Tensor) -> torch.Tensor:
+    def _shifted_class_maps(self, out: Any, probs: torch.Tensor) -> torch.Tensor:
         """The class maps with ``class_map_offset`` on their CAMs (a model without raw CAMs
         keeps its own maps)."""
         if out.class_head is None or self.class_map_offset == 0.0:
@@ -746,8 +746,8 @@ class Pipeline:
             )
             located = self.model.localize_from(visual, heard)
             if located.class_maps is not None and located.class_probs is not None:
-                shown = self._shown_class_maps(located, located.class_probs.float())
-                located = dataclasses.replace(located, class_maps=shown)
+                shifted = self._shifted_class_maps(located, located.class_probs.float())
+                located = dataclasses.replace(located, class_maps=shifted)
             vectors = self.model.mixture_vectors(visual, located, num_sources)  # (F, S, K_s)
         return vectors.float().amax(dim=0).cpu().numpy()
 
