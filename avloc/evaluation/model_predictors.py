@@ -141,34 +141,26 @@ def model_predictor(
         map_offset=map_offset,
         class_map_offset=class_map_offset,
     )
+    named = {  # the settings each kind's output depends on: one not at its default names it
+        "localization": [
+            ("map smoothing", map_smoothing, DEFAULT_MAP_SMOOTHING),
+            ("map halo", map_halo, MAP_HALO),
+            ("map offset", map_offset, MAP_OFFSET),
+        ],
+        "class-aware": [
+            ("class map smoothing", class_map_smoothing, DEFAULT_CLASS_MAP_SMOOTHING),
+            ("class map halo", class_map_halo, CLASS_MAP_HALO),
+            ("class map offset", class_map_offset, CLASS_MAP_OFFSET),
+        ],
+        # the sources' regions under a mixture come from (shifted) class maps
+        "separation": [("class map offset", class_map_offset, CLASS_MAP_OFFSET)],
+    }
+    suffix = "".join(f" ({n} {v:g})" for n, v, default in named.get(kind, []) if v != default)
     if kind in ("localization", "class-aware"):
-        label, sigma, default, halo, default_halo = (
-            ("map", map_smoothing, DEFAULT_MAP_SMOOTHING, map_halo, MAP_HALO)
-            if kind == "localization"
-            else (
-                "class map",
-                class_map_smoothing,
-                DEFAULT_CLASS_MAP_SMOOTHING,
-                class_map_halo,
-                CLASS_MAP_HALO,
-            )
-        )
-        smoothing = "" if sigma == default else f" ({label} smoothing {sigma:g})"
-        if halo != default_halo:
-            smoothing += f" ({label} halo {halo:g})"
-        offset, default_offset = (
-            (map_offset, MAP_OFFSET)
-            if kind == "localization"
-            else (class_map_offset, CLASS_MAP_OFFSET)
-        )
-        if offset != default_offset:
-            smoothing += f" ({label} offset {offset:g})"
         if pipeline.scales != DEFAULT_SCALES:
-            smoothing += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
-        return ModelLocalizer(pipeline, name=f"{name_or_path}{smoothing}")
+            suffix += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
+        return ModelLocalizer(pipeline, name=f"{name_or_path}{suffix}")
     if kind == "separation":
-        suffix = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
-        if class_map_offset != CLASS_MAP_OFFSET:  # the sources' regions come from class maps
-            suffix += f" (class map offset {class_map_offset:g})"
-        return ModelSeparator(pipeline, name=f"{name_or_path}{suffix}")
+        masks = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
+        return ModelSeparator(pipeline, name=f"{name_or_path}{masks}{suffix}")
     raise ValueError(f"unknown predictor kind {kind!r}: localization, class-aware or separation")
