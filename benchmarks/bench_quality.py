@@ -5,7 +5,7 @@ are 1-999, tuning used 21-32, training seeds >= 1000, so no clip was seen in tra
 tuning), then runs ``avloc evaluate``
 for the model and for every baseline on each set, and prints the README's markdown tables.
 
-    python benchmarks/bench_quality.py --model default            # all sets, ~10 min on 2 cores
+    python benchmarks/bench_quality.py --model default            # all sets: the long run
     python benchmarks/bench_quality.py --model default --only flickr
 
 Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/):
@@ -78,26 +78,32 @@ def _flickr(name: str, num: int, seed: int, *extra: str) -> EvalSet:
 
 def _sets() -> list[EvalSet]:
     sprites = ROOT / "assets" / "sprites"
-    sets = [
+    emojione = ("--sprites", str(sprites / "emojione"))
+    fluidr3 = ("--soundfont", str(FLUIDR3))
+    has_fluidr3 = FLUIDR3.is_file()  # Debian's fluid-soundfont-gm; its sets need it
+    return [
         _flickr("flickr", 250, 11),
         _flickr("flickr-distractor", 250, 11, "--sound-from", "distractor"),
         _flickr("flickr-symbola", 150, 15, "--sprites", str(sprites / "symbola")),
-        _flickr("flickr-emojione", 150, 16, "--sprites", str(sprites / "emojione")),
-        _flickr(
-            "flickr-emojione-distractor",
-            150,
-            16,
-            "--sprites",
-            str(sprites / "emojione"),
-            "--sound-from",
-            "distractor",
+        _flickr("flickr-emojione", 150, 16, *emojione),
+        _flickr("flickr-emojione-distractor", 150, 16, *emojione, "--sound-from", "distractor"),
+        *(
+            [
+                _flickr("flickr-fluidr3", 150, 17, *fluidr3),
+                _flickr(
+                    "flickr-fluidr3-distractor", 150, 17, *fluidr3, "--sound-from", "distractor"
+                ),
+            ]
+            if has_fluidr3
+            else []
         ),
         _flickr("flickr-twemoji", 150, 18, "--sprites", str(sprites / "twemoji")),
         _flickr("flickr-fluent", 150, 43, "--sprites", str(sprites / "fluent")),
         _class_aware("solo", 41, 42),
         _class_aware("duet", 12, 19),
         _class_aware("grid", 13, 20),
-        _class_aware("duet-emojione", 44, 45, "--sprites", str(sprites / "emojione"), scene="duet"),
+        _class_aware("duet-emojione", 44, 45, *emojione, scene="duet"),
+        *([_class_aware("duet-fluidr3", 46, 47, *fluidr3, scene="duet")] if has_fluidr3 else []),
         EvalSet(
             "separation",
             "separation",
@@ -105,15 +111,6 @@ def _sets() -> list[EvalSet]:
             baselines="mixture,oracle-ibm,oracle-irm",
         ),
     ]
-    if FLUIDR3.is_file():
-        fluidr3 = ("--soundfont", str(FLUIDR3))
-        duet = _class_aware("duet-fluidr3", 46, 47, *fluidr3, scene="duet")
-        sets.insert(sets.index(next(d for d in sets if d.name == "duet-emojione")) + 1, duet)
-        sets[5:5] = [
-            _flickr("flickr-fluidr3", 150, 17, *fluidr3),
-            _flickr("flickr-fluidr3-distractor", 150, 17, *fluidr3, "--sound-from", "distractor"),
-        ]
-    return sets
 
 
 def _synth(root: Path, args: tuple[str, ...]) -> Path:
