@@ -11,7 +11,7 @@ scores the model's class maps under each (halo, sigma) with the set's own protoc
 matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 and AUC per set.
 
     python benchmarks/tune_class_maps.py --model default          # ~6 min on 2 cores
-    python benchmarks/tune_class_maps.py --model default --grid -2:0.9:0.08 0:0.65:0.08
+    python benchmarks/tune_class_maps.py --model default --grid 0.9:0.08:-2 0.65:0.08:0
 
 Sets are cached under benchmarks/.cache/tuning/, the results written to
 benchmarks/quality/tuning-class-maps.json. The default grid is the README's table; the
@@ -69,12 +69,13 @@ def _scenes(scene: str, num_clips: int, seed: int) -> Path:
     return _synth(CACHE / f"{scene}-{seed}", args)
 
 
-def _offset_halo_sigma(text: str) -> tuple[float, float, float]:
-    """``"-2:0.9:0.08"`` -> ``(-2.0, 0.9, 0.08)`` (argparse type of ``--grid``)."""
+def _halo_sigma_offset(text: str) -> tuple[float, float, float]:
+    """``"0.9:0.08:-2"`` -> ``(-2.0, 0.9, 0.08)``, as (offset, halo, sigma) (argparse type of
+    ``--grid``; the offset comes last so that a negative one is not read as an option)."""
     try:
-        offset, halo, sigma = (float(v) for v in text.split(":"))
+        halo, sigma, offset = (float(v) for v in text.split(":"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected OFFSET:HALO:SIGMA, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected HALO:SIGMA:OFFSET, got {text!r}") from None
     return offset, halo, sigma
 
 
@@ -84,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--grid",
         nargs="+",
-        type=_offset_halo_sigma,
+        type=_halo_sigma_offset,
         default=GRID,
-        metavar="OFFSET:HALO:SIGMA",
+        metavar="HALO:SIGMA:OFFSET",
         help="the (offset, halo, sigma) triples to score (default: the README's table)",
     )
     args = parser.parse_args(argv)
