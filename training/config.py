@@ -58,8 +58,8 @@ class DataConfig:
     # Play each generated object with one of its class's General-MIDI programs (avloc synth
     # --vary-timbre: viola and fiddle for a violin, other drum kits, ...), not always the same.
     vary_timbre: bool = False
-    # Warp each generated sprite by a random perspective (avloc synth --sprite-warp): other
-    # drawings of each class than the styles' one each.
+    # Warp each generated sprite by a random perspective (avloc synth --sprite-warp), so each
+    # class is seen in more shapes than its one drawing per style.
     sprite_warp: float = 0.0
     num_clips: int = 256  # generated training clips
     num_val_clips: int = 16  # generated validation clips

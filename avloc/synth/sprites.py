@@ -3,8 +3,7 @@
 A sprite folder holds one sub-folder of RGBA PNGs per class (``<root>/<class>/*.png``). The
 bundled ones live in ``assets/sprites/<style>/``: ``noto`` (the default), ``symbola``,
 ``openmoji``, ``twemoji`` and ``fluent``, and ``emojione``, which the bundled recipe never
-trains on (see
-``assets/sprites/render_sprites.py`` and ``assets/sprites/README.md``).
+trains on (see ``assets/sprites/render_sprites.py`` and ``assets/sprites/README.md``).
 """
 
 from __future__ import annotations

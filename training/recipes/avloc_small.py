@@ -9,8 +9,9 @@ The shipped ``assets/models/avloc-small.safetensors`` fine-tunes an older bundle
 (max pooling, Noto only, 4,500 steps, from commit 3ba25d9) for 500 steps with this recipe's
 top-k pooling, then runs this recipe's stages 2-4 (12.0 min with the data already made). Every
 module starts from the older bundle's weights, so the separator's 1,200 steps come on top of
-that bundle's trained (binary-mask) separator: 9.6 dB SDR on the evaluation mixtures, where a
-fresh separator on the same stages 1-3 reaches 8.1 (README, "The bundled model")::
+that bundle's trained (binary-mask) separator: 9.6 dB SDR on the evaluation mixtures with
+sources found on unshifted class maps (9.9 as inference now finds them), where a fresh
+separator on the same stages 1-3 reaches 8.1 (README, "The bundled model")::
 
     git show 3ba25d9:assets/models/avloc-small.safetensors > runs/avloc-small-previous.safetensors
     python -m training.train avloc_small --out runs/p3 \
