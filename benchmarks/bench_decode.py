@@ -6,7 +6,7 @@ video is generated once with PyAV and cached under ``benchmarks/.cache/`` (gitig
 
 Usage::
 
-    python benchmarks/bench_decode.py [--repeats 3] [--json benchmarks/bench_decode.json]
+    python benchmarks/bench_decode.py [--repeats 3] [--json benchmarks/results/decode.json]
 
 Prints a markdown table row and writes the numbers as JSON.
 """
@@ -101,7 +101,7 @@ def _measure_in_subprocess(path: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs; the fastest is reported")
-    parser.add_argument("--json", type=Path, default=HERE / "bench_decode.json")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "decode.json")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure is not None:

@@ -11,7 +11,7 @@ The synthetic sets are cached under ``benchmarks/.cache/`` (gitignored).
 
 Usage::
 
-    python benchmarks/bench_evaluate.py [--skip-separation] [--json benchmarks/bench_evaluate.json]
+    python benchmarks/bench_evaluate.py [--skip-separation] [--json benchmarks/results/evaluate.json]
 
 Prints markdown table rows and writes the numbers as JSON.
 """
@@ -123,7 +123,7 @@ def bench_separation() -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-separation", action="store_true")
-    parser.add_argument("--json", type=Path, default=HERE / "bench_evaluate.json")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "evaluate.json")
     args = parser.parse_args()
     import torch
 

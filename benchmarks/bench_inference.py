@@ -11,7 +11,7 @@ depend on the weights); the script prints which.
 Usage::
 
     python benchmarks/bench_inference.py [--model default] [--duration-s 600] [--threads 2]
-        [--decode-ahead 0 1 2] [--scales 1,1.5 1] [--json benchmarks/bench_inference.json]
+        [--decode-ahead 0 1 2] [--scales 1,1.5 1] [--json benchmarks/results/inference.json]
 
 Prints markdown table rows.
 """
