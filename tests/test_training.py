@@ -89,7 +89,7 @@ def test_config_json_round_trip() -> None:
         config_from_json(json.dumps({"bogus": 1}), "run.json")
     with pytest.raises(ValueError, match="unknown recipe 'nope'; registered recipes: tiny"):
         get_recipe("nope")
-    assert set(RECIPES) >= {"tiny", "avloc_small"}
+    assert set(RECIPES) >= {"tiny", "avloc_small", "avloc_resnet18"}
 
 
 # --- the loop on a toy model (model-agnostic machinery) ----------------------------------------
@@ -277,11 +277,11 @@ def _fake_collate(items: Any) -> FakeBatch:
     )
 
 
-def _fake_data() -> Any:
+def _fake_data(size: int = 64, num_clips: int = 12) -> Any:
     from avloc.data.manifest import BoxAt, SceneClip, SceneObject
     from training.data import TrainData
 
-    val = FakeClips(4, offset=1)
+    val = FakeClips(4, size, offset=1)
     clips = [
         SceneClip(
             clip=Path(f"{i}.mp4"),
@@ -292,7 +292,8 @@ def _fake_data() -> Any:
         )
         for i in range(4)
     ]
-    return TrainData(FakeClips(12), FakeClips(12), val, clips, _fake_collate, window_s=1.0)
+    train_clips = FakeClips(num_clips, size)
+    return TrainData(train_clips, train_clips, val, clips, _fake_collate, window_s=1.0)
 
 
 def _tiny_stage_config(**changes: Any) -> TrainConfig:
@@ -330,6 +331,69 @@ def test_every_stage_runs_two_steps_on_avloc_tiny(tmp_path: Path, objective: str
         )
         state = load_state(result.checkpoint)["model"]
         assert state["class_head.centroids"].abs().sum() > 0  # k-means filled them
+
+
+def _shrunk_recipe(name: str, device: str = "cpu") -> TrainConfig:
+    """Recipe ``name`` with its model, objectives and precision, at two steps a stage on small
+    batches of in-memory clips (its data section's own windows and augmentation need decoded
+    clips, which FakeClips are not)."""
+    return apply_overrides(
+        get_recipe(name),
+        [
+            *("correspondence.steps=2", "class_aware.steps=2", "separation.steps=2"),
+            *("data.batch_size=4", "data.num_workers=0", "optim.warmup_steps=0"),
+            *("separation.batch_size=2", "separation.clip_duration_s=None"),
+            *("separation.augment=None", "pseudo_classes.restarts=1"),
+            *("pseudo_classes.iterations=5", "log_every=1", "val_every=2"),
+            f"device={device}",
+        ],
+    )
+
+
+def _build_stages_at_input_size(
+    config: TrainConfig, model: nn.Module, runtime: Runtime
+) -> list[Stage]:
+    from training.objectives import build_stages
+
+    # Enough clips for every pseudo-class (k-means needs one clip per cluster).
+    num_clips = max(12, model.class_head.config.num_classes + 4)
+    return build_stages(config, model, _fake_data(model.config.frame_size[0], num_clips))
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_runs_each_of_its_stages_for_two_steps(tmp_path: Path, name: str) -> None:
+    """Each recipe's own model (e.g. the GPU recipe's ResNet-18 at 224 px, on CPU here)."""
+    torch.manual_seed(0)
+    config = _shrunk_recipe(name)
+    result = train(
+        config, tmp_path / "run", build_stages=_build_stages_at_input_size, progress=False
+    )
+    assert result.global_step == 2 * (len(config.stages) - 1)
+    assert np.isfinite(result.last_metrics["val_sdr"])
+    assert load_state(result.checkpoint)["model"]["class_head.centroids"].abs().sum() > 0
+
+
+@pytest.mark.gpu
+def test_gpu_recipe_runs_each_stage_on_cuda_in_bf16(tmp_path: Path) -> None:
+    """``python -m pytest -m gpu``: the GPU recipe's stages on CUDA with its bf16 autocast."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.manual_seed(0)
+    config = _shrunk_recipe("avloc_resnet18", device="cuda")
+    assert config.precision == "bf16"
+    result = train(
+        config, tmp_path / "run", build_stages=_build_stages_at_input_size, progress=False
+    )
+    assert result.global_step == 6 and np.isfinite(result.last_metrics["val_sdr"])
+
+
+def test_gpu_recipe_keeps_the_evaluation_styles_held_out_and_scales_up_avloc_small() -> None:
+    small, big = get_recipe("avloc_small"), get_recipe("avloc_resnet18")
+    assert big.model == "avloc-resnet18" and big.data.sprite_styles == small.data.sprite_styles
+    assert big.data.seed == small.data.seed and big.data.num_clips > small.data.num_clips
+    assert big.data.batch_size > small.data.batch_size
+    assert big.model_overrides == small.model_overrides  # softmax masks in both
+    assert create_model(big.model).config.frame_size == (224, 224)
 
 
 # --- the tiny recipe on real `avloc synth` clips -------------------------------------------------
@@ -503,6 +567,28 @@ def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
     other = save_bundle(create_model("avol-net-small"), tmp_path / "other.safetensors")
     with pytest.raises(RuntimeError):
         _default_model(dataclasses.replace(config, init_from=str(other)))
+
+
+def test_visual_weights_start_the_visual_encoder_from_a_local_torchvision_file(
+    tmp_path: Path,
+) -> None:
+    from training.train import _default_model
+
+    config = apply_overrides(get_recipe("avloc_resnet18"), ["data.num_workers=0"])
+    torch.manual_seed(1)
+    weights = create_model(config.model).visual.state_dict()
+    torch.save(weights | {"fc.weight": torch.zeros(1000, 512)}, tmp_path / "resnet18.pth")
+    torch.manual_seed(2)
+    model = _default_model(
+        dataclasses.replace(config, visual_weights=str(tmp_path / "resnet18.pth"))
+    )
+    for name, value in model.visual.state_dict().items():
+        assert torch.equal(value, weights[name]), name
+    with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
+        _default_model(dataclasses.replace(config, visual_weights=str(tmp_path / "missing.pth")))
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other\.pth: weights do not match"):
+        _default_model(dataclasses.replace(config, visual_weights=str(tmp_path / "other.pth")))
 
 
 def test_init_skip_keeps_the_seeded_initialisation_of_the_named_modules(tmp_path: Path) -> None:

@@ -224,6 +224,10 @@ class TrainConfig:
     # init_from's weights: --set init_skip=separator,visual_to_separator retrains stage 4 from
     # scratch on another run's stages 1-3, starting exactly where a whole run's stage 4 starts.
     init_skip: tuple[str, ...] = ()
+    # A local torchvision-named ResNet state dict (.pth/.pt/.safetensors, e.g. ImageNet
+    # ResNet-18 for avloc-resnet18) loaded into the visual encoder after init_from; its
+    # classifier (fc.) is skipped and every other weight must fit. Never downloaded.
+    visual_weights: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     correspondence: CorrespondenceConfig = field(default_factory=CorrespondenceConfig)

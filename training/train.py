@@ -542,13 +542,16 @@ def _run_all(loop: _Loop) -> None:
 
 def _default_model(config: TrainConfig) -> nn.Module:
     """The recipe's model, starting from ``config.init_from``'s weights when given, except the
-    modules ``config.init_skip`` names, which keep their seeded initialisation.
+    modules ``config.init_skip`` names, which keep their seeded initialisation; then the visual
+    encoder from ``config.visual_weights`` when given.
 
     Raises:
-        FileNotFoundError: ``init_from`` does not exist. RuntimeError: its weights do not fit
-        the recipe's architecture (strict loading), or an ``init_skip`` prefix names no weight.
+        FileNotFoundError: ``init_from`` or ``visual_weights`` does not exist. RuntimeError:
+        init_from's weights do not fit the recipe's architecture (strict loading), or an
+        ``init_skip`` prefix names no weight. ValueError: ``visual_weights`` do not fit the
+        visual encoder.
     """
-    from avloc.models import create_model
+    from avloc.models import create_model, load_external_weights
 
     model = create_model(config.model, **dict(config.model_overrides))
     if config.init_from is not None:
@@ -569,6 +572,8 @@ def _default_model(config: TrainConfig) -> nn.Module:
         wrong = sorted(set(missing) - skipped) + sorted(unexpected)
         if wrong:
             raise RuntimeError(f"init_from: {path} does not fit {config.model}: {wrong[:5]}")
+    if config.visual_weights is not None:
+        load_external_weights(model.visual, config.visual_weights)
     return model
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from training.config import TrainConfig
-from training.recipes import avloc_small, tiny
+from training.recipes import avloc_resnet18, avloc_small, tiny
 
 RECIPES: dict[str, TrainConfig] = {
     "tiny": tiny.RECIPE,
     "avloc_small": avloc_small.RECIPE,
+    "avloc_resnet18": avloc_resnet18.RECIPE,
 }
 
 
