@@ -367,7 +367,7 @@ def _as_size(value: Any) -> tuple[int, int]:
 
 # The published methods upsample 7x7 maps, which are smooth by construction; avloc's finer grids
 # are not, and under the Flickr top-50 % rule a sharp peak leaves much of its object out. Chosen
-# on a tuning set (seeds 21-23, never an evaluation set): README, "The bundled model".
+# on a tuning set (seeds 21-23, never an evaluation set): docs/findings.md.
 DEFAULT_MAP_SMOOTHING = 0.19
 # Class maps: the same rule at a smaller sigma (the class-aware sets' objects are smaller than
 # the Flickr layout's), with its halo (CLASS_MAP_HALO) chosen with it on the tuning sets: see
@@ -391,23 +391,24 @@ CLASS_MAP_HALO = 0.9
 # FluidR3) mean AP50 was 71.9 / 73.4 / 75.2 / 75.5 at 0 / -1 / -2 / -4, pointing within a
 # point. But saturation is what lets a quiet source glow beside a loud one: at any negative
 # offset the demo duet's quiet sounding piano gets less heat than the silent accordion beside
-# it (tests/test_bundled_model.py). So the default keeps the calibrated maps (README).
+# it (tests/test_bundled_model.py). So the default keeps the calibrated maps
+# (docs/findings.md).
 MAP_OFFSET = 0.0
 # Class maps are sigmoid(CAM + CLASS_MAP_OFFSET) times the class's presence. Each class map is
 # its own, so no quiet source competes there, and the saturated CAMs spread each region far
 # past its object: at tau 0.1 (solos) a region was most of the frame. Shifted, a region is the
 # object's peak, and the taller halo (CLASS_MAP_HALO) fills the object out. Chosen together on
 # the tuning sets (solo, duet, grid) by benchmarks/tune_class_maps.py: mean CIoU@0.3 75.0 at
-# offset 0 (halo 0.65), 92.0-94.0 at -1.5 to -3 with halos 0.85-0.95 (README). The separator
-# vectors are pooled under the shifted maps too (before smoothing): a source's region is then
-# its object's core, and on the tuning mixtures SDR was 7.40 / 7.72 / 7.92 / 7.71 / 7.60 dB at
-# offsets 0 / -1 / -2 / -3 / -5.
+# offset 0 (halo 0.65), 92.0-94.0 at -1.5 to -3 with halos 0.85-0.95 (docs/findings.md). The
+# separator vectors are pooled under the shifted maps too (before smoothing): a source's region
+# is then its object's core, and on the tuning mixtures SDR was 7.40 / 7.72 / 7.92 / 7.71 /
+# 7.60 dB at offsets 0 / -1 / -2 / -3 / -5.
 CLASS_MAP_OFFSET = -2.0
 
 # A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
 # object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,
 # the higher of the two scales' values (peaks are kept, none is averaged away). Chosen on the
-# tuning set (README, "The bundled model").
+# tuning set (docs/findings.md).
 DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.5)
 MAX_SCALE = 4.0
 

@@ -160,9 +160,10 @@ class CorrespondenceStage(_ClipStage):
     Korbar 2018 shifts within the clip, we shift within the sampled window), ``rxid``
     (Robust xID, Morgado 2021) or ``lvs`` (LVS, Chen 2021: region-pooled positives and the
     image's own background as a hard negative). ``pooling`` turns each pair's map into its
-    score for all but ``lvs`` (max: AVOL's MIL; topk: the mean of the best locations). For every objective but ``avc`` the AVOL calibration (scale,
-    bias of the sigmoid map) is fitted on detached scores with the binary loss, so the maps
-    stay calibrated without changing the representation objective.
+    score for all but ``lvs`` (max: AVOL's MIL; topk: the mean of the best locations). For
+    every objective but ``avc`` the AVOL calibration (scale, bias of the sigmoid map) is fitted
+    on detached scores with the binary loss, so the maps stay calibrated without changing the
+    representation objective.
     """
 
     name = "correspondence"

@@ -11,7 +11,7 @@ top-k pooling, then runs this recipe's stages 2-4 (12.0 min with the data alread
 module starts from the older bundle's weights, so the separator's 1,200 steps come on top of
 that bundle's trained (binary-mask) separator: 9.6 dB SDR on the evaluation mixtures with
 sources found on unshifted class maps (9.9 as inference now finds them), where a fresh
-separator on the same stages 1-3 reaches 8.1 (README, "The bundled model")::
+separator on the same stages 1-3 reaches 8.1 (docs/findings.md)::
 
     git show 3ba25d9:assets/models/avloc-small.safetensors > runs/avloc-small-previous.safetensors
     python -m training.train avloc_small --out runs/p3 \
@@ -20,7 +20,7 @@ separator on the same stages 1-3 reaches 8.1 (README, "The bundled model")::
     python -m training.export runs/p3 avloc-small.safetensors
 
 Whole runs of this recipe from scratch score lower Flickr pointing (84-87 against the bundle's
-94.8; README, "The bundled model"), and max pooling from scratch had not learnt after 3,500
+94.8; docs/findings.md), and max pooling from scratch had not learnt after 3,500
 steps on three styles, so the recipe does not yet do this by itself.
 
 Measured on 2 CPU cores (the run of 2026-11-22, with an empty data cache): 23.3 min
@@ -50,12 +50,13 @@ RECIPE = TrainConfig(
     model="avloc-small",
     # The sources of a mixture compete for each spectrogram bin in training too (a softmax over
     # them and a "rest" logit): in every run so far it separated better than Sound-of-Pixels'
-    # independent binary masks (README, "The bundled model").
+    # independent binary masks (docs/findings.md).
     model_overrides={"separator": {"mask_mode": "softmax"}},
     data=DataConfig(
         scene="solo",
         # Three sprite styles (EmojiOne and the FluidR3 soundfont stay held out for evaluation);
-        # OpenMoji as the third lifted EmojiOne pointing by 8 points in a paired run (README).
+        # OpenMoji as the third lifted EmojiOne pointing by 8 points in a paired run
+        # (docs/findings.md).
         sprite_styles=("noto", "symbola", "openmoji"),
         num_clips=2000,
         num_val_clips=16,
