@@ -584,10 +584,12 @@ def test_visual_weights_start_the_visual_encoder_from_a_local_torchvision_file(
     )
     for name, value in model.visual.state_dict().items():
         assert torch.equal(value, weights[name]), name
-    with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
+    with pytest.raises(
+        FileNotFoundError, match=r"visual_weights: no weights file at .*missing\.pth"
+    ):
         _default_model(dataclasses.replace(config, visual_weights=str(tmp_path / "missing.pth")))
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"other\.pth: weights do not match"):
+    with pytest.raises(ValueError, match=r"visual_weights: .*other\.pth: weights do not match"):
         _default_model(dataclasses.replace(config, visual_weights=str(tmp_path / "other.pth")))
 
 

@@ -573,7 +573,12 @@ def _default_model(config: TrainConfig) -> nn.Module:
         if wrong:
             raise RuntimeError(f"init_from: {path} does not fit {config.model}: {wrong[:5]}")
     if config.visual_weights is not None:
-        load_external_weights(model.visual, config.visual_weights)
+        try:
+            load_external_weights(model.visual, config.visual_weights)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"visual_weights: {error}") from None
+        except ValueError as error:
+            raise ValueError(f"visual_weights: {error}") from None
     return model
 
 
