@@ -691,7 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training.train", description="Train an avloc model from a recipe."
     )
-    parser.add_argument("recipe", help="recipe name (see training/recipes/__init__.py)")
+    from training.recipes import RECIPES
+
+    parser.add_argument("recipe", help=f"recipe name: {', '.join(RECIPES)} (training/recipes/)")
     parser.add_argument(
         "--set",
         dest="overrides",
