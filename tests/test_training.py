@@ -244,7 +244,7 @@ class FakeBatch:
     start_s: torch.Tensor
 
     def to(self, device: torch.device) -> FakeBatch:
-        return self
+        return FakeBatch(*(getattr(self, f.name).to(device) for f in dataclasses.fields(self)))
 
 
 class FakeClips(torch.utils.data.Dataset):

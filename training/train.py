@@ -464,7 +464,10 @@ def _train_step(loop: _Loop, wrapped: nn.Module, stage: Stage, batch: Any) -> St
 
 
 def _log_window(loop: _Loop, stage: Stage, window: _Window, bar: Any) -> _Window:
-    values = torch.tensor([window.loss, *window.metrics.values()], dtype=torch.float64)
+    # On the process's device: NCCL reduces CUDA tensors only (gloo takes CPU ones).
+    values = torch.tensor(
+        [window.loss, *window.metrics.values()], dtype=torch.float64, device=loop.runtime.device
+    )
     if loop.runtime.distributed:
         dist.all_reduce(values)
         values /= loop.runtime.world_size
