@@ -578,10 +578,8 @@ def _default_model(config: TrainConfig) -> nn.Module:
     if config.visual_weights is not None:
         try:
             load_external_weights(model.visual, config.visual_weights)
-        except FileNotFoundError as error:
-            raise FileNotFoundError(f"visual_weights: {error}") from None
-        except ValueError as error:
-            raise ValueError(f"visual_weights: {error}") from None
+        except (FileNotFoundError, ValueError) as error:  # the same error, naming the setting
+            raise type(error)(f"visual_weights: {error}") from None
     return model
 
 
