@@ -14,7 +14,7 @@ matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 an
     python benchmarks/tune_class_maps.py --model default --grid 0.9:0.08:-2 0.65:0.08:0
 
 Sets are cached under benchmarks/.cache/tuning/, the results written to
-benchmarks/quality/tuning-class-maps.json. The default grid is the README's table; the
+benchmarks/quality/tuning-class-maps.json. The default grid is docs/findings.md's table; the
 defaults chosen from it are ``avloc.inference.CLASS_MAP_OFFSET``, ``CLASS_MAP_HALO`` and
 ``DEFAULT_CLASS_MAP_SMOOTHING``.
 """
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         type=_halo_sigma_offset,
         default=GRID,
         metavar="HALO:SIGMA:OFFSET",
-        help="the (offset, halo, sigma) triples to score (default: the README's table)",
+        help="the (offset, halo, sigma) triples to score (default: docs/findings.md's table)",
     )
     args = parser.parse_args(argv)
     sets = {
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     header = " | ".join(f"{s} CIoU@0.3 | {s} AUC" for s in sets)
     print(f"| offset | halo | sigma | {header} | mean CIoU@0.3 |")
     print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in sets) + " | --- |")
+    default = (CLASS_MAP_OFFSET, CLASS_MAP_HALO, DEFAULT_CLASS_MAP_SMOOTHING)
     for offset, halo, sigma in args.grid:
         pipeline = Pipeline(
             model, class_map_offset=offset, class_map_halo=halo, class_map_smoothing=sigma
@@ -111,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             metrics = result.metrics()
             scores[scene] = {k: round(100 * metrics[k], 1) for k in ("ciou30", "auc")}
-        default = (CLASS_MAP_OFFSET, CLASS_MAP_HALO, DEFAULT_CLASS_MAP_SMOOTHING)
         chosen = (offset, halo, sigma) == default
         mean = round(sum(v["ciou30"] for v in scores.values()) / len(scores), 1)
         rows.append(
