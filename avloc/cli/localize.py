@@ -310,8 +310,11 @@ def process_all(
                     str(item.path), item.name, "ok", seconds=time.perf_counter() - start
                 )
             except (MediaError, ValueError, OSError, RuntimeError) as error:
-                print(f"avloc localize: {item.path}: {error}", file=sys.stderr)
-                status = ItemStatus(str(item.path), item.name, "failed", str(error))
+                message = str(error)  # media errors already start with the file's path
+                if not message.startswith(str(item.path)):
+                    message = f"{item.path}: {message}"
+                print(f"avloc localize: {message}", file=sys.stderr)
+                status = ItemStatus(str(item.path), item.name, "failed", message)
             statuses.append(status)
         write_run_summary(out_root, statuses)
     write_run_summary(out_root, statuses)
