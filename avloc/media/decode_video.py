@@ -78,8 +78,15 @@ def _resize(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 def _to_rgb(frame: Any, size: tuple[int, int] | None) -> np.ndarray:
     """An upright (H, W, 3) uint8 RGB array of ``frame`` at ``size``."""
-    rgb = frame.to_ndarray(format="rgb24")
     turns = _quarter_turns(frame)
+    stored = size if size is None or turns % 2 == 0 else (size[1], size[0])  # before turning
+    if stored is not None and stored[0] * stored[1] < frame.height * frame.width:
+        # Shrink while converting from YUV, in one swscale pass: half the time of converting
+        # at full size and then resizing (what an overlay at 30 fps spends most on).
+        height, width = stored
+        rgb = frame.reformat(width, height, format="rgb24", interpolation="AREA").to_ndarray()
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
     if turns:  # the display matrix angle is counter-clockwise, as np.rot90 turns
         rgb = np.ascontiguousarray(np.rot90(rgb, k=turns))
     return _resize(rgb, size)
