@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # sound (inferno's hot end is pale yellow and vanishes on white piano keys or a green trumpet).
 DEFAULT_COLORMAP = "turbo"
 OVERLAY_MAX_SIDE = 480  # longer side of overlay videos, pixels (CPU H.264 encoding is slow)
+OVERLAY_MAX_FPS = 30.0  # overlays play at the source's frame rate, up to this
 
 # Distinct, colour-blind friendly box colours (Okabe-Ito), RGB.
 BOX_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -107,7 +108,11 @@ def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarra
     """
     lut = colormap_lut(colormap)
     index = np.clip(np.nan_to_num(heatmap, nan=0.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return lut[index]
+    if index.ndim != 2:
+        return lut[index]
+    # cv2.LUT looks up each channel in its own column: a third faster than fancy indexing,
+    # which counts when every frame of an overlay video is coloured
+    return cv2.LUT(cv2.merge([index, index, index]), lut[:, None, :])
 
 
 def overlay_heatmap(
@@ -322,6 +327,14 @@ def overlay_size(height: int, width: int, max_side: int = OVERLAY_MAX_SIDE) -> t
     return (max(2, round(height * scale / 2) * 2), max(2, round(width * scale / 2) * 2))
 
 
+def overlay_fps(source_fps: float | None, analysis_fps: float) -> float:
+    """An overlay's frame rate: the source's, at most :data:`OVERLAY_MAX_FPS` and never below
+    the analysis rate (nor when the source's rate is unknown)."""
+    if not source_fps or source_fps <= analysis_fps:
+        return analysis_fps
+    return min(source_fps, max(OVERLAY_MAX_FPS, analysis_fps))
+
+
 def write_overlay_video(
     path: str | Path,
     video: str | Path,
@@ -334,15 +347,18 @@ def write_overlay_video(
 ) -> Path:
     """Stream ``video``'s frames through :func:`render_overlay` into an H.264/AAC file.
 
-    Frames are decoded at the analysis frame rate, overlaid one at a time and encoded by
-    :class:`avloc.media.VideoWriter`; the original soundtrack is decoded in blocks alongside,
-    so memory stays bounded whatever the length.
+    The overlay plays at the source's frame rate (:func:`overlay_fps`), not the slower rate the
+    model analysed: each frame gets the map interpolated to its time. Frames are overlaid one
+    at a time and encoded by :class:`avloc.media.VideoWriter`; the original soundtrack is
+    decoded in blocks alongside, so memory stays bounded whatever the length.
 
     Args:
         path: the output ``.mp4``.
         video: the analysed video.
         result: its :class:`~avloc.inference.LocalizationResult`.
-        colormap, opacity, smoothing: as for :func:`render_overlay`.
+        colormap, opacity: as for :func:`render_overlay`.
+        smoothing: the temporal EMA's weight of the past per *analysed* frame, in [0, 1);
+            converted to the overlay's frame rate so that its time constant stays the same.
         draw_objects: draw the objects' boxes and labels.
         max_side: longer side of the output, pixels.
 
@@ -355,23 +371,26 @@ def write_overlay_video(
     if info.height is None or info.width is None or info.sample_rate is None:
         raise media.MediaError(video, "needs both a video and an audio stream for an overlay")
     size = overlay_size(info.height, info.width, max_side)
+    fps = overlay_fps(info.fps, result.fps)
 
     def frames() -> Iterator[tuple[float, np.ndarray]]:
-        for part in media.iter_video(video, result.fps, size=size):
+        for part in media.iter_video(video, fps, size=size):
             yield from zip(part.times_s.tolist(), part.frames, strict=True)
 
     boxes = [(o.label, o.boxes) for o in result.objects] if draw_objects else []
     heatmaps = scale_for_display(result.heatmaps)
+    per_frame = smoothing ** (result.fps / fps) if 0.0 < smoothing < 1.0 else smoothing
     rendered = render_overlay(
-        frames(), result.times_s, heatmaps, colormap, opacity, smoothing, boxes
+        frames(), result.times_s, heatmaps, colormap, opacity, per_frame, boxes
     )
     rate = info.sample_rate
     audio = media.iter_audio(video, rate, chunk_s=2.0)  # streamed alongside, never all at once
     fed_s = 0.0
-    with media.VideoWriter(path, result.fps, sample_rate=rate) as writer:
+    # "veryfast": half medium's encoding time, which was most of an overlay's at 30 fps
+    with media.VideoWriter(path, fps, sample_rate=rate, preset="veryfast") as writer:
         for frame in rendered:
             writer.write(frame)
-            while fed_s < writer.num_frames / result.fps:
+            while fed_s < writer.num_frames / fps:
                 block = next(audio, None)
                 if block is None:
                     fed_s = float("inf")

@@ -11,5 +11,6 @@ run() { local name=$1; shift; echo "== $name"; "$@" 2>&1 | grep -v '%|' | tee "$
 run synth python benchmarks/bench_synth.py --json "$out/synth.json"
 run evaluate python benchmarks/bench_evaluate.py --json "$out/evaluate.json"
 run separation_metrics python -m benchmarks.bench_separation_metrics
+run localize python benchmarks/bench_localize.py --json "$out/localize.json"
 run inference python benchmarks/bench_inference.py --model default --decode-ahead 0 2 --json "$out/inference.json"
 run training python benchmarks/bench_training.py

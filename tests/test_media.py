@@ -337,6 +337,8 @@ def test_rotated_video_is_returned_upright(tmp_path: Path) -> None:
     info = media.probe(tmp_path / "rot.mp4")
     assert (info.height, info.width) == (64, 32)
     assert frames[0, -8:, :8].mean() > 200  # top-left turned ccw lands bottom-left
+    small = media.read_video(tmp_path / "rot.mp4", 8.0, size=(32, 16)).frames  # shrunk upright
+    assert small.shape == (2, 32, 16, 3) and small[0, -4:, :4].mean() > 200
 
 
 # ---------------------------------------------------------------------------------- atomic writes
@@ -382,6 +384,8 @@ def test_writer_argument_errors(tmp_path: Path) -> None:
         w.write(np.zeros((2, 18, 16, 3), np.uint8))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         media.write_video(tmp_path / "no" / "x.mp4", frames, FPS)
+    with pytest.raises(ValueError, match=r"p\.mp4: unknown x264 preset 'quick'"):
+        VideoWriter(tmp_path / "p.mp4", FPS, preset="quick")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -112,3 +112,45 @@ def test_the_cli_spells_the_default_colormap_like_viz() -> None:
     from avloc.cli.localize import COLORMAP
 
     assert COLORMAP == viz.DEFAULT_COLORMAP and COLORMAP in viz.list_colormaps()
+
+
+@pytest.mark.parametrize(
+    ("source", "analysis", "expected"),
+    [(25.0, 8.0, 25.0), (60.0, 8.0, 30.0), (5.0, 8.0, 8.0), (None, 8.0, 8.0), (60.0, 40.0, 40.0)],
+)
+def test_overlay_fps_is_the_sources_capped_and_never_below_the_analysis(
+    source: float | None, analysis: float, expected: float
+) -> None:
+    assert viz.overlay_fps(source, analysis) == expected
+
+
+def test_overlay_video_plays_at_the_sources_frame_rate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from avloc import media
+    from avloc.inference import LocalizationResult
+    from tests.media_fixtures import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", fps=25.0, duration_s=2.0, size=(64, 96))
+    times = np.arange(16) / 8.0  # analysed at 8 fps
+    heatmaps = np.zeros((16, 4, 4), np.float32)
+    heatmaps[:, 0, 0] = 1.0  # hot top-left corner throughout
+    result = LocalizationResult(
+        times_s=times,
+        heatmaps=heatmaps,
+        class_maps=np.zeros((16, 0, 4, 4), np.float32),
+        class_presence=np.zeros((16, 0), np.float32),
+        loudness_db=np.zeros(16, np.float32),
+        objects=(),
+        fps=8.0,
+        sample_rate=11025,
+        frame_size=(64, 64),
+        duration_s=2.0,
+        num_chunks=1,
+    )
+    out = viz.write_overlay_video(tmp_path / "overlay.mp4", clip, result, smoothing=0.5)
+    info = media.probe(out)
+    assert info.fps == pytest.approx(25.0) and info.has_audio
+    assert (info.height, info.width) == (64, 96)
+    frames = np.concatenate([p.frames for p in media.iter_video(out, 25.0)])
+    assert len(frames) == 50
+    corner, rest = frames[:, :8, :12].astype(float), frames[:, -8:, -12:].astype(float)
+    assert np.abs(corner - rest).mean() > 20  # the map is painted on every frame

@@ -35,7 +35,7 @@ class RenderOptions:
 
     colormap: str = COLORMAP
     opacity: float = 0.5  # colour weight where the heatmap is 1
-    smoothing: float = 0.5  # EMA weight of the past over successive frames
+    smoothing: float = 0.5  # EMA weight of the past per analysed frame
     boxes: bool = True  # draw the objects' boxes
     separate: bool = True  # also write sources/*.wav
 
@@ -76,7 +76,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--colormap", default=COLORMAP, help="matplotlib colormap of the overlay")
     parser.add_argument("--opacity", type=float, default=0.5, help="overlay opacity in [0, 1]")
-    parser.add_argument("--smoothing", type=float, default=0.5, help="temporal EMA in [0, 1)")
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.5,
+        help="temporal EMA of the overlay's maps: the past's weight per analysed frame, in [0, 1)",
+    )
     parser.add_argument("--no-boxes", action="store_true", help="do not draw object boxes")
     parser.add_argument("--no-separate", action="store_true", help="skip writing sources/*.wav")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

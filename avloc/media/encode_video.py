@@ -17,6 +17,18 @@ import numpy as np
 from avloc.media.encode import _LAYOUTS, _audio_frame, _check_audio, _check_frames, _temp_sibling
 from avloc.media.limits import _check_fps, _check_sample_rate
 
+# x264's speed presets, fastest first: a faster one gives a larger file at the same crf
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
 _AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200)
 
 
@@ -33,7 +45,8 @@ class VideoWriter:
     or to :meth:`write_audio` (any time before :meth:`close`) and is interleaved with the video
     as it is encoded. If ``sample_rate`` was given but no audio arrives, the track is silent.
     Used as a context manager, the file appears under its name only on a clean exit; on an
-    exception the temp file is removed.
+    exception the temp file is removed. ``crf`` is x264's quality (0 lossless .. 51) and
+    ``preset`` its speed (:data:`X264_PRESETS`; ``"medium"`` is x264's default).
 
     Example:
         >>> with VideoWriter("out.mp4", fps=8, audio=samples, sample_rate=11025) as writer:
@@ -49,6 +62,7 @@ class VideoWriter:
         sample_rate: int | None = None,
         crf: int = 23,
         deterministic: bool = False,
+        preset: str = "medium",
     ) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
@@ -58,11 +72,14 @@ class VideoWriter:
             raise ValueError(
                 f"{self.path}: crf must be an int in 0..51 (lower is better), got {crf!r}"
             )
+        if preset not in X264_PRESETS:
+            raise ValueError(f"{self.path}: unknown x264 preset {preset!r}; one of {X264_PRESETS}")
         if audio is not None and sample_rate is None:
             raise ValueError(f"{self.path}: pass sample_rate along with audio")
         self.sample_rate = None if sample_rate is None else _check_sample_rate(sample_rate)
         self.crf = crf
         self.deterministic = deterministic
+        self.preset = preset
         self.num_frames = 0
         self._final, self._temp = _temp_sibling(self.path)
         self._container: Any = None
@@ -186,7 +203,7 @@ class VideoWriter:
             # reading memory it did not write, we found) and its thread count (CPU count by
             # default). With both fixed, the same frames give the same bytes on any machine.
             fixed = {"threads": "1", "x264-params": "mbtree=0"} if self.deterministic else {}
-            video.options = {"crf": str(self.crf), **fixed}
+            video.options = {"crf": str(self.crf), "preset": self.preset, **fixed}
             video.codec_context.time_base = 1 / rate
             self._video = video
             if self.sample_rate is not None:
