@@ -80,9 +80,11 @@ def _to_rgb(frame: Any, size: tuple[int, int] | None) -> np.ndarray:
     """An upright (H, W, 3) uint8 RGB array of ``frame`` at ``size``."""
     turns = _quarter_turns(frame)
     stored = size if size is None or turns % 2 == 0 else (size[1], size[0])  # before turning
-    if stored is not None and stored[0] * stored[1] < frame.height * frame.width:
-        # Shrink while converting from YUV, in one swscale pass: half the time of converting
-        # at full size and then resizing (what an overlay at 30 fps spends most on).
+    if stored is not None and 2 * stored[0] <= frame.height and 2 * stored[1] <= frame.width:
+        # A big shrink (a user's HD video) happens while converting from YUV, in one swscale
+        # pass: half the time of converting at full size and then resizing. Smaller ones (the
+        # synthetic clips' 224 px to the model's 128 or 192) stay with cv2's area averaging,
+        # which the bundled model was trained on, so its inputs are bit for bit the same.
         height, width = stored
         rgb = frame.reformat(width, height, format="rgb24", interpolation="AREA").to_ndarray()
     else:
