@@ -28,11 +28,22 @@ from typing import Any, TypeVar, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from avloc import media
 from avloc.data.transforms import normalize_frames
+from avloc.maps import (
+    CLASS_MAP_HALO,
+    CLASS_MAP_OFFSET,
+    DEFAULT_CLASS_MAP_SMOOTHING,
+    DEFAULT_MAP_SMOOTHING,
+    DEFAULT_SCALES,
+    MAP_HALO,
+    MAP_OFFSET,
+    check_scales,
+    fuse_scales,
+    smooth_maps,
+)
 from avloc.masks import MaskRule, check_mask_rule
 from avloc.objects import DetectedObject, extract_objects, loudness_db
 
@@ -363,126 +374,6 @@ def _as_size(value: Any) -> tuple[int, int]:
         return (value, value)
     height, width = value
     return (int(height), int(width))
-
-
-# The published methods upsample 7x7 maps, which are smooth by construction; avloc's finer grids
-# are not, and under the Flickr top-50 % rule a sharp peak leaves much of its object out. Chosen
-# on a tuning set (seeds 21-23, never an evaluation set): docs/findings.md.
-DEFAULT_MAP_SMOOTHING = 0.19
-# Class maps: the same rule at a smaller sigma (the class-aware sets' objects are smaller than
-# the Flickr layout's), with its halo (CLASS_MAP_HALO) chosen with it on the tuning sets: see
-# there.
-DEFAULT_CLASS_MAP_SMOOTHING = 0.08
-# The halo's height as a fraction of the map's peak: below 1, so no halo cell can reach a peak.
-# Heatmaps, on the tuning set: AP50 80.8 / 82.4 / 82.8 at 0.15 / 0.25 / 0.5 (80.0 with the
-# halo's height left to the blur); higher halos also spill from a loud object onto its silent
-# neighbours (at 0.5 the demo duet's silent accordion outshone its quieter sounding piano).
-# Class maps are binarised at a fraction tau of their own peak: 0.1 for solos, 0.2 for duets,
-# 0.5 for the grid, so a halo below tau adds nothing. Halo, sigma and CLASS_MAP_OFFSET were
-# chosen together on tuning sets (solo, duet, grid) for the best mean CIoU@0.3: without the
-# offset 0.65 / 0.08 gave 60 / 89 / 76; with it (-2) 0.9 / 0.08 gives 93 / 97 / 89. The sweep
-# is benchmarks/tune_class_maps.py.
-MAP_HALO = 0.25
-CLASS_MAP_HALO = 0.9
-# Heatmaps are sigmoid(logit + MAP_OFFSET). Training fits the sigmoid's scale and bias to
-# clip-level scores (the mean of the best 30 % of cells), so at single cells it saturates: an
-# object's peak and its body all read ~1. A negative offset keeps the top of the map's shape
-# (it nears exp(logit) below -4): on the Flickr-layout tuning sets (Noto x2, Symbola, EmojiOne,
-# FluidR3) mean AP50 was 71.9 / 73.4 / 75.2 / 75.5 at 0 / -1 / -2 / -4, pointing within a
-# point. But saturation is what lets a quiet source glow beside a loud one: at any negative
-# offset the demo duet's quiet sounding piano gets less heat than the silent accordion beside
-# it (tests/test_bundled_model.py). So the default keeps the calibrated maps
-# (docs/findings.md).
-MAP_OFFSET = 0.0
-# Class maps are sigmoid(CAM + CLASS_MAP_OFFSET) times the class's presence. Each class map is
-# its own, so no quiet source competes there, and the saturated CAMs spread each region far
-# past its object: at tau 0.1 (solos) a region was most of the frame. Shifted, a region is the
-# object's peak, and the taller halo (CLASS_MAP_HALO) fills the object out. Chosen together on
-# the tuning sets (solo, duet, grid) by benchmarks/tune_class_maps.py: mean CIoU@0.3 75.0 at
-# offset 0 (halo 0.65), 92.0-94.0 at -1.5 to -3 with halos 0.85-0.95 (docs/findings.md). The
-# separator vectors are pooled under the shifted maps too (before smoothing): a source's region
-# is then its object's core, and on the tuning mixtures SDR was 7.40 / 7.72 / 7.92 / 7.71 /
-# 7.60 dB at offsets 0 / -1 / -2 / -3 / -5.
-CLASS_MAP_OFFSET = -2.0
-
-# A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
-# object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,
-# the higher of the two scales' values (peaks are kept, none is averaged away). Chosen on the
-# tuning set (docs/findings.md).
-DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.5)
-MAX_SCALE = 4.0
-
-
-def check_scales(scales: Sequence[float], name: str = "scales") -> tuple[float, ...]:
-    """``scales`` as a sorted tuple of distinct factors in (0, MAX_SCALE], or a clear error."""
-    values = tuple(sorted({float(v) for v in scales}))
-    if not values or not all(0.0 < v <= MAX_SCALE for v in values):
-        raise ValueError(f"{name} must be one or more factors in (0, {MAX_SCALE:g}], got {scales}")
-    return values
-
-
-def fuse_scales(maps: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The per-cell maximum of maps of one batch at several grid sizes, on the finest grid.
-
-    Coarser maps are upsampled bilinearly to the finest map's grid first.
-
-    Shape:
-        each (B, h_i, w_i) or (B, K, h_i, w_i) -> the finest shape.
-    """
-    if not maps:
-        raise ValueError("fuse_scales needs at least one map")
-    size = max((tuple(m.shape[-2:]) for m in maps), key=lambda hw: hw[0] * hw[1])
-
-    def on_finest_grid(m: torch.Tensor) -> torch.Tensor:
-        if tuple(m.shape[-2:]) == size:
-            return m.float()
-        flat = m.float().flatten(0, -3)[:, None]
-        up = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
-        return up[:, 0].view(*m.shape[:-2], *size)
-
-    return torch.stack([on_finest_grid(m) for m in maps]).amax(dim=0)
-
-
-def smooth_maps(maps: torch.Tensor, sigma: float, halo: float = MAP_HALO) -> torch.Tensor:
-    """Peak-preserving smoothing: ``max(map, halo)``, the halo a Gaussian blur of the map
-    rescaled so that its top is ``halo`` times the map's peak.
-
-    A Gaussian blur alone spreads a map over its object but can move its peak (towards a wide
-    patch of moderate response); taking the maximum with the map keeps every peak where it
-    was, with its value. A blur's height follows its peak's mass, so a one-cell peak would get
-    a halo fainter than the map's background, which the top-50 % rule then ranks above it;
-    rescaling gives every map the same halo relative to its peak, however sharp the peak.
-
-    Args:
-        maps: (B, h, w) or (B, K, h, w) non-negative maps; each (h, w) map is smoothed alone.
-        sigma: the Gaussian's standard deviation as a fraction of the map's width (0: none).
-        halo: the halo's height as a fraction of the map's peak, in [0, 1).
-
-    Raises:
-        ValueError: ``sigma`` < 0, ``halo`` outside [0, 1), or ``maps`` neither (B, h, w) nor
-        (B, K, h, w).
-    """
-    if sigma < 0:
-        raise ValueError(f"map smoothing must be >= 0, got {sigma}")
-    if not 0.0 <= halo < 1.0:
-        raise ValueError(f"the halo's height must be in [0, 1), got {halo}")
-    if maps.dim() not in (3, 4):
-        raise ValueError(f"maps must be (B, h, w) or (B, K, h, w), got shape {tuple(maps.shape)}")
-    if sigma == 0 or maps.numel() == 0:
-        return maps
-    if maps.dim() == 4:
-        return smooth_maps(maps.flatten(0, 1), sigma, halo).view(maps.shape)
-    import kornia  # a heavy import, only where smoothing is asked for
-
-    maps = maps.float()
-    cells = sigma * maps.shape[-1]
-    radius = max(1, int(3.0 * cells + 0.5))  # scipy.ndimage.gaussian_filter(truncate=3)
-    blurred = kornia.filters.gaussian_blur2d(
-        maps[:, None], (2 * radius + 1, 2 * radius + 1), (cells, cells), "replicate"
-    )[:, 0]
-    peak = maps.flatten(1).amax(1)
-    scale = halo * peak / blurred.flatten(1).amax(1).clamp_min(1e-12)
-    return torch.maximum(maps, blurred * scale[:, None, None])
 
 
 def _hann_weights(length: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Inference shifts the class activation maps' logits (``class_map_offset``: the class-head CAMs'
 sigmoid saturates, so unshifted regions spread far past their objects), then smooths the maps
-around their peaks (:func:`avloc.inference.smooth_maps`, ``max(map, halo)``, the halo a
+around their peaks (:func:`avloc.maps.smooth_maps`, ``max(map, halo)``, the halo a
 Gaussian blur topped at a fraction of the peak). The class-aware protocols binarise
 ``map > tau * max`` with tau 0.1 (solo), 0.2 (duet) and 0.5 (grid), so the halo's height
 decides which protocols it reaches at all. This script builds one tuning set of
@@ -15,7 +15,7 @@ matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 an
 
 Sets are cached under benchmarks/.cache/tuning/, the results written to
 benchmarks/quality/tuning-class-maps.json. The default grid is docs/findings.md's table; the
-defaults chosen from it are ``avloc.inference.CLASS_MAP_OFFSET``, ``CLASS_MAP_HALO`` and
+defaults chosen from it are ``avloc.maps.CLASS_MAP_OFFSET``, ``CLASS_MAP_HALO`` and
 ``DEFAULT_CLASS_MAP_SMOOTHING``.
 """
 
@@ -34,11 +34,11 @@ from bench_quality import RESULTS, _synth  # noqa: E402
 from avloc.checkpoint import bundle_sha256  # noqa: E402
 from avloc.evaluation.model_predictors import ModelLocalizer  # noqa: E402
 from avloc.evaluation.runner import evaluate_class_aware  # noqa: E402
-from avloc.inference import (  # noqa: E402
+from avloc.inference import Pipeline  # noqa: E402
+from avloc.maps import (  # noqa: E402
     CLASS_MAP_HALO,
     CLASS_MAP_OFFSET,
     DEFAULT_CLASS_MAP_SMOOTHING,
-    Pipeline,
 )
 from avloc.pretrained import load_model, resolve  # noqa: E402
 

@@ -188,11 +188,11 @@ class TrainData:
         """cIoU (top-50 % rule), AP50 and pointing game on the held-out solo clips.
 
         The audio-visual and class maps are smoothed as inference smooths them
-        (:func:`avloc.inference.smooth_maps`), so the numbers follow ``avloc evaluate``'s. With
+        (:func:`avloc.maps.smooth_maps`), so the numbers follow ``avloc evaluate``'s. With
         ``class_maps`` the same numbers are added for the map of the most probable pseudo-class
         (``class_ciou``, ``class_pointing``).
         """
-        from avloc.inference import (
+        from avloc.maps import (
             CLASS_MAP_HALO,
             DEFAULT_CLASS_MAP_SMOOTHING,
             DEFAULT_MAP_SMOOTHING,

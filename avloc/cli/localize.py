@@ -102,10 +102,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
-    """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.inference.smooth_maps`),
+    """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.maps.smooth_maps`),
     with their halos' heights (``--map-halo``, ``--class-map-halo``) and logit offsets
     (``--map-offset``, ``--class-map-offset``); ``when`` prefixes the help."""
-    from avloc.inference import (
+    from avloc.maps import (
         CLASS_MAP_HALO,
         CLASS_MAP_OFFSET,
         DEFAULT_CLASS_MAP_SMOOTHING,
@@ -161,7 +161,7 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
 
 def parse_scales(text: str) -> tuple[float, ...]:
     """``"1,1.5"`` -> ``(1.0, 1.5)`` (argparse type of ``--scales``)."""
-    from avloc.inference import check_scales
+    from avloc.maps import check_scales
 
     try:
         values = [float(v) for v in text.split(",")]
@@ -176,7 +176,7 @@ def parse_scales(text: str) -> tuple[float, ...]:
 
 def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--scales`` (``Pipeline(scales=...)``); ``when`` prefixes the help."""
-    from avloc.inference import DEFAULT_SCALES
+    from avloc.maps import DEFAULT_SCALES
 
     parser.add_argument(
         "--scales",

@@ -26,7 +26,8 @@ import numpy as np
 
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
-from avloc.inference import (
+from avloc.inference import FrameAnalysis, Pipeline, centre_window, resample_audio
+from avloc.maps import (
     CLASS_MAP_HALO,
     CLASS_MAP_OFFSET,
     DEFAULT_CLASS_MAP_SMOOTHING,
@@ -34,10 +35,6 @@ from avloc.inference import (
     DEFAULT_SCALES,
     MAP_HALO,
     MAP_OFFSET,
-    FrameAnalysis,
-    Pipeline,
-    centre_window,
-    resample_audio,
 )
 from avloc.masks import MaskRule
 
@@ -118,7 +115,7 @@ def model_predictor(
     ``mask_rule`` (separation) says how the sources' masks share the mixture
     (:func:`avloc.masks.combine_masks`); a rule other than the default names the predictor
     ``"<model> (<rule> masks)"``. ``map_smoothing`` (localization) and ``class_map_smoothing``
-    (class-aware) are the pipeline's (:func:`avloc.inference.smooth_maps`); a value other than
+    (class-aware) are the pipeline's (:func:`avloc.maps.smooth_maps`); a value other than
     the default names the predictor ``"<model> (map smoothing <sigma>)"`` or
     ``"<model> (class map smoothing <sigma>)"``, and so do the smoothing's halo heights
     (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``), and the logit offsets

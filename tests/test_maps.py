@@ -1,0 +1,70 @@
+"""Map post-processing: scale fusion and peak-preserving smoothing (avloc.maps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from avloc.maps import MAP_HALO, check_scales, fuse_scales, smooth_maps
+
+
+def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
+    from scipy.ndimage import gaussian_filter
+
+    maps = torch.zeros(2, 16, 16)
+    maps[0, 4, 5] = 0.9  # a sharp peak ...
+    maps[0, 10:14, 8:14] = 0.3  # ... beside a wide patch of weaker response
+    maps[1] = torch.rand(16, 16, generator=torch.Generator().manual_seed(0))
+    out = smooth_maps(maps, 0.19)
+    assert out.shape == maps.shape and bool((out >= maps).all())
+    for raw, smooth in zip(maps, out, strict=True):
+        assert int(smooth.argmax()) == int(raw.argmax()) and float(smooth.max()) == float(raw.max())
+    # A plain blur would hand the peak to the patch; the maximum with the map keeps it.
+    blurred = gaussian_filter(maps[0].numpy(), 0.19 * 16, mode="nearest", truncate=3.0)
+    assert int(blurred.argmax()) != int(maps[0].argmax())
+    halo = blurred * MAP_HALO * 0.9 / blurred.max()  # topped at MAP_HALO of the peak
+    np.testing.assert_allclose(out[0].numpy(), np.maximum(maps[0].numpy(), halo), atol=1e-5)
+    assert float(out[0, 4, 7]) > 0.02 and float(maps[0, 4, 7]) == 0.0  # the peak's neighbours rise
+    # A one-cell peak gets the same halo relative to its height as a wide one does.
+    lone = torch.zeros(1, 16, 16)
+    lone[0, 8, 8] = 0.8
+    assert float(smooth_maps(lone, 0.19).max()) == pytest.approx(0.8)
+    # One cell off the Gaussian's top:
+    neighbour = 0.8 * MAP_HALO * np.exp(-0.5 / (0.19 * 16) ** 2)
+    assert float(smooth_maps(lone, 0.19)[0, 8, 9]) == pytest.approx(neighbour, rel=0.01)
+    assert torch.equal(smooth_maps(maps, 0.0), maps)
+    with pytest.raises(ValueError, match="map smoothing"):
+        smooth_maps(maps, -0.1)
+    with pytest.raises(ValueError, match=r"\(B, h, w\)"):
+        smooth_maps(maps[0], 0.1)
+    with pytest.raises(ValueError, match="halo"):
+        smooth_maps(maps, 0.1, halo=1.0)
+    # (B, K, h, w): every class map on its own.
+    stacked = smooth_maps(torch.stack([maps, maps.flip(0)], 1), 0.19)
+    torch.testing.assert_close(stacked[:, 0], out)
+    torch.testing.assert_close(stacked[:, 1], out.flip(0))
+
+
+def test_fuse_scales_keeps_each_cells_highest_value_on_the_finest_grid() -> None:
+    coarse = torch.zeros(2, 3, 4, 4)
+    coarse[0, 1, 1, 1] = 0.8  # an object the coarse scale sees ...
+    fine = torch.zeros(2, 3, 6, 6)
+    fine[0, 2, 4, 4] = 0.6  # ... and another only the fine scale sees
+    fused = fuse_scales([coarse, fine])
+    assert fused.shape == (2, 3, 6, 6)
+    up = torch.nn.functional.interpolate(
+        coarse.flatten(0, 1)[:, None], size=(6, 6), mode="bilinear"
+    )
+    torch.testing.assert_close(fused, torch.maximum(up[:, 0].view(2, 3, 6, 6), fine))
+    assert float(fused[0, 2, 4, 4]) == pytest.approx(0.6) and float(fused[0, 1].max()) > 0.3
+    torch.testing.assert_close(fuse_scales([fine[:, 0]]), fine[:, 0])  # (B, h, w), one scale
+    with pytest.raises(ValueError, match="at least one"):
+        fuse_scales([])
+
+
+def test_check_scales_sorts_and_rejects_bad_factors() -> None:
+    assert check_scales([1.5, 1, 1.0]) == (1.0, 1.5)
+    for bad in ([], [0.0], [-1.0], [5.0]):
+        with pytest.raises(ValueError, match=r"scales must be one or more factors in \(0, 4\]"):
+            check_scales(bad)
