@@ -8,9 +8,11 @@ from __future__ import annotations
 from avloc.inference import Pipeline
 from avloc.models import create_model, list_models
 from avloc.pretrained import list_pretrained, load_model
+from avloc.sources import Clip
 from avloc.version import __version__
 
 __all__ = [
+    "Clip",
     "Pipeline",
     "__version__",
     "create_model",

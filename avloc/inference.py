@@ -19,12 +19,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,50 +44,19 @@ from avloc.maps import (
 )
 from avloc.masks import MaskRule, check_mask_rule
 from avloc.objects import DetectedObject, extract_objects, loudness_db
+from avloc.sources import (
+    VideoInput,
+    _ArraySource,
+    _AudioSource,
+    _AudioWindows,
+    _ClipSource,
+    _FileSource,
+    _open_source,
+    _prefetch,
+    centre_window,
+)
 
 PRECISIONS = ("bf16", "fp32")
-
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, eq=False)
-class Clip:
-    """Decoded media held in memory (a short clip, or a still image with a sound).
-
-    A clip covers ``max(N / fps, T / sample_rate)`` seconds; its last frame is held when the
-    audio is longer, so a single frame with a long sound is a still image that sounds.
-
-    Shape:
-        frames: (N, H, W, 3) uint8 RGB; audio: (T,) float32 mono in [-1, 1].
-    """
-
-    frames: np.ndarray
-    audio: np.ndarray
-    fps: float
-    sample_rate: int
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.frames, np.ndarray) or self.frames.dtype != np.uint8:
-            raise TypeError("Clip.frames must be a uint8 numpy array (N, H, W, 3)")
-        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or len(self.frames) == 0:
-            raise ValueError(
-                f"Clip.frames must have shape (N, H, W, 3), N >= 1; got {self.frames.shape}"
-            )
-        audio = np.asarray(self.audio)
-        if audio.ndim != 1 or audio.size == 0:
-            raise ValueError(f"Clip.audio must be a non-empty mono (T,) array, got {audio.shape}")
-        if self.fps <= 0 or self.sample_rate <= 0:
-            raise ValueError(
-                f"Clip needs fps > 0 and sample_rate > 0, got {self.fps}, {self.sample_rate}"
-            )
-
-    @property
-    def duration_s(self) -> float:
-        return max(len(self.frames) / self.fps, len(self.audio) / self.sample_rate)
-
-
-# A file path, an in-memory Clip, or (frames, audio, fps, sample_rate).
-VideoInput = Union[str, Path, Clip, tuple]  # noqa: UP007 - a runtime alias on Python 3.10
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,23 +86,6 @@ class LocalizationResult:
     @property
     def num_frames(self) -> int:
         return len(self.times_s)
-
-
-def centre_window(audio: np.ndarray, length: int) -> np.ndarray:
-    """The ``length`` samples at the centre of ``audio``, zero-padded when it is shorter.
-
-    Shape:
-        audio: (T,); returns (length,) float32.
-    """
-    audio = np.asarray(audio, np.float32)
-    out = np.zeros(length, np.float32)
-    if len(audio) >= length:
-        start = (len(audio) - length) // 2
-        out[:] = audio[start : start + length]
-    else:
-        start = (length - len(audio)) // 2
-        out[start : start + len(audio)] = audio
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,199 +120,6 @@ class SeparationResult:
     mixture: np.ndarray
     sample_rate: int
     num_chunks: int  # audio windows processed (overlap-added)
-
-
-# ----------------------------------------------------------------------------------------------
-# Media sources: one interface over files and in-memory clips.
-
-
-class _FileSource:
-    """A media file, decoded lazily through :mod:`avloc.media`."""
-
-    def __init__(self, path: Path) -> None:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
-        info = media.probe(path)
-        if not info.has_video or info.fps is None:
-            raise media.NoVideoStreamError(path, "has no video stream; avloc needs a video")
-        if not info.has_audio:
-            raise media.NoAudioStreamError(
-                path, "has no audio stream; avloc localises sounds, so it needs a soundtrack"
-            )
-        self.path = path
-        self.duration_s = float(info.duration_s)
-
-    def frames(
-        self, fps: float, size: tuple[int, int], chunk: int
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for part in media.iter_video(self.path, fps, size=size, chunk_frames=chunk):
-            yield np.asarray(part.times_s, np.float64), part.frames
-
-    def num_samples(self, sample_rate: int) -> int:
-        return max(1, round(self.duration_s * sample_rate))
-
-    def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
-        yield from media.iter_audio(self.path, sample_rate, chunk_s=2.0)
-
-
-class _ClipSource:
-    """An in-memory :class:`Clip`, resampled to the model's rates on the fly."""
-
-    def __init__(self, clip: Clip) -> None:
-        self.clip = clip
-        self.duration_s = clip.duration_s
-
-    def frames(
-        self, fps: float, size: tuple[int, int], chunk: int
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        import cv2
-
-        times = np.arange(int(np.floor(self.duration_s * fps + 1e-6))) / fps
-        for start in range(0, len(times), chunk):
-            part = times[start : start + chunk]
-            index = np.minimum(
-                np.round(part * self.clip.fps).astype(int), len(self.clip.frames) - 1
-            )
-            frames = np.stack(
-                [
-                    cv2.resize(
-                        self.clip.frames[i], (size[1], size[0]), interpolation=cv2.INTER_AREA
-                    )
-                    for i in index
-                ]
-            )
-            yield part, frames
-
-    def num_samples(self, sample_rate: int) -> int:
-        return int(np.ceil(len(self.clip.audio) * sample_rate / self.clip.sample_rate))
-
-    def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
-        yield resample_audio(
-            np.asarray(self.clip.audio, np.float32), self.clip.sample_rate, sample_rate
-        )
-
-
-class _ArraySource:
-    """A mixture already at the model's sample rate (no frames: vectors come with it)."""
-
-    def __init__(self, mixture: np.ndarray) -> None:
-        self.mixture = np.asarray(mixture, np.float32)
-
-    def num_samples(self, sample_rate: int) -> int:
-        return len(self.mixture)
-
-    def audio(self, sample_rate: int) -> Iterator[np.ndarray]:
-        yield self.mixture
-
-
-_AudioSource = Union[_FileSource, _ClipSource, _ArraySource]  # noqa: UP007 - runtime alias
-
-
-def resample_audio(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Polyphase resampling of an in-memory signal (files are resampled by FFmpeg in media).
-
-    Shape:
-        audio: (T,); returns (ceil(T * rate_out / rate_in),) float32.
-    """
-    if rate_in == rate_out:
-        return audio.astype(np.float32, copy=False)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(int(rate_in), int(rate_out))
-    return resample_poly(audio, rate_out // g, rate_in // g).astype(np.float32)
-
-
-def _open_source(video: VideoInput) -> _FileSource | _ClipSource:
-    if isinstance(video, (str, Path)):
-        return _FileSource(Path(video))
-    if isinstance(video, Clip):
-        return _ClipSource(video)
-    if isinstance(video, tuple) and len(video) == 4:
-        frames, audio, fps, sample_rate = video
-        return _ClipSource(
-            Clip(np.asarray(frames), np.asarray(audio, np.float32), float(fps), int(sample_rate))
-        )
-    raise TypeError(
-        "video must be a file path, a Clip, or a (frames, audio, fps, sample_rate) tuple; "
-        f"got {type(video).__name__}"
-    )
-
-
-class _AudioWindows:
-    """Random-ish access to a forward-only audio stream, for non-decreasing window starts.
-
-    Keeps only the samples from the earliest start still needed, so memory stays bounded by the
-    window length plus one decoded block, whatever the stream's length. Samples outside the
-    stream read as zeros.
-    """
-
-    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
-        self._blocks = blocks
-        self._buffer = np.zeros(0, np.float32)
-        self._offset = 0  # stream index of self._buffer[0]
-        self._done = False
-
-    def window(self, start: int, length: int) -> np.ndarray:
-        """Samples ``[start, start + length)`` (zero-padded); ``start`` must not decrease."""
-        if start < self._offset and start >= 0:
-            raise ValueError("audio windows must be requested in non-decreasing order")
-        end = start + length
-        while not self._done and self._offset + len(self._buffer) < end:
-            try:
-                block = np.asarray(next(self._blocks), np.float32).reshape(-1)
-            except StopIteration:
-                self._done = True
-                break
-            self._buffer = np.concatenate([self._buffer, block])
-        out = np.zeros(length, np.float32)
-        lo, hi = max(start, self._offset), min(end, self._offset + len(self._buffer))
-        if hi > lo:
-            out[lo - start : hi - start] = self._buffer[lo - self._offset : hi - self._offset]
-        drop = max(0, start - self._offset)  # everything before this start is never asked again
-        self._buffer, self._offset = self._buffer[drop:], self._offset + drop
-        return out
-
-
-def _prefetch(items: Iterable[_T], depth: int) -> Iterator[_T]:
-    """Produce ``items`` in a background thread, ``depth`` ahead (0: inline).
-
-    PyAV releases the GIL while decoding, so decoding the next chunk overlaps the model step.
-    """
-    if depth <= 0:
-        yield from items
-        return
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                box.put(("item", item))
-            box.put(("end", None))
-        except BaseException as error:
-            box.put(("error", error))
-
-    worker = threading.Thread(target=produce, daemon=True, name="avloc-decode")
-    worker.start()
-    try:
-        while True:
-            kind, value = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                box.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.05)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -684,7 +441,7 @@ class Pipeline:
         """Heatmaps, per-class maps and sounding objects for every analysed frame.
 
         Args:
-            video: a media file path, a :class:`Clip`, or ``(frames, audio, fps, sample_rate)``.
+            video: a media file path, a :class:`~avloc.sources.Clip`, or ``(frames, audio, fps, sample_rate)``.
             progress: called with the number of frames done after each chunk (e.g. a tqdm
                 bar's ``update``).
 

@@ -42,8 +42,8 @@ from avloc.evaluation.model_predictors import (  # noqa: E402
 from avloc.evaluation.predictors import OracleMaskSeparator  # noqa: E402
 from avloc.evaluation.runner import evaluate_separation  # noqa: E402
 from avloc.evaluation.samples import SeparationSample  # noqa: E402
-from avloc.inference import resample_audio  # noqa: E402
 from avloc.masks import apply_masks, binary_mask_targets  # noqa: E402
+from avloc.sources import resample_audio  # noqa: E402
 
 METRICS = ("sdr", "sir", "sar", "nsdr", "si_sdr")
 

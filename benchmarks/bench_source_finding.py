@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from avloc.data.manifest import read_manifest  # noqa: E402
 from avloc.evaluation import samples as S  # noqa: E402
 from avloc.evaluation.protocols import PROTOCOLS  # noqa: E402
-from avloc.inference import Pipeline, centre_window  # noqa: E402
+from avloc.inference import Pipeline  # noqa: E402
+from avloc.sources import centre_window  # noqa: E402
 
 SEPARATION_SET = ROOT / "benchmarks" / ".cache" / "quality" / "separation"
 RESULTS = ROOT / "benchmarks" / "quality"

@@ -13,14 +13,7 @@ import pytest
 import torch
 
 from avloc import media
-from avloc.inference import (
-    Clip,
-    Pipeline,
-    _AudioWindows,
-    _hann_weights,
-    _prefetch,
-    centre_window,
-)
+from avloc.inference import Pipeline, _hann_weights
 from avloc.maps import (
     CLASS_MAP_HALO,
     DEFAULT_CLASS_MAP_SMOOTHING,
@@ -31,6 +24,7 @@ from avloc.maps import (
 )
 from avloc.models.outputs import SeparationOutput
 from avloc.objects import box_from_map, extract_objects, loudness_db
+from avloc.sources import Clip, centre_window
 from tests.media_fixtures import make_clip
 
 SR = 11025
@@ -235,28 +229,6 @@ def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:
     expected = np.abs(result.times_s - 1.5) < half - 0.02
     unheard = np.abs(result.times_s - 1.5) > half + 0.05
     assert heard[expected].all() and not heard[unheard].any()
-
-
-def test_audio_windows_stay_bounded() -> None:
-    blocks = (np.full(1000, i, np.float32) for i in range(1000))  # a million samples
-    windows = _AudioWindows(blocks)
-    for start in range(-500, 1_000_000, 2500):
-        out = windows.window(start, 2000)
-        assert len(windows._buffer) <= 2000 + 1000
-        if start >= 0 and start + 2000 <= 1_000_000:
-            assert out[0] == start // 1000
-    assert windows.window(999_900, 200)[150] == 0.0  # past the end reads as silence
-
-
-def test_prefetch_keeps_order_and_raises_errors() -> None:
-    assert list(_prefetch(range(50), 3)) == list(range(50))
-
-    def broken():  # type: ignore[no-untyped-def]
-        yield 1
-        raise media.CorruptMediaError("x.mp4", "bad packet")
-
-    with pytest.raises(media.CorruptMediaError, match="bad packet"):
-        list(_prefetch(broken(), 2))
 
 
 def test_hann_windows_sum_to_one_at_half_overlap() -> None:

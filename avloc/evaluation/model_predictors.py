@@ -26,7 +26,7 @@ import numpy as np
 
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
-from avloc.inference import FrameAnalysis, Pipeline, centre_window, resample_audio
+from avloc.inference import FrameAnalysis, Pipeline
 from avloc.maps import (
     CLASS_MAP_HALO,
     CLASS_MAP_OFFSET,
@@ -37,6 +37,7 @@ from avloc.maps import (
     MAP_OFFSET,
 )
 from avloc.masks import MaskRule
+from avloc.sources import centre_window, resample_audio
 
 PredictorKind = Literal["localization", "class-aware", "separation"]
 
