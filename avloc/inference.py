@@ -133,6 +133,44 @@ def _as_size(value: Any) -> tuple[int, int]:
     return (int(height), int(width))
 
 
+class _FrameArrays:
+    """Per-frame arrays filled chunk by chunk into buffers sized for the whole video.
+
+    Joining chunks at the end would hold a long video's maps twice (the class maps are
+    4 bytes x K x grid cells a frame: 177 MB for 10 minutes at the default two scales). The
+    buffers are sized from the video's duration, grown by doubling if that falls short.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = max(1, capacity)
+        self._buffers: list[np.ndarray] = []
+        self.num_frames = 0
+        self.num_chunks = 0
+
+    def append(self, *fields: np.ndarray) -> None:
+        """One chunk: arrays with the same first (frame) dimension."""
+        count = len(fields[0])
+        if not self._buffers:
+            self._buffers = [np.empty((self._capacity, *f.shape[1:]), f.dtype) for f in fields]
+        end = self.num_frames + count
+        if end > len(self._buffers[0]):
+            size = max(end, 2 * len(self._buffers[0]))
+            self._buffers = [self._grown(b, size) for b in self._buffers]
+        for buffer, field in zip(self._buffers, fields, strict=True):
+            buffer[self.num_frames : end] = field
+        self.num_frames, self.num_chunks = end, self.num_chunks + 1
+
+    def _grown(self, buffer: np.ndarray, size: int) -> np.ndarray:
+        grown = np.empty((size, *buffer.shape[1:]), buffer.dtype)
+        grown[: self.num_frames] = buffer[: self.num_frames]
+        return grown
+
+    def arrays(self) -> list[np.ndarray]:
+        """The filled frames of each field (copied only when most of a buffer went unused)."""
+        n = self.num_frames
+        return [b[:n] if 2 * n >= len(b) else b[:n].copy() for b in self._buffers]
+
+
 def _hann_weights(length: int) -> np.ndarray:
     """Periodic Hann: windows at 50 % overlap sum exactly to one."""
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float32)
@@ -455,29 +493,25 @@ class Pipeline:
         source = _open_source(video)
         window = round(self.audio_window_s * self.sample_rate)
         audio = _AudioWindows(iter(source.audio(self.sample_rate)))
-        parts: list[tuple[np.ndarray, ...]] = []
+        results = _FrameArrays(math.ceil(source.duration_s * self.fps) + 1)
         chunks = source.frames(self.fps, self.input_size, self.batch_size)
         for times, frames in _prefetch(chunks, self.decode_ahead):
             starts = np.round(times * self.sample_rate).astype(np.int64) - window // 2
             windows = np.stack([audio.window(int(s), window) for s in starts])
             step = self._localize_batch(frames, windows)
-            parts.append(
-                (
-                    times,
-                    step.maps,
-                    step.class_maps,
-                    step.class_presence,
-                    step.class_vectors,
-                    loudness_db(windows),
-                )
+            results.append(
+                times,
+                step.maps,
+                step.class_maps,
+                step.class_presence,
+                step.class_vectors,
+                loudness_db(windows),
             )
             if progress is not None:
                 progress(len(times))
-        if not parts:
+        if results.num_frames == 0:
             raise media.EmptyMediaError(str(video), "no frames could be decoded")
-        times, maps, class_maps, probs, vectors, level = (
-            np.concatenate(c) for c in zip(*parts, strict=True)
-        )
+        times, maps, class_maps, probs, vectors, level = results.arrays()
         silence_classes = self.silence_classes
         objects = extract_objects(
             class_maps,
@@ -490,16 +524,16 @@ class Pipeline:
         )
         return LocalizationResult(
             times_s=times,
-            heatmaps=maps.astype(np.float32),
-            class_maps=class_maps.astype(np.float32),
-            class_presence=probs.astype(np.float32),
+            heatmaps=maps.astype(np.float32, copy=False),
+            class_maps=class_maps.astype(np.float32, copy=False),
+            class_presence=probs.astype(np.float32, copy=False),
             loudness_db=level,
             objects=objects,
             fps=self.fps,
             sample_rate=self.sample_rate,
             frame_size=self.input_size,
             duration_s=source.duration_s,
-            num_chunks=len(parts),
+            num_chunks=results.num_chunks,
             class_vectors=vectors,
             silence_classes=silence_classes,
         )

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from avloc import media
-from avloc.inference import Pipeline, _hann_weights
+from avloc.inference import Pipeline, _FrameArrays, _hann_weights
 from avloc.maps import (
     CLASS_MAP_HALO,
     DEFAULT_CLASS_MAP_SMOOTHING,
@@ -229,6 +229,21 @@ def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:
     expected = np.abs(result.times_s - 1.5) < half - 0.02
     unheard = np.abs(result.times_s - 1.5) > half + 0.05
     assert heard[expected].all() and not heard[unheard].any()
+
+
+@pytest.mark.parametrize("capacity", [1, 7, 10, 40])
+def test_frame_arrays_equal_the_joined_chunks_whatever_the_capacity(capacity: int) -> None:
+    rng = np.random.default_rng(0)
+    chunks = [(rng.random(n), rng.random((n, 2, 3)).astype(np.float16)) for n in (3, 3, 3, 1)]
+    arrays = _FrameArrays(capacity)
+    for chunk in chunks:
+        arrays.append(*chunk)
+    times, maps = arrays.arrays()
+    np.testing.assert_array_equal(times, np.concatenate([c[0] for c in chunks]))
+    np.testing.assert_array_equal(maps, np.concatenate([c[1] for c in chunks]))
+    assert maps.dtype == np.float16 and (arrays.num_frames, arrays.num_chunks) == (10, 4)
+    # a buffer mostly unused is not kept alive behind a small view
+    assert (maps.base is None) == (capacity == 40)
 
 
 def test_hann_windows_sum_to_one_at_half_overlap() -> None:
