@@ -219,6 +219,38 @@ def test_pipeline_fuses_scales_and_pools_separator_vectors_at_the_models_own(
         Pipeline(model, scales=())
 
 
+def test_analyze_image_averages_the_windows_of_the_sounds_centre_3_s(
+    model: torch.nn.Module,
+) -> None:
+    pipe = Pipeline(model, precision="fp32")
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    window = round(pipe.audio_window_s * pipe.sample_rate)
+    sound = (0.1 * rng.standard_normal(5 * window)).astype(np.float32)  # 5 windows long
+    heard = pipe.analyze_image(image, sound)
+    centre = sound[window : 4 * window].reshape(3, window)  # the centre 3 s, window by window
+    each = pipe.analyze_frames(np.repeat(image[None], 3, 0), centre)
+    for got, want in [
+        (heard.maps, each.maps),
+        (heard.class_maps, each.class_maps),
+        (heard.class_presence, each.class_presence),
+        (heard.class_vectors, each.class_vectors),
+    ]:
+        assert got.shape == (1, *want.shape[1:])
+        np.testing.assert_allclose(got[0], want.mean(0), rtol=1e-5, atol=1e-6)
+    # a sound of one window (or less) is heard once, centred and zero-padded
+    short = sound[: window // 2]
+    once = pipe.analyze_frames(image[None], centre_window(short, window)[None])
+    np.testing.assert_allclose(pipe.analyze_image(image, short).maps, once.maps, atol=1e-6)
+    np.testing.assert_allclose(
+        pipe.analyze_image(image, sound, audio_s=pipe.audio_window_s).maps,
+        pipe.analyze_frames(image[None], centre_window(sound, window)[None]).maps,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="mono"):
+        pipe.analyze_image(image, np.stack([sound, sound]))
+
+
 def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:
     audio = np.zeros(3 * SR, np.float32)
     audio[int(1.5 * SR) : int(1.5 * SR) + 200] = 0.5  # a click at t = 1.5 s

@@ -4,11 +4,12 @@ The adapters speak the protocols of :mod:`avloc.evaluation.predictors` and run t
 :class:`avloc.inference.Pipeline`, so evaluation sees exactly the preprocessing that inference
 uses (frame size, mean/std, audio window, sample rate, all from ``model.config``).
 
-* Localization: the frame with the audio window centred in the sample's audio; the maps are the
-  pipeline's, smoothed as inference smooths them (``--map-smoothing``).
-* Class-aware: the model's K pseudo-class maps, smoothed as inference smooths them
-  (``--class-map-smoothing``), named ``k0 … k{K-1}``; the runner matches them to the vocabulary
-  with the Hungarian algorithm on its held-out split.
+* Localization: the image heard with each audio window of the centre 3 s of the sample's audio,
+  the maps averaged (:meth:`Pipeline.analyze_image`); the maps are the pipeline's, smoothed as
+  inference smooths them (``--map-smoothing``).
+* Class-aware: the model's K pseudo-class maps for the frame and its one audio window, smoothed
+  as inference smooths them (``--class-map-smoothing``), named ``k0 … k{K-1}``; the runner
+  matches them to the vocabulary with the Hungarian algorithm on its held-out split.
 * Separation (Sound-of-Pixels protocol): for each source, every decoded frame of its clip is paired
   with the mixture; the separator vector is pooled where ``AVLocModel.source_weights`` finds the
   source's object under the mixture's sound (as the separator is trained) and max-pooled over
@@ -37,7 +38,7 @@ from avloc.maps import (
     MAP_OFFSET,
 )
 from avloc.masks import MaskRule
-from avloc.sources import centre_window, resample_audio
+from avloc.sources import resample_audio
 
 PredictorKind = Literal["localization", "class-aware", "separation"]
 
@@ -59,8 +60,7 @@ class ModelLocalizer:
 
     def _analyze(self, sample: ImageAudioSample) -> FrameAnalysis:
         audio = resample_audio(sample.audio, sample.sample_rate, self.pipeline.sample_rate)
-        length = round(self.pipeline.audio_window_s * self.pipeline.sample_rate)
-        return self.pipeline.analyze_frames(sample.image[None], centre_window(audio, length)[None])
+        return self.pipeline.analyze_image(sample.image, audio)
 
     def predict_map(self, sample: ImageAudioSample) -> np.ndarray:
         return self._analyze(sample).maps[0]
