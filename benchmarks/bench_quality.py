@@ -26,8 +26,10 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
 * duet-emojione, duet-fluidr3: the duet in the held-out style and soundfont (seeds 44 / 46,
   matched on 45 / 47).
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
-  the smoothed maps inference shows, and with sharper maps (``--map-offset -4``, README: an
-  option that dims quiet sources beside loud ones); the class-aware sets with the model's own
+  the smoothed maps inference shows, at one scale (``--scales 1``), hearing the centre 1-s window
+  of each image's sound alone (``--image-audio-s 1``, the last release), and with sharper maps
+  (``--map-offset -4``, README: an option that dims quiet sources beside loud ones); the
+  class-aware sets with the model's own
   class maps (``--class-map-smoothing 0 --class-map-offset 0``), at one scale, and as the last
   release drew them (no offset, halo 0.65).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
@@ -130,9 +132,12 @@ def _ensure(dataset: EvalSet) -> Path:
 def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
     models = [("model", ["--model", model])]
-    if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds; sharper maps
+    if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds; sharper maps;
+        # one scale; the centre 1-s window alone instead of the centre 3 s (the last release)
         models.append(("model-raw", ["--model", model, "--map-smoothing", "0"]))
         models.append(("model-offset", ["--model", model, "--map-offset", "-4"]))
+        models.append(("model-one-scale", ["--model", model, "--scales", "1"]))
+        models.append(("model-centre-window", ["--model", model, "--image-audio-s", "1"]))
     if dataset.protocol == "class-aware":  # the model's own maps; one scale; the last release's
         raw = ["--class-map-smoothing", "0", "--class-map-offset", "0"]
         models.append(("model-raw", ["--model", model, *raw]))

@@ -503,6 +503,13 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
     offset = json.loads(out.read_text())
     assert offset["method"] == "avloc-tiny-test (map offset -4) (scales 1)"
     assert offset["per_image"] != runs["one"]["per_image"]
+    # --image-audio-s names the method (its averaging: test_inference's analyze_image test)
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--scales", "1", "--image-audio-s", "1", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (scales 1) (image audio 1 s)"
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--image-audio-s", "0"]) == 2  # fmt: skip
     assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
                  "--class-map-halo", "0.5", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map halo 0.5)"

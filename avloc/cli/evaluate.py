@@ -78,6 +78,17 @@ def add_parser(subparsers: Any) -> None:
     add_mask_rule_argument(parser, when="separation with --model: ")
     add_map_smoothing_argument(parser, when="localization with --model: ")
     add_scales_argument(parser, when="localization with --model: ")
+    from avloc.inference import IMAGE_AUDIO_S
+
+    parser.add_argument(
+        "--image-audio-s",
+        type=float,
+        default=IMAGE_AUDIO_S,
+        metavar="S",
+        help="flickr/vggss with --model: how much of each image's sound the model hears, from "
+        f"its centre, one window at a time, the maps averaged (default {IMAGE_AUDIO_S:g}; "
+        "1: the centre window alone)",
+    )
     parser.add_argument("--limit", type=int, help="score only the first N items")
     parser.add_argument("--device", help="device for --model (e.g. cpu, cuda)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -110,6 +121,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             class_map_halo=args.class_map_halo,
             map_offset=args.map_offset,
             class_map_offset=args.class_map_offset,
+            image_audio_s=args.image_audio_s,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -151,6 +163,7 @@ def _model_predictor(
     class_map_halo: float,
     map_offset: float,
     class_map_offset: float,
+    image_audio_s: float,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -168,6 +181,7 @@ def _model_predictor(
         class_map_halo=class_map_halo,
         map_offset=map_offset,
         class_map_offset=class_map_offset,
+        image_audio_s=image_audio_s,
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
-from avloc.inference import FrameAnalysis, Pipeline
+from avloc.inference import IMAGE_AUDIO_S, FrameAnalysis, Pipeline
 from avloc.maps import (
     CLASS_MAP_HALO,
     CLASS_MAP_OFFSET,
@@ -49,6 +49,7 @@ class ModelLocalizer:
 
     pipeline: Pipeline
     name: str
+    image_audio_s: float = IMAGE_AUDIO_S  # how much of an image's sound is heard (its centre)
 
     @property
     def audio_window_s(self) -> float | None:
@@ -60,7 +61,7 @@ class ModelLocalizer:
 
     def _analyze(self, sample: ImageAudioSample) -> FrameAnalysis:
         audio = resample_audio(sample.audio, sample.sample_rate, self.pipeline.sample_rate)
-        return self.pipeline.analyze_image(sample.image, audio)
+        return self.pipeline.analyze_image(sample.image, audio, self.image_audio_s)
 
     def predict_map(self, sample: ImageAudioSample) -> np.ndarray:
         return self._analyze(sample).maps[0]
@@ -110,6 +111,7 @@ def model_predictor(
     class_map_halo: float = CLASS_MAP_HALO,
     map_offset: float = MAP_OFFSET,
     class_map_offset: float = CLASS_MAP_OFFSET,
+    image_audio_s: float = IMAGE_AUDIO_S,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -122,11 +124,16 @@ def model_predictor(
     (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``), and the logit offsets
     (``map_offset`` / ``class_map_offset``: ``" (map offset <l>)"``). ``scales`` are the pipeline's
     frame scales (localization and class-aware); others than the default add
-    ``" (scales <s,...>)"``.
+    ``" (scales <s,...>)"``. ``image_audio_s`` (localization) is how much of each image's sound
+    the model hears (:meth:`Pipeline.analyze_image`); another value adds
+    ``" (image audio <s> s)"``.
 
     Raises:
-        FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``.
+        FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``, or
+        ``image_audio_s`` not positive.
     """
+    if not image_audio_s > 0:
+        raise ValueError(f"image_audio_s must be > 0 seconds, got {image_audio_s}")
     pipeline = Pipeline.from_pretrained(
         name_or_path,
         device=device,
@@ -157,7 +164,9 @@ def model_predictor(
     if kind in ("localization", "class-aware"):
         if pipeline.scales != DEFAULT_SCALES:
             suffix += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
-        return ModelLocalizer(pipeline, name=f"{name_or_path}{suffix}")
+        if kind == "localization" and image_audio_s != IMAGE_AUDIO_S:
+            suffix += f" (image audio {image_audio_s:g} s)"
+        return ModelLocalizer(pipeline, f"{name_or_path}{suffix}", image_audio_s)
     if kind == "separation":
         masks = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
         return ModelSeparator(pipeline, name=f"{name_or_path}{masks}{suffix}")
