@@ -45,15 +45,15 @@ from avloc.maps import (
 from avloc.masks import MaskRule, check_mask_rule
 from avloc.objects import DetectedObject, extract_objects, loudness_db
 from avloc.sources import (
+    ArraySource,
+    AudioSource,
+    AudioWindows,
+    ClipSource,
+    FileSource,
     VideoInput,
-    _ArraySource,
-    _AudioSource,
-    _AudioWindows,
-    _ClipSource,
-    _FileSource,
-    _open_source,
-    _prefetch,
     centre_window,
+    open_source,
+    prefetch,
 )
 
 PRECISIONS = ("bf16", "fp32")
@@ -495,7 +495,7 @@ class Pipeline:
         vectors = np.asarray(vectors, np.float32)
         if vectors.ndim != 2:
             raise ValueError(f"vectors must be (S, K_s), got shape {vectors.shape}")
-        source = _ArraySource(mixture)
+        source = ArraySource(mixture)
         # Frame times covering every window, each carrying the same vectors.
         times = np.arange(
             0.0, len(source.mixture) / self.sample_rate + 1.0 / self.fps, 1 / self.fps
@@ -529,12 +529,12 @@ class Pipeline:
             FileNotFoundError: missing file. media.MediaError (a ValueError): unreadable
             media, no video or no audio stream. TypeError: unsupported ``video``.
         """
-        source = _open_source(video)
+        source = open_source(video)
         window = round(self.audio_window_s * self.sample_rate)
-        audio = _AudioWindows(iter(source.audio(self.sample_rate)))
+        audio = AudioWindows(iter(source.audio(self.sample_rate)))
         results = _FrameArrays(math.ceil(source.duration_s * self.fps) + 1)
         chunks = source.frames(self.fps, self.input_size, self.batch_size)
-        for times, frames in _prefetch(chunks, self.decode_ahead):
+        for times, frames in prefetch(chunks, self.decode_ahead):
             starts = np.round(times * self.sample_rate).astype(np.int64) - window // 2
             windows = np.stack([audio.window(int(s), window) for s in starts])
             step = self._localize_batch(frames, windows)
@@ -622,7 +622,7 @@ class Pipeline:
             As :meth:`localize`.
         """
         self._check_separator()
-        source = _open_source(video)
+        source = open_source(video)
         loc = localization if localization is not None else self.localize(video, progress)
         objects = loc.objects
         if not objects:
@@ -667,7 +667,7 @@ class Pipeline:
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise ValueError(f"point must be (x, y) normalised to [0, 1], got {point}")
         self._check_separator()
-        source = _open_source(video)
+        source = open_source(video)
         times, vectors = self._point_vectors(source, (x, y), progress)
         active = np.ones((len(vectors), 1), bool)
         result = self._separate_stream(source, (times, vectors, active), ["point"])
@@ -675,7 +675,7 @@ class Pipeline:
 
     def _point_vectors(
         self,
-        source: _FileSource | _ClipSource,
+        source: FileSource | ClipSource,
         point: tuple[float, float],
         progress: Callable[[int], None] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -683,7 +683,7 @@ class Pipeline:
         times_out: list[np.ndarray] = []
         out: list[np.ndarray] = []
         chunks = source.frames(self.fps, self._vector_size, self.batch_size)
-        for times, frames in _prefetch(chunks, self.decode_ahead):
+        for times, frames in prefetch(chunks, self.decode_ahead):
             points = torch.tensor(point, dtype=torch.float32).expand(len(times), 1, 2)
             with torch.inference_mode(), self._autocast():
                 visual = self.model.encode_frames(self._frames_tensor(frames))
@@ -698,7 +698,7 @@ class Pipeline:
 
     def _separate_stream(
         self,
-        source: _AudioSource,
+        source: AudioSource,
         visual: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
         labels: Iterable[str],
     ) -> SeparationResult:
@@ -710,7 +710,7 @@ class Pipeline:
         weights = _hann_weights(length)
         mixture = np.zeros(total, np.float32)
         sources = np.zeros((len(labels), total), np.float32)
-        audio = _AudioWindows(iter(source.audio(self.sample_rate)))
+        audio = AudioWindows(iter(source.audio(self.sample_rate)))
         starts = list(range(-hop, total, hop))  # a half window before 0: every sample gets two
         # The U-Net runs once per (window, object): keep that product near batch_size so that
         # memory does not grow with the number of objects.

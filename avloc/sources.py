@@ -2,8 +2,8 @@
 
 One interface over a media file (decoded lazily through :mod:`avloc.media`, in chunks, so any
 length fits in memory) and an in-memory :class:`Clip`, plus the helpers that stream them:
-:class:`_AudioWindows` (overlapping windows over a forward-only audio stream) and
-:func:`_prefetch` (decoding the next chunk in a thread while the model runs).
+:class:`AudioWindows` (overlapping windows over a forward-only audio stream) and
+:func:`prefetch` (decoding the next chunk in a thread while the model runs).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def centre_window(audio: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-class _FileSource:
+class FileSource:
     """A media file, decoded lazily through :mod:`avloc.media`."""
 
     def __init__(self, path: Path) -> None:
@@ -108,7 +108,7 @@ class _FileSource:
         yield from media.iter_audio(self.path, sample_rate, chunk_s=2.0)
 
 
-class _ClipSource:
+class ClipSource:
     """An in-memory :class:`Clip`, resampled to the model's rates on the fly."""
 
     def __init__(self, clip: Clip) -> None:
@@ -145,7 +145,7 @@ class _ClipSource:
         )
 
 
-class _ArraySource:
+class ArraySource:
     """A mixture already at the model's sample rate (no frames: vectors come with it)."""
 
     def __init__(self, mixture: np.ndarray) -> None:
@@ -158,7 +158,7 @@ class _ArraySource:
         yield self.mixture
 
 
-_AudioSource = Union[_FileSource, _ClipSource, _ArraySource]  # noqa: UP007 - runtime alias
+AudioSource = Union[FileSource, ClipSource, ArraySource]  # noqa: UP007 - runtime alias
 
 
 def resample_audio(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -177,14 +177,14 @@ def resample_audio(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray
     return resample_poly(audio, rate_out // g, rate_in // g).astype(np.float32)
 
 
-def _open_source(video: VideoInput) -> _FileSource | _ClipSource:
+def open_source(video: VideoInput) -> FileSource | ClipSource:
     if isinstance(video, (str, Path)):
-        return _FileSource(Path(video))
+        return FileSource(Path(video))
     if isinstance(video, Clip):
-        return _ClipSource(video)
+        return ClipSource(video)
     if isinstance(video, tuple) and len(video) == 4:
         frames, audio, fps, sample_rate = video
-        return _ClipSource(
+        return ClipSource(
             Clip(np.asarray(frames), np.asarray(audio, np.float32), float(fps), int(sample_rate))
         )
     raise TypeError(
@@ -193,7 +193,7 @@ def _open_source(video: VideoInput) -> _FileSource | _ClipSource:
     )
 
 
-class _AudioWindows:
+class AudioWindows:
     """Random-ish access to a forward-only audio stream, for non-decreasing window starts.
 
     Keeps only the samples from the earliest start still needed, so memory stays bounded by the
@@ -228,7 +228,7 @@ class _AudioWindows:
         return out
 
 
-def _prefetch(items: Iterable[_T], depth: int) -> Iterator[_T]:
+def prefetch(items: Iterable[_T], depth: int) -> Iterator[_T]:
     """Produce ``items`` in a background thread, ``depth`` ahead (0: inline).
 
     PyAV releases the GIL while decoding, so decoding the next chunk overlaps the model step.
