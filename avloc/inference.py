@@ -330,7 +330,8 @@ class Pipeline:
 
     def _localize_batch(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """One model step over frames at ``input_size``, each with its window: every scale's
-        maps fused (:func:`fuse_scales`), then smoothed."""
+        maps fused (:func:`fuse_scales`), then smoothed. A single frame is encoded once and
+        heard with every window (a still image's, :meth:`analyze_image`)."""
         maps_at: list[torch.Tensor] = []
         class_maps_at: list[torch.Tensor] = []  # shown and scored (offset, then smoothed)
         with torch.inference_mode(), self._autocast():
@@ -338,10 +339,16 @@ class Pipeline:
             for size in self.scale_sizes:
                 scaled = self._resized(frames, size)
                 visual = self.model.encode_frames(self._frames_tensor(scaled))
+                if len(frames) < len(windows):  # one still image: its encoding serves each
+                    visual = dataclasses.replace(
+                        visual,
+                        features=visual.features.expand(len(windows), -1, -1, -1),
+                        grid=visual.grid.expand(len(windows), -1, -1, -1),
+                    )
                 out = self.model.localize_from(visual, audio)
                 maps_at.append(torch.sigmoid(out.logits.float() + self.map_offset))
                 if out.class_maps is None or out.class_probs is None:  # no class head
-                    empty = torch.zeros((len(frames), 0, *out.maps.shape[1:]))
+                    empty = torch.zeros((len(windows), 0, *out.maps.shape[1:]))
                     class_maps_at.append(empty)
                     probs = empty.flatten(2)[..., 0]
                     continue
@@ -414,8 +421,10 @@ class Pipeline:
         span = min(len(audio), round(audio_s * self.sample_rate))
         count = max(1, span // length)
         windows = centre_window(audio, count * length).reshape(count, length)
-        frames = np.repeat(np.asarray(image)[None], count, axis=0)
-        each = self.analyze_frames(frames, windows)
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"image must be (H, W, 3), got shape {image.shape}")
+        each = self._localize_batch(self._resized(image[None]), windows)
         return FrameAnalysis(
             *(
                 a.mean(axis=0, keepdims=True)

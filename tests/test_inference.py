@@ -249,6 +249,8 @@ def test_analyze_image_averages_the_windows_of_the_sounds_centre_3_s(
     )
     with pytest.raises(ValueError, match="mono"):
         pipe.analyze_image(image, np.stack([sound, sound]))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        pipe.analyze_image(image[..., 0], sound)
 
 
 def test_audio_window_is_centred_on_the_frame(model: torch.nn.Module) -> None:
