@@ -29,9 +29,9 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
   the smoothed maps inference shows, at one scale (``--scales 1``), hearing the centre 1-s window
   of each image's sound alone (``--image-audio-s 1``, the last release), and with sharper maps
   (``--map-offset -4``, README: an option that dims quiet sources beside loud ones); the
-  class-aware sets with the model's own
-  class maps (``--class-map-smoothing 0 --class-map-offset 0``), at one scale, and as the last
-  release drew them (no offset, halo 0.65).
+  class-aware sets with the model's own class maps (``--class-map-smoothing 0
+  --class-map-offset 0``), at one scale, and as the last release drew them (no offset, halo
+  0.65).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all).
 """
