@@ -31,16 +31,12 @@ from torch import nn
 from avloc import media
 from avloc.data.transforms import normalize_frames
 from avloc.maps import (
-    CLASS_MAP_HALO,
-    CLASS_MAP_OFFSET,
-    DEFAULT_CLASS_MAP_SMOOTHING,
-    DEFAULT_MAP_SMOOTHING,
+    CLASS_MAP_OPTIONS,
     DEFAULT_SCALES,
-    MAP_HALO,
-    MAP_OFFSET,
+    HEATMAP_OPTIONS,
+    MapOptions,
     check_scales,
     fuse_scales,
-    smooth_maps,
 )
 from avloc.masks import MaskRule, check_mask_rule
 from avloc.objects import DetectedObject, extract_objects, loudness_db
@@ -194,17 +190,12 @@ class Pipeline:
         decode_ahead: decoded chunks prepared ahead in a background thread (0: none).
         presence_threshold: class presence that counts as sounding, in [0, 1].
         map_threshold: fraction of a class map's maximum that makes its box, in (0, 1].
-        map_smoothing: the standard deviation of the peak-preserving smoothing of the
-            audio-visual maps (:func:`smooth_maps`) as a fraction of the map's width; 0 gives
-            the model's raw maps.
-        class_map_smoothing: the same for the class maps, after the separator vectors are
-            pooled over them (so separation does not depend on it).
-        map_halo / class_map_halo: the height of the smoothing's halo as a fraction of each
-            map's peak, in [0, 1) (``MAP_HALO`` / ``CLASS_MAP_HALO``).
-        map_offset: added to the audio-visual logits before their sigmoid (``MAP_OFFSET``);
-            0 gives the model's calibrated probabilities.
-        class_map_offset: the same for the class activation maps (``CLASS_MAP_OFFSET``); the
-            separator vectors are pooled under the shifted maps (before smoothing).
+        heatmap_options: how the heatmaps are drawn from the audio-visual logits (logit
+            offset, then peak-preserving smoothing: :class:`avloc.maps.MapOptions`);
+            ``dataclasses.replace(HEATMAP_OPTIONS, smoothing=0)`` gives the model's raw maps.
+        class_map_options: the same for the class activation maps; the separator vectors are
+            pooled under the shifted maps, before smoothing (so separation depends on the
+            offset alone).
         scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
             1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
             finest grid. The separator vectors are pooled at the scale nearest 1.
@@ -226,13 +217,9 @@ class Pipeline:
         presence_threshold: float = 0.5,
         map_threshold: float = 0.5,
         mask_rule: MaskRule = "independent",
-        map_smoothing: float = DEFAULT_MAP_SMOOTHING,
-        class_map_smoothing: float = DEFAULT_CLASS_MAP_SMOOTHING,
+        heatmap_options: MapOptions = HEATMAP_OPTIONS,
+        class_map_options: MapOptions = CLASS_MAP_OPTIONS,
         scales: Sequence[float] = DEFAULT_SCALES,
-        map_halo: float = MAP_HALO,
-        class_map_halo: float = CLASS_MAP_HALO,
-        map_offset: float = MAP_OFFSET,
-        class_map_offset: float = CLASS_MAP_OFFSET,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -242,15 +229,6 @@ class Pipeline:
             raise ValueError(f"decode_ahead must be >= 0, got {decode_ahead}")
         if not 0.0 <= presence_threshold <= 1.0 or not 0.0 < map_threshold <= 1.0:
             raise ValueError("presence_threshold must be in [0, 1] and map_threshold in (0, 1]")
-        for name, value in (("map", map_smoothing), ("class_map", class_map_smoothing)):
-            if not 0.0 <= value < 10.0:
-                raise ValueError(f"{name}_smoothing must be in [0, 10) (map widths), got {value}")
-        for name, value in (("map", map_halo), ("class_map", class_map_halo)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}_halo must be in [0, 1) (of the peak), got {value}")
-        for name, value in (("map", map_offset), ("class_map", class_map_offset)):
-            if not math.isfinite(value) or abs(value) > 50.0:
-                raise ValueError(f"{name}_offset must be a logit shift in [-50, 50], got {value}")
         check_mask_rule(mask_rule, "mask_rule")
         self.scales = check_scales(scales)
         if device is not None:
@@ -265,12 +243,8 @@ class Pipeline:
         self._silence_presence: np.ndarray | None = None
         self.map_threshold = map_threshold
         self.mask_rule: MaskRule = mask_rule
-        self.map_smoothing = map_smoothing
-        self.class_map_smoothing = class_map_smoothing
-        self.map_halo = map_halo
-        self.class_map_halo = class_map_halo
-        self.map_offset = map_offset
-        self.class_map_offset = class_map_offset
+        self.heatmap_options = heatmap_options
+        self.class_map_options = class_map_options
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -346,31 +320,23 @@ class Pipeline:
                         grid=visual.grid.expand(len(windows), -1, -1, -1),
                     )
                 out = self.model.localize_from(visual, audio)
-                maps_at.append(torch.sigmoid(out.logits.float() + self.map_offset))
-                if out.class_maps is None or out.class_probs is None:  # no class head
+                maps_at.append(out.shifted_maps(self.heatmap_options.offset))
+                class_maps = out.shifted_class_maps(self.class_map_options.offset)
+                if class_maps is None or out.class_probs is None:  # no class head
                     empty = torch.zeros((len(windows), 0, *out.maps.shape[1:]))
                     class_maps_at.append(empty)
                     probs = empty.flatten(2)[..., 0]
                     continue
                 probs = out.class_probs.float().clamp(0.0, 1.0)  # audio only: one per batch
-                class_maps_at.append(self._shifted_class_maps(out, probs))
+                class_maps_at.append(class_maps)
                 if size == self._vector_size:
                     vector_visual, vector_maps = visual, class_maps_at[-1]
             vectors = torch.zeros((*probs.shape, 0))
             if hasattr(self.model, "visual_vectors") and probs.shape[1] > 0:
                 vectors = self.model.visual_vectors(vector_visual, self._regions(vector_maps))
-            maps = smooth_maps(fuse_scales(maps_at), self.map_smoothing, self.map_halo)
-            class_maps = fuse_scales(class_maps_at)
-            class_maps = smooth_maps(class_maps, self.class_map_smoothing, self.class_map_halo)
+            maps = self.heatmap_options.smooth(fuse_scales(maps_at))
+            class_maps = self.class_map_options.smooth(fuse_scales(class_maps_at))
         return FrameAnalysis(*(t.float().cpu().numpy() for t in (maps, class_maps, probs, vectors)))
-
-    def _shifted_class_maps(self, out: Any, probs: torch.Tensor) -> torch.Tensor:
-        """The class maps with ``class_map_offset`` on their CAMs (a model without raw CAMs
-        keeps its own maps)."""
-        if out.class_head is None or self.class_map_offset == 0.0:
-            return out.class_maps.float().clamp(0.0, 1.0)
-        cams = out.class_head.cams.float() + self.class_map_offset
-        return torch.sigmoid(cams) * probs[:, :, None, None]
 
     def analyze_frames(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """Maps for still frames, each with its own audio window (for evaluation on images).
@@ -480,9 +446,8 @@ class Pipeline:
                 **{k: v.expand(len(stacked), *v.shape[1:]) for k, v in vars(heard).items()}
             )
             located = self.model.localize_from(visual, heard)
-            if located.class_maps is not None and located.class_probs is not None:
-                shifted = self._shifted_class_maps(located, located.class_probs.float())
-                located = dataclasses.replace(located, class_maps=shifted)
+            shifted = located.shifted_class_maps(self.class_map_options.offset)
+            located = dataclasses.replace(located, class_maps=shifted)
             vectors = self.model.mixture_vectors(visual, located, num_sources)  # (F, S, K_s)
         return vectors.float().amax(dim=0).cpu().numpy()
 

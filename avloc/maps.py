@@ -3,14 +3,17 @@
 * :func:`fuse_scales`: the maps of frames looked at several sizes, as one map keeping each
   cell's highest value;
 * :func:`smooth_maps`: peak-preserving smoothing, ``max(map, halo)``;
-* the defaults of both and the logit offsets applied before the sigmoid, each chosen on tuning
+* :class:`MapOptions`: how one kind of map is drawn (logit offset, then smoothing), with the
+  defaults :data:`HEATMAP_OPTIONS` and :data:`CLASS_MAP_OPTIONS`, each value chosen on tuning
   sets (never an evaluation set) as the comments say, with the experiments in
   ``docs/findings.md``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +57,45 @@ MAP_OFFSET = 0.0
 # is then its object's core, and on the tuning mixtures SDR was 7.40 / 7.72 / 7.92 / 7.71 /
 # 7.60 dB at offsets 0 / -1 / -2 / -3 / -5.
 CLASS_MAP_OFFSET = -2.0
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    """How inference draws one kind of map from the model's logits: ``sigmoid(logit +
+    offset)``, then :func:`smooth_maps` with ``smoothing`` and ``halo``.
+
+    ``dataclasses.replace(HEATMAP_OPTIONS, smoothing=0)`` gives the model's raw heatmaps.
+
+    Attributes:
+        smoothing: the blur's standard deviation as a fraction of the map's width, in [0, 10)
+            (0: no smoothing).
+        halo: the halo's height as a fraction of each map's peak, in [0, 1).
+        offset: added to the logits before their sigmoid, in [-50, 50] (0: the model's
+            calibrated probabilities).
+
+    Raises:
+        ValueError: a value out of its range; the message starts with the field's name.
+    """
+
+    smoothing: float
+    halo: float
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.smoothing < 10.0:
+            raise ValueError(f"smoothing must be in [0, 10) (map widths), got {self.smoothing}")
+        if not 0.0 <= self.halo < 1.0:
+            raise ValueError(f"halo must be in [0, 1) (of the peak), got {self.halo}")
+        if not math.isfinite(self.offset) or abs(self.offset) > 50.0:
+            raise ValueError(f"offset must be a logit shift in [-50, 50], got {self.offset}")
+
+    def smooth(self, maps: torch.Tensor) -> torch.Tensor:
+        """:func:`smooth_maps` with these options."""
+        return smooth_maps(maps, self.smoothing, self.halo)
+
+
+HEATMAP_OPTIONS = MapOptions(DEFAULT_MAP_SMOOTHING, MAP_HALO, MAP_OFFSET)
+CLASS_MAP_OPTIONS = MapOptions(DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO, CLASS_MAP_OFFSET)
 
 # A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
 # object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,

@@ -1,6 +1,6 @@
 """How the class maps were chosen: logit offset, halo and sigma, on tuning sets only.
 
-Inference shifts the class activation maps' logits (``class_map_offset``: the class-head CAMs'
+Inference shifts the class activation maps' logits (``MapOptions.offset``: the class-head CAMs'
 sigmoid saturates, so unshifted regions spread far past their objects), then smooths the maps
 around their peaks (:func:`avloc.maps.smooth_maps`, ``max(map, halo)``, the halo a
 Gaussian blur topped at a fraction of the peak). The class-aware protocols binarise
@@ -15,8 +15,8 @@ matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 an
 
 Sets are cached under benchmarks/.cache/tuning/, the results written to
 benchmarks/quality/tuning-class-maps.json. The default grid is docs/findings.md's table; the
-defaults chosen from it are ``avloc.maps.CLASS_MAP_OFFSET``, ``CLASS_MAP_HALO`` and
-``DEFAULT_CLASS_MAP_SMOOTHING``.
+defaults chosen from it are ``avloc.maps.CLASS_MAP_OPTIONS`` (``CLASS_MAP_OFFSET``,
+``CLASS_MAP_HALO`` and ``DEFAULT_CLASS_MAP_SMOOTHING``).
 """
 
 from __future__ import annotations
@@ -35,11 +35,7 @@ from avloc.checkpoint import bundle_sha256  # noqa: E402
 from avloc.evaluation.model_predictors import ModelLocalizer  # noqa: E402
 from avloc.evaluation.runner import evaluate_class_aware  # noqa: E402
 from avloc.inference import Pipeline  # noqa: E402
-from avloc.maps import (  # noqa: E402
-    CLASS_MAP_HALO,
-    CLASS_MAP_OFFSET,
-    DEFAULT_CLASS_MAP_SMOOTHING,
-)
+from avloc.maps import CLASS_MAP_OPTIONS, MapOptions  # noqa: E402
 from avloc.pretrained import load_model, resolve  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "tuning"
@@ -100,11 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     header = " | ".join(f"{s} CIoU@0.3 | {s} AUC" for s in sets)
     print(f"| offset | halo | sigma | {header} | mean CIoU@0.3 |")
     print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in sets) + " | --- |")
-    default = (CLASS_MAP_OFFSET, CLASS_MAP_HALO, DEFAULT_CLASS_MAP_SMOOTHING)
+    default = (CLASS_MAP_OPTIONS.offset, CLASS_MAP_OPTIONS.halo, CLASS_MAP_OPTIONS.smoothing)
     for offset, halo, sigma in args.grid:
-        pipeline = Pipeline(
-            model, class_map_offset=offset, class_map_halo=halo, class_map_smoothing=sigma
-        )
+        pipeline = Pipeline(model, class_map_options=MapOptions(sigma, halo, offset))
         scores = {}
         for scene, (root, match) in sets.items():
             result = evaluate_class_aware(

@@ -402,10 +402,13 @@ def test_cli_errors_are_clear(flickr_root, capsys):
                  "--baseline", "whole"]) == 2  # fmt: skip
     assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
                  "--map-halo", "1"]) == 2  # fmt: skip
-    assert "map_halo must be in [0, 1)" in capsys.readouterr().err
+    assert "--map-halo must be in [0, 1)" in capsys.readouterr().err
     assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
                  "--map-offset", "nan"]) == 2  # fmt: skip
-    assert "map_offset must be a logit shift" in capsys.readouterr().err
+    assert "--map-offset must be a logit shift" in capsys.readouterr().err
+    assert _cli(["evaluate", "class-aware", "--root", str(flickr_root), "--model",
+                 "avloc-tiny-test", "--class-map-smoothing", "-1"]) == 2  # fmt: skip
+    assert "--class-map-smoothing must be in [0, 10)" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- on avloc synth

@@ -14,20 +14,14 @@ import torch
 
 from avloc import media
 from avloc.inference import Pipeline, _FrameArrays, _hann_weights
-from avloc.maps import (
-    CLASS_MAP_HALO,
-    DEFAULT_CLASS_MAP_SMOOTHING,
-    DEFAULT_MAP_SMOOTHING,
-    MAP_HALO,
-    MAP_OFFSET,
-    smooth_maps,
-)
+from avloc.maps import CLASS_MAP_OPTIONS, HEATMAP_OPTIONS, MapOptions, smooth_maps
 from avloc.models.outputs import SeparationOutput
 from avloc.objects import box_from_map, extract_objects, loudness_db
 from avloc.sources import Clip, centre_window
 from tests.media_fixtures import make_clip
 
 SR = 11025
+RAW = MapOptions(smoothing=0.0, halo=0.0)  # the model's own maps: no offset, no smoothing
 
 
 @pytest.fixture(scope="module")
@@ -107,22 +101,18 @@ def test_pipeline_heatmaps_are_the_sigmoid_of_the_logits_shifted_by_the_map_offs
     clip = _clip(1.0, 8)
 
     def raw_maps(offset: float) -> np.ndarray:
-        pipeline = Pipeline(
-            model, precision="fp32", map_smoothing=0.0, scales=(1.0,), map_offset=offset
-        )
+        options = dataclasses.replace(RAW, offset=offset)
+        pipeline = Pipeline(model, precision="fp32", heatmap_options=options, scales=(1.0,))
         return pipeline.localize(clip).heatmaps
 
     calibrated, shifted = raw_maps(0.0), raw_maps(-4.0)
-    np.testing.assert_array_equal(calibrated, raw_maps(MAP_OFFSET))  # the default: calibrated
+    np.testing.assert_array_equal(calibrated, raw_maps(HEATMAP_OPTIONS.offset))  # calibrated
     assert (shifted < calibrated).all()
     np.testing.assert_allclose(_logit(shifted), _logit(calibrated) - 4.0, atol=1e-3)
     assert (
         np.argmax(shifted.reshape(len(shifted), -1), 1)
         == np.argmax(calibrated.reshape(len(calibrated), -1), 1)
     ).all()  # a monotone map of each cell: the peaks stay where they were
-    for bad in (float("nan"), 100.0):
-        with pytest.raises(ValueError, match="map_offset"):
-            Pipeline(model, map_offset=bad)
 
 
 def test_pipeline_class_map_offset_redraws_class_maps_and_the_regions_vectors_pool_under(
@@ -131,9 +121,8 @@ def test_pipeline_class_map_offset_redraws_class_maps_and_the_regions_vectors_po
     clip = _clip(1.0, 8)
 
     def analysed(offset: float) -> Any:
-        pipeline = Pipeline(
-            model, precision="fp32", class_map_smoothing=0.0, scales=(1.0,), class_map_offset=offset
-        )
+        options = dataclasses.replace(RAW, offset=offset)
+        pipeline = Pipeline(model, precision="fp32", class_map_options=options, scales=(1.0,))
         return pipeline.localize(clip)
 
     own, shifted = analysed(0.0), analysed(-3.0)
@@ -162,33 +151,28 @@ def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
     monkeypatch.setattr(model, "localize_from", sharp_class_maps)
     clip = _clip(1.0, 8)
     # No class-map offset: it would redraw the class maps from the CAMs, past the patch above.
-    plain = {"precision": "fp32", "class_map_offset": 0.0}
-    raw = Pipeline(model, map_smoothing=0.0, class_map_smoothing=0.0, **plain)
+    own_class_maps = dataclasses.replace(CLASS_MAP_OPTIONS, offset=0.0)
+    raw = Pipeline(model, precision="fp32", heatmap_options=RAW, class_map_options=RAW)
     raw_result = raw.localize(clip)
-    smooth = Pipeline(model, **plain).localize(clip)  # the default smoothing
-    halos = {"map_halo": 0.4, "class_map_halo": 0.8}
-    tall = Pipeline(model, **plain, **halos).localize(clip)
-    for name, sigma, halo, own_halo in (
-        ("heatmaps", DEFAULT_MAP_SMOOTHING, MAP_HALO, halos["map_halo"]),
-        ("class_maps", DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO, halos["class_map_halo"]),
+    smooth = Pipeline(model, precision="fp32", class_map_options=own_class_maps).localize(clip)
+    tall = Pipeline(
+        model,
+        precision="fp32",
+        heatmap_options=dataclasses.replace(HEATMAP_OPTIONS, halo=0.4),
+        class_map_options=dataclasses.replace(own_class_maps, halo=0.8),
+    ).localize(clip)
+    for name, options, own_halo in (
+        ("heatmaps", HEATMAP_OPTIONS, 0.4),
+        ("class_maps", CLASS_MAP_OPTIONS, 0.8),
     ):
         before, after = getattr(raw_result, name), getattr(smooth, name)
         assert not np.allclose(before, after)
-        expected = smooth_maps(torch.from_numpy(before), sigma, halo)
+        expected = smooth_maps(torch.from_numpy(before), options.smoothing, options.halo)
         np.testing.assert_allclose(after, expected, atol=1e-6)
-        expected = smooth_maps(torch.from_numpy(before), sigma, own_halo)
+        expected = smooth_maps(torch.from_numpy(before), options.smoothing, own_halo)
         np.testing.assert_allclose(getattr(tall, name), expected, atol=1e-6)
     # The separator vectors are pooled over the raw class maps: smoothing leaves them alone.
     np.testing.assert_allclose(raw_result.class_vectors, smooth.class_vectors, atol=1e-6)
-    for flag, bad in (
-        ("map_smoothing", -1.0),
-        ("class_map_smoothing", -1.0),
-        ("map_halo", 1.0),
-        ("class_map_halo", -0.1),
-        ("class_map_offset", float("inf")),
-    ):
-        with pytest.raises(ValueError, match=flag):
-            Pipeline(model, **{flag: bad})
 
 
 def test_pipeline_fuses_scales_and_pools_separator_vectors_at_the_models_own(
@@ -197,7 +181,7 @@ def test_pipeline_fuses_scales_and_pools_separator_vectors_at_the_models_own(
     # 96-px frames: both pipelines then shrink the same pixels to the model's 64
     frames = np.random.default_rng(0).integers(0, 255, (3, 96, 96, 3), dtype=np.uint8)
     windows = 0.1 * np.random.default_rng(1).standard_normal((3, SR), dtype=np.float32)
-    raw = {"map_smoothing": 0.0, "class_map_smoothing": 0.0, "precision": "fp32"}
+    raw = {"heatmap_options": RAW, "class_map_options": RAW, "precision": "fp32"}
     one = Pipeline(model, scales=(1.0,), **raw)
     two = Pipeline(model, scales=(1.0, 1.5), **raw)
     assert one.grid_size == model.config.grid_size == (8, 8) and one.input_size == (64, 64)

@@ -1,12 +1,14 @@
-"""Map post-processing: scale fusion and peak-preserving smoothing (avloc.maps)."""
+"""Map post-processing: scale fusion, peak-preserving smoothing and map options (avloc.maps)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
-from avloc.maps import MAP_HALO, check_scales, fuse_scales, smooth_maps
+from avloc.maps import HEATMAP_OPTIONS, MAP_HALO, check_scales, fuse_scales, smooth_maps
 
 
 def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
@@ -68,3 +70,18 @@ def test_check_scales_sorts_and_rejects_bad_factors() -> None:
     for bad in ([], [0.0], [-1.0], [5.0]):
         with pytest.raises(ValueError, match=r"scales must be one or more factors in \(0, 4\]"):
             check_scales(bad)
+
+
+def test_map_options_reject_values_out_of_range_naming_the_field() -> None:
+    assert HEATMAP_OPTIONS.smooth(torch.ones(1, 4, 4)).shape == (1, 4, 4)
+    for field, bad in (
+        ("smoothing", -1.0),
+        ("smoothing", float("nan")),
+        ("halo", 1.0),
+        ("halo", -0.1),
+        ("offset", float("inf")),
+        ("offset", float("nan")),
+        ("offset", 100.0),
+    ):
+        with pytest.raises(ValueError, match=f"^{field} must be"):
+            dataclasses.replace(HEATMAP_OPTIONS, **{field: bad})

@@ -187,17 +187,12 @@ class TrainData:
     ) -> dict[str, float]:
         """cIoU (top-50 % rule), AP50 and pointing game on the held-out solo clips.
 
-        The audio-visual and class maps are smoothed as inference smooths them
-        (:func:`avloc.maps.smooth_maps`), so the numbers follow ``avloc evaluate``'s. With
-        ``class_maps`` the same numbers are added for the map of the most probable pseudo-class
-        (``class_ciou``, ``class_pointing``).
+        The audio-visual and class maps are drawn as inference draws them (logit offset and
+        smoothing: :data:`avloc.maps.HEATMAP_OPTIONS`, :data:`avloc.maps.CLASS_MAP_OPTIONS`),
+        so the numbers follow ``avloc evaluate``'s. With ``class_maps`` the same numbers are added
+        for the map of the most probable pseudo-class (``class_ciou``, ``class_pointing``).
         """
-        from avloc.maps import (
-            CLASS_MAP_HALO,
-            DEFAULT_CLASS_MAP_SMOOTHING,
-            DEFAULT_MAP_SMOOTHING,
-            smooth_maps,
-        )
+        from avloc.maps import CLASS_MAP_OPTIONS, HEATMAP_OPTIONS
         from avloc.metrics import localization as metrics
 
         scores: dict[str, list[float]] = {"ciou": [], "pointing": []}
@@ -206,18 +201,19 @@ class TrainData:
         for batch in self._batches(self.val, device):
             frames = batch.frames[:, batch.frames.shape[1] // 2]
             out = model.localize(frames, batch.audio)
-            heatmaps = smooth_maps(out.maps.float(), DEFAULT_MAP_SMOOTHING)
-            if class_maps and out.class_maps is not None:
-                rows = torch.arange(len(out.class_maps), device=out.class_maps.device)
-                best = out.class_maps[rows, out.class_probs.argmax(dim=1)].float()
-                best_class_maps = smooth_maps(best, DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO)
+            heatmaps = HEATMAP_OPTIONS.smooth(out.shifted_maps(HEATMAP_OPTIONS.offset))
+            drawn = out.shifted_class_maps(CLASS_MAP_OPTIONS.offset) if class_maps else None
+            if drawn is not None:
+                rows = torch.arange(len(drawn), device=drawn.device)
+                best = drawn[rows, out.class_probs.argmax(dim=1)]
+                best_class_maps = CLASS_MAP_OPTIONS.smooth(best)
             for i, (index, start) in enumerate(zip(batch.clip_index, batch.start_s, strict=True)):
                 box = self._box(int(index), float(start))
                 if box is None:
                     continue
                 gt = metrics.union_map([box])
                 named = [("", heatmaps[i])]
-                if class_maps and out.class_maps is not None:
+                if drawn is not None:
                     named.append(("class_", best_class_maps[i]))
                 for prefix, pred in named:
                     resized = metrics.resize_map(pred.float().cpu().numpy())

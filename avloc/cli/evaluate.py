@@ -19,13 +19,17 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from avloc.cli.localize import (
     add_map_smoothing_argument,
     add_mask_rule_argument,
     add_scales_argument,
+    map_options,
 )
+
+if TYPE_CHECKING:
+    from avloc.maps import MapOptions
 
 _KINDS = {
     "flickr": "localization",
@@ -109,19 +113,16 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             raise FileNotFoundError(f"--maps folder {args.maps} does not exist")
         return [P.SavedMaps(args.maps, name=f"maps:{args.maps.name}")], None
     if args.model is not None:
+        heatmap_options, class_map_options = map_options(args)
         predictor = _model_predictor(
             args.model,
             kind,
             args.device,
             args.mask_rule,
-            args.map_smoothing,
-            args.class_map_smoothing,
+            heatmap_options,
+            class_map_options,
             args.scales,
-            map_halo=args.map_halo,
-            class_map_halo=args.class_map_halo,
-            map_offset=args.map_offset,
-            class_map_offset=args.class_map_offset,
-            image_audio_s=args.image_audio_s,
+            args.image_audio_s,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -156,13 +157,9 @@ def _model_predictor(
     kind: str,
     device: str | None,
     mask_rule: str,
-    map_smoothing: float,
-    class_map_smoothing: float,
+    heatmap_options: MapOptions,
+    class_map_options: MapOptions,
     scales: tuple[float, ...],
-    map_halo: float,
-    class_map_halo: float,
-    map_offset: float,
-    class_map_offset: float,
     image_audio_s: float,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
@@ -174,14 +171,10 @@ def _model_predictor(
         cast(PredictorKind, kind),
         device,
         check_mask_rule(mask_rule, "--mask-rule"),
-        map_smoothing,
-        class_map_smoothing,
+        heatmap_options,
+        class_map_options,
         scales,
-        map_halo=map_halo,
-        class_map_halo=class_map_halo,
-        map_offset=map_offset,
-        class_map_offset=class_map_offset,
-        image_audio_s=image_audio_s,
+        image_audio_s,
     )
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from avloc.inference import LocalizationResult, Pipeline, SeparationResult
+    from avloc.maps import MapOptions
 
 SUMMARY_NAME = "summary.json"
 COLORMAP = "turbo"  # avloc.viz.DEFAULT_COLORMAP, spelt out so `avloc --help` stays light
@@ -159,6 +160,25 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
     )
 
 
+def map_options(args: argparse.Namespace) -> tuple[MapOptions, MapOptions]:
+    """The heatmap and class-map options the flags of :func:`add_map_smoothing_argument` give.
+
+    Raises:
+        ValueError: a value out of range, naming its flag.
+    """
+    from avloc.maps import MapOptions
+
+    made = []
+    for flag in ("map", "class-map"):
+        prefix = flag.replace("-", "_")
+        values = [getattr(args, f"{prefix}_{name}") for name in ("smoothing", "halo", "offset")]
+        try:
+            made.append(MapOptions(*values))
+        except ValueError as error:  # its message starts with the field's name
+            raise ValueError(f"--{flag}-{error}") from None
+    return made[0], made[1]
+
+
 def parse_scales(text: str) -> tuple[float, ...]:
     """``"1,1.5"`` -> ``(1.0, 1.5)`` (argparse type of ``--scales``)."""
     from avloc.maps import check_scales
@@ -207,6 +227,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
     """Build the pipeline the shared model flags describe."""
     from avloc.inference import Pipeline
 
+    heatmap_options, class_map_options = map_options(args)
     return Pipeline.from_pretrained(
         args.model,
         device=args.device,
@@ -214,13 +235,9 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         precision=args.precision,
         decode_ahead=decode_ahead,
         mask_rule=args.mask_rule,
-        map_smoothing=args.map_smoothing,
-        class_map_smoothing=args.class_map_smoothing,
+        heatmap_options=heatmap_options,
+        class_map_options=class_map_options,
         scales=args.scales,
-        map_halo=args.map_halo,
-        class_map_halo=args.class_map_halo,
-        map_offset=args.map_offset,
-        class_map_offset=args.class_map_offset,
     )
 
 

@@ -28,15 +28,7 @@ import numpy as np
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import IMAGE_AUDIO_S, FrameAnalysis, Pipeline
-from avloc.maps import (
-    CLASS_MAP_HALO,
-    CLASS_MAP_OFFSET,
-    DEFAULT_CLASS_MAP_SMOOTHING,
-    DEFAULT_MAP_SMOOTHING,
-    DEFAULT_SCALES,
-    MAP_HALO,
-    MAP_OFFSET,
-)
+from avloc.maps import CLASS_MAP_OPTIONS, DEFAULT_SCALES, HEATMAP_OPTIONS, MapOptions
 from avloc.masks import MaskRule
 from avloc.sources import resample_audio
 
@@ -104,29 +96,23 @@ def model_predictor(
     kind: PredictorKind,
     device: str | None = None,
     mask_rule: MaskRule = "independent",
-    map_smoothing: float = DEFAULT_MAP_SMOOTHING,
-    class_map_smoothing: float = DEFAULT_CLASS_MAP_SMOOTHING,
+    heatmap_options: MapOptions = HEATMAP_OPTIONS,
+    class_map_options: MapOptions = CLASS_MAP_OPTIONS,
     scales: Sequence[float] = DEFAULT_SCALES,
-    map_halo: float = MAP_HALO,
-    class_map_halo: float = CLASS_MAP_HALO,
-    map_offset: float = MAP_OFFSET,
-    class_map_offset: float = CLASS_MAP_OFFSET,
     image_audio_s: float = IMAGE_AUDIO_S,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
     ``mask_rule`` (separation) says how the sources' masks share the mixture
     (:func:`avloc.masks.combine_masks`); a rule other than the default names the predictor
-    ``"<model> (<rule> masks)"``. ``map_smoothing`` (localization) and ``class_map_smoothing``
-    (class-aware) are the pipeline's (:func:`avloc.maps.smooth_maps`); a value other than
-    the default names the predictor ``"<model> (map smoothing <sigma>)"`` or
-    ``"<model> (class map smoothing <sigma>)"``, and so do the smoothing's halo heights
-    (``map_halo`` / ``class_map_halo``: ``" (map halo <h>)"``), and the logit offsets
-    (``map_offset`` / ``class_map_offset``: ``" (map offset <l>)"``). ``scales`` are the pipeline's
-    frame scales (localization and class-aware); others than the default add
-    ``" (scales <s,...>)"``. ``image_audio_s`` (localization) is how much of each image's sound
-    the model hears (:meth:`Pipeline.analyze_image`); another value adds
-    ``" (image audio <s> s)"``.
+    ``"<model> (<rule> masks)"``. ``heatmap_options`` (localization) and ``class_map_options``
+    (class-aware; separation pools under the class maps shifted by their offset) are how the
+    pipeline draws its maps (:class:`avloc.maps.MapOptions`); each value other than the default
+    names the predictor, e.g. ``"<model> (map smoothing <sigma>)"``, ``" (map halo <h>)"``,
+    ``" (class map offset <l>)"``. ``scales`` are the pipeline's frame scales (localization and
+    class-aware); others than the default add ``" (scales <s,...>)"``. ``image_audio_s``
+    (localization) is how much of each image's sound the model hears
+    (:meth:`Pipeline.analyze_image`); another value adds ``" (image audio <s> s)"``.
 
     Raises:
         FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``, or
@@ -138,29 +124,16 @@ def model_predictor(
         name_or_path,
         device=device,
         mask_rule=mask_rule,
-        map_smoothing=map_smoothing,
-        class_map_smoothing=class_map_smoothing,
+        heatmap_options=heatmap_options,
+        class_map_options=class_map_options,
         scales=scales,
-        map_halo=map_halo,
-        class_map_halo=class_map_halo,
-        map_offset=map_offset,
-        class_map_offset=class_map_offset,
     )
-    named = {  # the settings each kind's output depends on: one not at its default names it
-        "localization": [
-            ("map smoothing", map_smoothing, DEFAULT_MAP_SMOOTHING),
-            ("map halo", map_halo, MAP_HALO),
-            ("map offset", map_offset, MAP_OFFSET),
-        ],
-        "class-aware": [
-            ("class map smoothing", class_map_smoothing, DEFAULT_CLASS_MAP_SMOOTHING),
-            ("class map halo", class_map_halo, CLASS_MAP_HALO),
-            ("class map offset", class_map_offset, CLASS_MAP_OFFSET),
-        ],
-        # the sources' regions under a mixture come from (shifted) class maps
-        "separation": [("class map offset", class_map_offset, CLASS_MAP_OFFSET)],
-    }
-    suffix = "".join(f" ({n} {v:g})" for n, v, default in named.get(kind, []) if v != default)
+    suffix = {  # the settings each kind's output depends on: one not at its default names it
+        "localization": _changed("map", heatmap_options, HEATMAP_OPTIONS),
+        "class-aware": _changed("class map", class_map_options, CLASS_MAP_OPTIONS),
+        # the sources' regions under a mixture come from the class maps shifted by their offset
+        "separation": _changed("class map", class_map_options, CLASS_MAP_OPTIONS, ("offset",)),
+    }.get(kind, "")
     if kind in ("localization", "class-aware"):
         if pipeline.scales != DEFAULT_SCALES:
             suffix += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
@@ -171,3 +144,18 @@ def model_predictor(
         masks = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
         return ModelSeparator(pipeline, name=f"{name_or_path}{masks}{suffix}")
     raise ValueError(f"unknown predictor kind {kind!r}: localization, class-aware or separation")
+
+
+def _changed(
+    label: str,
+    options: MapOptions,
+    default: MapOptions,
+    names: Sequence[str] = ("smoothing", "halo", "offset"),
+) -> str:
+    """``" (<label> <field> <value>)"`` for each of ``names`` where ``options`` differ from
+    ``default``."""
+    return "".join(
+        f" ({label} {name} {getattr(options, name):g})"
+        for name in names
+        if getattr(options, name) != getattr(default, name)
+    )

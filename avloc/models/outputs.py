@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -73,6 +74,22 @@ class LocalizationOutput:
     class_maps: Tensor | None = None
     class_probs: Tensor | None = None
     class_head: ClassHeadOutput | None = None
+
+    def shifted_maps(self, offset: float) -> Tensor:
+        """``sigmoid(logits + offset)`` in float32: the maps with their logits shifted (0:
+        ``maps``); how inference draws its heatmaps (:class:`avloc.maps.MapOptions`)."""
+        return torch.sigmoid(self.logits.float() + offset)
+
+    def shifted_class_maps(self, offset: float) -> Tensor | None:
+        """``sigmoid(CAM_k + offset) * class_probs_k`` in float32, in [0, 1]: the class maps
+        with their CAMs shifted (``class_maps`` when ``offset`` is 0 or the raw CAMs are
+        missing; None without a class head)."""
+        if self.class_maps is None or self.class_probs is None:
+            return None
+        if self.class_head is None or offset == 0.0:
+            return self.class_maps.float().clamp(0.0, 1.0)
+        probs = self.class_probs.float().clamp(0.0, 1.0)
+        return torch.sigmoid(self.class_head.cams.float() + offset) * probs[:, :, None, None]
 
 
 @dataclass(frozen=True, eq=False)
