@@ -292,11 +292,11 @@ def build_demo(
             with gr.Column():
                 overlay = gr.Video(label="heatmap overlay", elem_id="overlay", autoplay=True)
                 gallery = gr.Gallery(label="sounding objects", columns=4, height="auto")
-                residual = gr.Audio(label="residual (everything else)", type="filepath")
-                sources = [
+                sources = [  # each object's sound, then what is left of the mixture
                     gr.Audio(type="filepath", visible=False, elem_classes="source")
                     for _ in range(MAX_SOURCES)
                 ]
+                residual = gr.Audio(label="residual (everything else)", type="filepath")
         with gr.Row():
             frame = gr.Image(
                 label="click to hear that place",

@@ -89,6 +89,12 @@ def test_upload_run_and_play(tmp_path: Path) -> None:
                 "() => document.querySelector('#overlay video').currentTime > 0.1", timeout=30_000
             )
             assert page.locator("audio").count() >= 2  # residual + at least one source
+            # The picture for the docs: the overlay paused at 1 s, while the trumpet plays.
+            page.evaluate(
+                "() => new Promise(done => { const v = document.querySelector('#overlay video');"
+                " v.pause(); v.addEventListener('seeked', () => done(true), {once: true});"
+                " v.currentTime = 1.0; })"
+            )
             page.screenshot(path=str(DOCS_IMAGES / "app_result.png"), full_page=True)
             page.locator("#frame img").click(position={"x": 3, "y": 3})  # top-left corner
             page.locator("#point-audio audio[src]").wait_for(state="attached", timeout=60_000)
