@@ -27,7 +27,7 @@ from training.config import (
     config_to_json,
 )
 from training.data import SYNTH_FORMAT
-from training.objectives import Stage, StepOutput
+from training.objectives import Stage, StepOutput, active_stages
 from training.recipes import RECIPES, get_recipe
 from training.train import Runtime, load_state, main, train
 
@@ -74,6 +74,8 @@ def test_overrides_parse_against_field_types() -> None:
         ("data.seed=5", "reserved for evaluation"),
         ("optim.lr", "section.field=value"),
         ("stages=separation,correspondence", "in the order"),
+        ("warmup.pooling=mean", "warmup.pooling must be one of max, topk"),
+        ("warmup.num_clips=0", "warmup.num_clips must be > 0"),
     ],
 )
 def test_bad_overrides_are_rejected(override: str, message: str) -> None:
@@ -293,7 +295,10 @@ def _fake_data(size: int = 64, num_clips: int = 12) -> Any:
         for i in range(4)
     ]
     train_clips = FakeClips(num_clips, size)
-    return TrainData(train_clips, train_clips, val, clips, _fake_collate, window_s=1.0)
+    warmup = FakeClips(num_clips, size, offset=2)
+    return TrainData(
+        train_clips, train_clips, val, clips, _fake_collate, window_s=1.0, warmup=warmup
+    )
 
 
 def _tiny_stage_config(**changes: Any) -> TrainConfig:
@@ -315,10 +320,13 @@ def test_every_stage_runs_two_steps_on_avloc_tiny(tmp_path: Path, objective: str
     overrides = [f"correspondence.objective={objective}"]
     if objective == "topk":  # InfoNCE with top-k pooling in stages 1 and 3
         overrides = ["correspondence.pooling=topk", "class_aware.pooling=topk"]
+    if objective == "infonce":  # and a max-pooled warm-up before stage 1
+        overrides = ["warmup.steps=2"]
     config = apply_overrides(_tiny_stage_config(), overrides)
-    stages = config.stages if objective in ("infonce", "topk") else ("correspondence",)
-    config = dataclasses.replace(config, stages=stages)
+    stages = active_stages(config) if objective in ("infonce", "topk") else ["correspondence"]
+    config = dataclasses.replace(config, stages=tuple(stages))
     result = train(config, tmp_path / "run", build_stages=_build_tiny_stages, progress=False)
+    assert ("warmup" in stages) == (objective == "infonce")  # the tiny recipe has no warm-up
     assert result.global_step == 2 * (len(stages) - ("pseudo_classes" in stages))
     rows = (tmp_path / "run" / "metrics.csv").read_text()
     for name in stages:
@@ -340,7 +348,8 @@ def _shrunk_recipe(name: str, device: str = "cpu") -> TrainConfig:
     return apply_overrides(
         get_recipe(name),
         [
-            *("correspondence.steps=2", "class_aware.steps=2", "separation.steps=2"),
+            *("warmup.steps=2", "correspondence.steps=2", "class_aware.steps=2"),
+            "separation.steps=2",
             *("data.batch_size=4", "data.num_workers=0", "optim.warmup_steps=0"),
             *("separation.batch_size=2", "separation.clip_duration_s=None"),
             *("separation.augment=None", "pseudo_classes.restarts=1"),
@@ -368,7 +377,7 @@ def test_every_recipe_runs_each_of_its_stages_for_two_steps(tmp_path: Path, name
     result = train(
         config, tmp_path / "run", build_stages=_build_stages_at_input_size, progress=False
     )
-    assert result.global_step == 2 * (len(config.stages) - 1)
+    assert result.global_step == 2 * (len(active_stages(config)) - 1)  # all but k-means
     assert np.isfinite(result.last_metrics["val_sdr"])
     assert load_state(result.checkpoint)["model"]["class_head.centroids"].abs().sum() > 0
 
@@ -393,6 +402,8 @@ def test_gpu_recipe_keeps_the_evaluation_styles_held_out_and_scales_up_avloc_sma
     assert big.data.seed == small.data.seed and big.data.num_clips > small.data.num_clips
     assert big.data.batch_size > small.data.batch_size
     assert big.model_overrides == small.model_overrides  # softmax masks in both
+    for recipe in (small, big):  # the warm-up draws its clips in trained styles only
+        assert set(recipe.warmup.sprite_styles) <= set(recipe.data.sprite_styles)
     assert create_model(big.model).config.frame_size == (224, 224)
 
 
@@ -420,7 +431,8 @@ def test_tiny_recipe_resume_replays_the_straight_run(tmp_path: Path, synth_cache
         get_recipe("tiny"),
         [f"data.cache_dir={synth_cache}", "correspondence.steps=4", "class_aware.steps=2"],
     )
-    config = dataclasses.replace(config, stages=config.stages[:3], checkpoint_every=100)
+    stages = ("correspondence", "pseudo_classes", "class_aware")
+    config = dataclasses.replace(config, stages=stages, checkpoint_every=100)
     calls = {"n": 0}
 
     def interrupted(config: TrainConfig, model: nn.Module, runtime: Runtime) -> list[Stage]:
@@ -532,7 +544,10 @@ def test_export_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     run = tmp_path / "run"
-    config = dataclasses.replace(_tiny_stage_config(), stages=("correspondence", "pseudo_classes"))
+    config = dataclasses.replace(
+        apply_overrides(_tiny_stage_config(), ["warmup.steps=2"]),
+        stages=("warmup", "correspondence", "pseudo_classes"),
+    )
     train(config, run, build_stages=_build_tiny_stages, progress=False)
     assert export_main([str(run), str(tmp_path / "model.safetensors")]) == 0
     bundle = load_bundle(tmp_path / "model.safetensors")
@@ -543,7 +558,8 @@ def test_export_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
         b = trained.localize(batch.frames[:, 0], batch.audio)
     assert torch.equal(a.maps, b.maps) and torch.equal(a.class_maps, b.class_maps)
     metadata = read_bundle_metadata(tmp_path / "model.safetensors")
-    assert "training_step" in str(metadata)
+    assert metadata.extra["training_step"] == "4"
+    assert json.loads(metadata.extra["training_stages_done"]) == list(config.stages)
     assert export_main([str(tmp_path / "nowhere"), str(tmp_path / "x.safetensors")]) == 2
 
 
@@ -621,7 +637,7 @@ def test_init_skip_keeps_the_seeded_initialisation_of_the_named_modules(tmp_path
 
 def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     from avloc.data.manifest import read_manifest
-    from training.data import SynthSet, ensure_synth, train_sets
+    from training.data import SynthSet, ensure_synth, train_sets, warmup_sets
 
     data = apply_overrides(
         get_recipe("tiny"), ["data.sprite_styles=noto,symbola", "data.num_clips=5"]
@@ -647,6 +663,12 @@ def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     assert varied.vary_timbre and varied.folder("c").name.endswith("-timbres")
     timbres = ensure_synth(tmp_path, dataclasses.replace(symbola, vary_timbre=True), 1, False)
     assert timbres != folder and len(read_manifest(timbres)) == 2
+    # The warm-up stage's own set: the training set's settings in its styles, when it runs.
+    assert warmup_sets(get_recipe("tiny")) == []  # no warm-up steps
+    warm = apply_overrides(get_recipe("tiny"), ["warmup.steps=2", "warmup.num_clips=3"])
+    assert [(s.num_clips, s.seed, s.sprites) for s in warmup_sets(warm)] == [(3, data.seed, "noto")]
+    skipped = dataclasses.replace(warm, stages=("correspondence",))
+    assert warmup_sets(skipped) == []
     # Warped sprites: another set, named by the strength.
     warped = train_sets(apply_overrides(get_recipe("tiny"), ["data.sprite_warp=0.2"]).data)[0]
     assert warped.sprite_warp == 0.2 and warped.folder("c").name.endswith("-warp0.2")

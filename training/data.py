@@ -13,6 +13,7 @@ solo clips (cIoU at the top-50 % rule, AP50 and the pointing game, from
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,7 @@ class TrainData:
         collate: batches samples into an ``AVBatch``-like object (``frames``, ``audio``,
             ``clip_index``, ``start_s``, ``.to``).
         window_s: audio seconds per sample (the frame sits at the window centre).
+        warmup: the warm-up stage's samples (its own clips and augmentation), or None.
     """
 
     def __init__(
@@ -128,8 +130,10 @@ class TrainData:
         val_clips: Sequence[SceneClip],
         collate: Callable[[Sequence[Any]], Any],
         window_s: float,
+        warmup: Dataset[Any] | None = None,
     ) -> None:
         self.train = train
+        self.warmup = warmup
         self.features = features
         self.val = val
         self.val_clips = list(val_clips)
@@ -299,17 +303,35 @@ def train_sets(data: Any) -> list[SynthSet]:
     ]
 
 
-def _generated(data: Any, runtime: Any, progress: bool) -> tuple[list[Path], Path]:
-    """Folders of the generated train sets and val set (made by rank 0, others wait)."""
+def warmup_sets(config: Any) -> list[SynthSet]:
+    """The warm-up stage's generated sets (none when it is left out): the training set's
+    settings with the warm-up's styles and clip count (:class:`training.config.WarmupConfig`)."""
+    from training.objectives import active_stages
+
+    if "warmup" not in active_stages(config):
+        return []
+    warmup = config.warmup
+    return train_sets(
+        dataclasses.replace(
+            config.data, sprite_styles=warmup.sprite_styles, num_clips=warmup.num_clips
+        )
+    )
+
+
+def _generated(config: Any, runtime: Any, progress: bool) -> tuple[list[Path], list[Path], Path]:
+    """Folders of the generated train, warm-up and val sets (made by rank 0, others wait)."""
+    data = config.data
     val_set = SynthSet("solo", data.num_val_clips, data.val_seed, data.duration_s, data.size)
     wanted = [] if data.manifest is not None else train_sets(data)
+    warmup = warmup_sets(config)
     if runtime.is_main:
-        needed = wanted + ([val_set] if data.val_manifest is None else [])
+        needed = wanted + warmup + ([val_set] if data.val_manifest is None else [])
         for synth_set in needed:
             ensure_synth(data.cache_dir, synth_set, data.synth_workers, progress)
     if runtime.distributed:
         dist.barrier()
-    return [s.folder(data.cache_dir) for s in wanted], val_set.folder(data.cache_dir)
+    folders = [[s.folder(data.cache_dir) for s in sets] for sets in (wanted, warmup)]
+    return folders[0], folders[1], val_set.folder(data.cache_dir)
 
 
 def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> TrainData:
@@ -325,7 +347,7 @@ def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> T
     from avloc.data.datasets import ClipDataset, SampleConfig, collate_av
 
     data = config.data
-    train_dirs, val_dir = _generated(data, runtime, progress)
+    train_dirs, warmup_dirs, val_dir = _generated(config, runtime, progress)
     sources = [data.manifest] if data.manifest is not None else train_dirs
     train_clips = [clip for source in sources for clip in _clips(source)]
     val_clips = _clips(data.val_manifest if data.val_manifest is not None else val_dir)
@@ -343,5 +365,19 @@ def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> T
         train_clips, sample, train=True, seed=config.seed, augment=data.augment, cache=True
     )
     train.preload()
+    warmup = None
+    if warmup_dirs:
+        warmup_clips = [clip for folder in warmup_dirs for clip in _clips(folder)]
+        warmup = ClipDataset.from_manifest(
+            warmup_clips,
+            sample,
+            train=True,
+            seed=config.seed,
+            augment=config.warmup.augment,
+            cache=True,
+        )
+        warmup.preload()
     val = ClipDataset.from_manifest(val_clips, sample, train=False, seed=config.seed, cache=True)
-    return TrainData(train, train, val, val_clips, collate_av, window_s=data.clip_duration_s)
+    return TrainData(
+        train, train, val, val_clips, collate_av, window_s=data.clip_duration_s, warmup=warmup
+    )

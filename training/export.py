@@ -37,6 +37,7 @@ def model_from_run(run_dir: str | Path) -> tuple[nn.Module, dict[str, str]]:
         ValueError: the checkpoint is not a training state or does not fit its model.
     """
     from avloc.models import create_model
+    from training.objectives import active_stages
 
     path = Path(run_dir)
     checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
@@ -48,7 +49,7 @@ def model_from_run(run_dir: str | Path) -> tuple[nn.Module, dict[str, str]]:
     except RuntimeError as error:
         raise ValueError(f"{checkpoint}: weights do not fit {config.model!r}: {error}") from error
     model.eval()
-    done = config.stages[: state["stage_index"]]
+    done = active_stages(config)[: state["stage_index"]]  # the stages the loop ran, in order
     metadata = {
         "training_config": state["config"],
         "training_stages_done": json.dumps(list(done)),

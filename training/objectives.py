@@ -7,6 +7,7 @@ runs once through ``run_offline`` instead (the k-means pseudo-classes).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,6 +214,29 @@ class CorrespondenceStage(_ClipStage):
         return self.data.validate_localization(model, device)
 
 
+class WarmupStage(CorrespondenceStage):
+    """Stage 0: stage 1's objective with the warm-up's pooling, on the warm-up's own clips
+    (one sprite style, plain augmentation: ``training.config.WarmupConfig``)."""
+
+    name = "warmup"
+
+    def __init__(self, config: Any, data: Any) -> None:
+        warmup = config.warmup
+        self.cfg = dataclasses.replace(
+            config.correspondence,
+            steps=warmup.steps,
+            pooling=warmup.pooling,
+            pooling_fraction=warmup.pooling_fraction,
+            lr_scale=warmup.lr_scale,
+        )
+        self.num_steps = warmup.steps
+        self.lr_scale = warmup.lr_scale
+        self.data = data
+        if data.warmup is None:
+            raise ValueError("the warmup stage needs warm-up clips (training.data.load_data)")
+        self.dataset = data.warmup
+
+
 class PseudoClassStage(Stage):
     """Stage 2: k-means on the solo training clips' audio embeddings -> K pseudo-classes.
 
@@ -417,6 +441,7 @@ class SeparationStage(_ClipStage):
 
 
 STAGE_BUILDERS: dict[str, StageBuilder] = {
+    "warmup": WarmupStage,
     "correspondence": CorrespondenceStage,
     "pseudo_classes": PseudoClassStage,
     "class_aware": ClassAwareStage,
@@ -432,11 +457,17 @@ def build_stages(config: Any, model: Any, data: Any) -> list[Stage]:
     Raises:
         ValueError: a stage needs a head the model lacks (e.g. separation on avol-net-small).
     """
-    for name in config.stages:
+    names = active_stages(config)
+    for name in names:
         needed = _NEEDS.get(name)
         if needed is not None and not hasattr(model, needed):
             raise ValueError(
                 f"stage {name!r} needs a model with a {needed}; {config.model!r} has none "
                 "(use avloc-small, or drop the stage with --set stages=...)"
             )
-    return [STAGE_BUILDERS[name](config, data) for name in config.stages]
+    return [STAGE_BUILDERS[name](config, data) for name in names]
+
+
+def active_stages(config: Any) -> list[str]:
+    """The stages ``config.stages`` names that have work to do: all but a warm-up of 0 steps."""
+    return [n for n in config.stages if n != "warmup" or config.warmup.steps > 0]
