@@ -81,8 +81,12 @@ def _train(
         return bundle, float(timing.read_text())
     argv = ["avloc_small", "--out", str(run_dir), "--no-progress", "--set", "stages=correspondence"]
     argv += ["--set", f"correspondence.steps={steps}", "--set", "val_every=100000"]
-    if init_from is not None:  # fine-tune: same start, gentler learning rate
-        argv += ["--set", f"init_from={init_from}", "--set", "correspondence.lr_scale=0.3"]
+    # A fine-tune takes a gentler learning rate (the recipe's, after its warm-up); from scratch,
+    # the full one.
+    lr_scale = 1.0 if init_from is None else 0.3
+    argv += ["--set", f"correspondence.lr_scale={lr_scale}"]
+    if init_from is not None:
+        argv += ["--set", f"init_from={init_from}"]
     for item in overrides:
         argv += ["--set", item]
     resume = (run_dir / "checkpoints").is_dir()
