@@ -429,9 +429,12 @@ def test_tiny_recipe_resume_replays_the_straight_run(tmp_path: Path, synth_cache
     torch.set_num_threads(1)
     config = apply_overrides(
         get_recipe("tiny"),
-        [f"data.cache_dir={synth_cache}", "correspondence.steps=4", "class_aware.steps=2"],
+        [
+            *(f"data.cache_dir={synth_cache}", "warmup.steps=3", "warmup.num_clips=4"),
+            *("correspondence.steps=4", "class_aware.steps=2"),
+        ],
     )
-    stages = ("correspondence", "pseudo_classes", "class_aware")
+    stages = ("warmup", "correspondence", "pseudo_classes", "class_aware")
     config = dataclasses.replace(config, stages=stages, checkpoint_every=100)
     calls = {"n": 0}
 
@@ -441,7 +444,7 @@ def test_tiny_recipe_resume_replays_the_straight_run(tmp_path: Path, synth_cache
 
         def loss_then_kill(model: nn.Module, batch: Any) -> StepOutput:
             calls["n"] += 1
-            if calls["n"] == 3:  # killed during step 3: steps 1-2 are done
+            if calls["n"] == 3:  # killed during the warm-up's step 3: steps 1-2 are done
                 raise KeyboardInterrupt
             return loss(model, batch)
 
@@ -453,7 +456,7 @@ def test_tiny_recipe_resume_replays_the_straight_run(tmp_path: Path, synth_cache
         train(config, tmp_path / "b", build_stages=interrupted, progress=False)
     assert load_state(tmp_path / "b" / "checkpoints/last.pt")["global_step"] == 2
     resumed = train(config, tmp_path / "b", resume=True, progress=False)
-    assert resumed.global_step == straight.global_step == 6
+    assert resumed.global_step == straight.global_step == 9
     a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
     for key in a:
         assert torch.equal(a[key], b[key]), key
