@@ -361,22 +361,19 @@ def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> T
         mean=mc.mean,
         std=mc.std,
     )
-    train = ClipDataset.from_manifest(
-        train_clips, sample, train=True, seed=config.seed, augment=data.augment, cache=True
-    )
-    train.preload()
+
+    def preloaded(clips: list[SceneClip], augment: Any) -> ClipDataset:
+        dataset = ClipDataset.from_manifest(
+            clips, sample, train=True, seed=config.seed, augment=augment, cache=True
+        )
+        dataset.preload()
+        return dataset
+
+    train = preloaded(train_clips, data.augment)
     warmup = None
     if warmup_dirs:
         warmup_clips = [clip for folder in warmup_dirs for clip in _clips(folder)]
-        warmup = ClipDataset.from_manifest(
-            warmup_clips,
-            sample,
-            train=True,
-            seed=config.seed,
-            augment=config.warmup.augment,
-            cache=True,
-        )
-        warmup.preload()
+        warmup = preloaded(warmup_clips, config.warmup.augment)
     val = ClipDataset.from_manifest(val_clips, sample, train=False, seed=config.seed, cache=True)
     return TrainData(
         train, train, val, val_clips, collate_av, window_s=data.clip_duration_s, warmup=warmup

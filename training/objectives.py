@@ -221,7 +221,8 @@ class WarmupStage(CorrespondenceStage):
     name = "warmup"
 
     def __init__(self, config: Any, data: Any) -> None:
-        warmup = config.warmup
+        super().__init__(config, data)  # the warm-up's steps and learning rate
+        warmup = self.cfg
         self.cfg = dataclasses.replace(
             config.correspondence,
             steps=warmup.steps,
@@ -229,9 +230,6 @@ class WarmupStage(CorrespondenceStage):
             pooling_fraction=warmup.pooling_fraction,
             lr_scale=warmup.lr_scale,
         )
-        self.num_steps = warmup.steps
-        self.lr_scale = warmup.lr_scale
-        self.data = data
         if data.warmup is None:
             raise ValueError("the warmup stage needs warm-up clips (training.data.load_data)")
         self.dataset = data.warmup
