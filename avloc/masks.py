@@ -14,7 +14,7 @@ from typing import Literal, cast, get_args
 import torch
 from torch import Tensor
 
-from avloc.audio import istft, stft
+from avloc.audio import istft, log_frequency_unwarp, log_frequency_warp, stft
 
 # Added to |mix| before dividing, as in the released code (``mag_mix = mag_mix + 1e-10``).
 _MIX_FLOOR = 1e-10
@@ -190,12 +190,20 @@ _ORACLE_TARGETS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 
 
 def oracle_separation(
-    sources: Tensor, mixture: Tensor, n_fft: int, hop_length: int, kind: str
+    sources: Tensor,
+    mixture: Tensor,
+    n_fft: int,
+    hop_length: int,
+    kind: str,
+    num_log_freqs: int | None = None,
 ) -> Tensor:
     """Separate with ideal masks computed from the true sources: the ceiling of a mask model.
 
     ``"ibm"`` uses :func:`binary_mask_targets`, ``"irm"`` :func:`ratio_mask_targets`, both
-    from the true source and mixture magnitudes, then :func:`apply_masks`.
+    from the true source and mixture magnitudes, then :func:`apply_masks`. With
+    ``num_log_freqs`` the masks first pass through a log-frequency mask model's grid (warped
+    to that many rows and back; binary ones binarised again at 0.5): the ceiling of a model
+    that predicts that many rows, such as the separator's U-Net.
 
     Args:
         sources: the sources exactly as mixed (e.g. ``MixResult.sources``).
@@ -203,6 +211,8 @@ def oracle_separation(
         n_fft: FFT size.
         hop_length: hop in samples.
         kind: ``"ibm"`` (ideal binary mask) or ``"irm"`` (ideal ratio mask, clamped at 5).
+        num_log_freqs: the log-frequency rows the masks are limited to; ``None``: every STFT
+            bin.
 
     Returns:
         Oracle estimates of the sources.
@@ -211,7 +221,7 @@ def oracle_separation(
         sources: (B, S, T), mixture: (B, T) -> (B, S, T).
 
     Raises:
-        ValueError: unknown ``kind`` or mismatched shapes.
+        ValueError: unknown ``kind``, mismatched shapes, or ``num_log_freqs < 2``.
     """
     if kind not in _ORACLE_TARGETS:
         raise ValueError(
@@ -224,4 +234,9 @@ def oracle_separation(
         )
     mix_spec = stft(mixture, n_fft, hop_length)
     masks = _ORACLE_TARGETS[kind](stft(sources, n_fft, hop_length).abs(), mix_spec.abs())
+    if num_log_freqs is not None:
+        warped = log_frequency_warp(masks.float(), num_log_freqs)
+        masks = log_frequency_unwarp(warped, masks.shape[2])
+        if kind == "ibm":
+            masks = (masks > 0.5).float()
     return apply_masks(masks, mix_spec, n_fft, hop_length, mixture.shape[-1])

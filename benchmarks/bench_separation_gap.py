@@ -26,14 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_source_finding import RESULTS, separation_set  # noqa: E402
 
-from avloc.audio import log_frequency_unwarp, log_frequency_warp, stft  # noqa: E402
 from avloc.evaluation.model_predictors import (  # noqa: E402
     ModelSeparator,
     _resample_rows,
@@ -42,7 +40,6 @@ from avloc.evaluation.model_predictors import (  # noqa: E402
 from avloc.evaluation.predictors import OracleMaskSeparator  # noqa: E402
 from avloc.evaluation.runner import evaluate_separation  # noqa: E402
 from avloc.evaluation.samples import SeparationSample  # noqa: E402
-from avloc.masks import apply_masks, binary_mask_targets  # noqa: E402
 from avloc.sources import resample_audio  # noqa: E402
 
 METRICS = ("sdr", "sir", "sar", "nsdr", "si_sdr")
@@ -67,27 +64,6 @@ class OwnSoundVectors(ModelSeparator):
         return _resample_rows(estimates, rate, sample.sample_rate, len(sample.mixture))
 
 
-@dataclass(frozen=True)
-class LogFrequencyIBM(OracleMaskSeparator):
-    """The ideal binary mask, warped to ``num_log_freqs`` rows and back, then binarised."""
-
-    num_log_freqs: int = 256
-
-    @property
-    def name(self) -> str:
-        return f"oracle-ibm on {self.num_log_freqs} log-frequency rows"
-
-    def separate(self, sample: SeparationSample) -> np.ndarray:
-        stems = torch.from_numpy(np.ascontiguousarray(sample.references))[None]
-        mixture = torch.from_numpy(np.ascontiguousarray(sample.mixture))[None]
-        mix_spec = stft(mixture, self.n_fft, self.hop_length)
-        ibm = binary_mask_targets(stft(stems, self.n_fft, self.hop_length).abs(), mix_spec.abs())
-        warped = log_frequency_warp(ibm.float(), self.num_log_freqs)
-        masks = (log_frequency_unwarp(warped, ibm.shape[2]) > 0.5).float()
-        waves = apply_masks(masks, mix_spec, self.n_fft, self.hop_length, mixture.shape[-1])
-        return waves[0].numpy().astype(np.float32)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="model name or bundle")
@@ -100,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     separators = [
         model,
         OwnSoundVectors(model.pipeline, f"{model.name}, own-sound vectors", model.num_frames),
-        LogFrequencyIBM(num_log_freqs=log_rows),
+        OracleMaskSeparator("ibm", num_log_freqs=log_rows),
         OracleMaskSeparator("ibm"),
     ]
     print("| separator | " + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |")

@@ -119,3 +119,22 @@ def test_combine_masks_rules() -> None:
         combine_masks(masks, "max")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"\(B, S, F, N\)"):
         combine_masks(masks[0], "share")
+
+
+def test_oracle_separation_limited_to_log_frequency_rows() -> None:
+    mixed = mix_sources(_two_tones())
+
+    def score(num_log_freqs: int | None) -> float:
+        estimates = oracle_separation(
+            mixed.sources, mixed.mixture, N_FFT, HOP, "ibm", num_log_freqs
+        )
+        assert estimates.shape == mixed.sources.shape
+        return float(si_sdr(estimates[..., 1024:-1024], mixed.sources[..., 1024:-1024]).mean())
+
+    full, fine, coarse = score(None), score(128), score(3)
+    # 128 rows still resolve tones 330 and 2500 Hz apart; three rows cannot.
+    assert fine > 15.0, fine
+    assert coarse < fine - 5.0, (coarse, fine)
+    assert full >= fine - 1.0, (full, fine)
+    with pytest.raises(ValueError, match="num_bins"):
+        oracle_separation(mixed.sources, mixed.mixture, N_FFT, HOP, "ibm", num_log_freqs=1)

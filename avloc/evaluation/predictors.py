@@ -294,16 +294,19 @@ class MixtureSeparator:
 
 @dataclass(frozen=True)
 class OracleMaskSeparator:
-    """Ideal binary or ratio masks from the true sources (SoP STFT: n_fft 1022, hop 256)."""
+    """Ideal binary or ratio masks from the true sources (SoP STFT: n_fft 1022, hop 256), on
+    every STFT bin or, with ``num_log_freqs``, limited to a log-frequency mask model's rows."""
 
     kind: Literal["ibm", "irm"] = "ibm"
     n_fft: int = 1022
     hop_length: int = 256
     num_frames: int = 0
+    num_log_freqs: int | None = None
 
     @property
     def name(self) -> str:
-        return f"oracle-{self.kind}"
+        rows = f" on {self.num_log_freqs} log-frequency rows" if self.num_log_freqs else ""
+        return f"oracle-{self.kind}{rows}"
 
     def separate(self, sample: SeparationSample) -> np.ndarray:
         import torch
@@ -312,7 +315,9 @@ class OracleMaskSeparator:
 
         sources = torch.from_numpy(np.ascontiguousarray(sample.references))[None]
         mixture = torch.from_numpy(np.ascontiguousarray(sample.mixture))[None]
-        out = oracle_separation(sources, mixture, self.n_fft, self.hop_length, self.kind)
+        out = oracle_separation(
+            sources, mixture, self.n_fft, self.hop_length, self.kind, self.num_log_freqs
+        )
         return out[0].numpy().astype(np.float32)
 
 
