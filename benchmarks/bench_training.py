@@ -1,5 +1,5 @@
-"""Training throughput (clips/s) of each stage of avloc-small, bf16 autocast vs fp32, and the
-cost of making its samples.
+"""Training throughput (clips/s) of each stage of avloc-small, bf16 autocast vs fp32, NCHW vs
+channels-last memory, and the cost of making its samples.
 
 Runs the real stage objectives (``training.objectives``) on in-memory batches shaped like the
 ``avloc_small`` recipe's (each stage's batch size and audio window), forward + backward + AdamW
@@ -16,6 +16,7 @@ time. Prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's t
 
 from training.objectives import STAGE_BUILDERS, Stage
 from training.recipes import get_recipe
-from training.train import autocast, make_optimizer
+from training.train import autocast, make_optimizer, place_model
 
 TRAINED_STAGES = ("correspondence", "class_aware", "separation")
 
@@ -151,10 +152,17 @@ def main() -> None:
     recipe = get_recipe("avloc_small")
     generator = torch.Generator().manual_seed(0)
     rows = []
-    for precision in ("fp32", "bf16"):
-        config = type(recipe)(**{**recipe.__dict__, "precision": precision, "model": args.model})
+    for precision, channels_last in itertools.product(("fp32", "bf16"), (False, True)):
+        config = type(recipe)(
+            **{
+                **recipe.__dict__,
+                "precision": precision,
+                "channels_last": channels_last,
+                "model": args.model,
+            }
+        )
         torch.manual_seed(0)
-        model: Any = create_model(args.model)
+        model: Any = place_model(create_model(args.model), config, torch.device("cpu"))
         centroids = torch.randn(model.class_head.centroids.shape, generator=generator)
         model.class_head.set_centroids(centroids)
         data = SimpleNamespace(train=None, collate=None, train_view=lambda *_: None)
@@ -163,16 +171,22 @@ def main() -> None:
             batch = _batch(model, size, window_s, generator)
             stage = STAGE_BUILDERS[name](config, data)
             rate, cpu = _time_stage(stage, model, config, batch, args.steps)
-            rows.append((name, precision, size, window_s, rate, cpu))
+            layout = "channels-last" if channels_last else "NCHW"
+            rows.append((name, precision, layout, size, window_s, rate, cpu))
     print(f"\n{args.model}, {args.threads} threads, CPU: model steps\n")
     # CPU s/step exposes contention: on idle cores wall time ~ CPU time / threads.
-    print("| stage | batch | audio s | precision | clips/s (wall) | s per 100 steps | CPU s/step |")
-    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
-    for name, precision, size, window_s, rate, cpu in rows:
+    print(
+        "| stage | batch | audio s | precision | memory | clips/s (wall) | s per 100 steps "
+        "| CPU s/step |"
+    )
+    print("| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |")
+    for name, precision, layout, size, window_s, rate, cpu in sorted(
+        rows, key=lambda r: TRAINED_STAGES.index(r[0])
+    ):
         per_100 = 100 * size / rate
         print(
-            f"| {name} | {size} | {window_s:g} | {precision} | {rate:.1f} | {per_100:.0f} "
-            f"| {cpu:.3f} |"
+            f"| {name} | {size} | {window_s:g} | {precision} | {layout} | {rate:.1f} "
+            f"| {per_100:.0f} | {cpu:.3f} |"
         )
     print("\nMaking one batch of samples from the decoded clips (the recipe's augmentation)\n")
     print("| stage | batch | batched ms | one clip at a time ms |")

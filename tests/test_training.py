@@ -369,6 +369,27 @@ def _build_stages_at_input_size(
     return build_stages(config, model, _fake_data(model.config.frame_size[0], num_clips))
 
 
+def test_channels_last_runs_the_same_maths_in_another_memory_layout(tmp_path: Path) -> None:
+    losses, states = {}, {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        config = dataclasses.replace(
+            _tiny_stage_config(), stages=("correspondence",), channels_last=channels_last
+        )
+        run = tmp_path / f"channels_last={channels_last}"
+        result = train(config, run, build_stages=_build_tiny_stages, progress=False)
+        rows = (run / "metrics.csv").read_text().splitlines()[1:]
+        losses[channels_last] = [float(r.split(",")[2]) for r in rows if r.split(",")[2]]
+        states[channels_last] = load_state(result.checkpoint)["model"]
+    conv = states[True]["visual.layer1.0.conv1.weight"]
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert states[False]["visual.layer1.0.conv1.weight"].is_contiguous()
+    # The same first loss; after an AdamW step, which divides tiny gradients by their own
+    # size, rounding differences grow, but stay small.
+    np.testing.assert_allclose(losses[True][0], losses[False][0], rtol=2e-4)
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-2)
+
+
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_runs_each_of_its_stages_for_two_steps(tmp_path: Path, name: str) -> None:
     """Each recipe's own model (e.g. the GPU recipe's ResNet-18 at 224 px, on CPU here)."""

@@ -270,6 +270,11 @@ class TrainConfig:
     class_aware: ClassAwareConfig = field(default_factory=ClassAwareConfig)
     separation: SeparationConfig = field(default_factory=SeparationConfig)
     precision: str = "fp32"  # "bf16" autocast (fp32 master weights) or "fp32"
+    # Conv weights and activations in NHWC (channels-last) memory: oneDNN's CPU convolutions
+    # and pooling skip their layout reorders (avloc_small's model steps 1.4-1.9x faster,
+    # benchmarks/bench_training.py), and CUDA's bf16 convolutions prefer it too. Same maths,
+    # other kernels: runs round differently from NCHW ones, and still repeat themselves.
+    channels_last: bool = True
     seed: int = 0  # seeds model init, data order and augmentation
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default

@@ -182,6 +182,13 @@ def make_optimizer(
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def place_model(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+    """``model`` on ``device``, its conv weights channels-last when ``config.channels_last``
+    (the activations follow the weights' layout from the first convolution on)."""
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if config.channels_last else model
+
+
 def autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast on CPU or CUDA when ``precision == "bf16"``; weights stay fp32."""
     return torch.autocast(
@@ -657,7 +664,7 @@ def train(
     run_dir = Path(run_dir)
     state = _prepare_run_dir(config, run_dir, resume, runtime)
     seed_everything(config.seed)
-    model = (build_model or _default_model)(config).to(runtime.device)
+    model = place_model((build_model or _default_model)(config), config, runtime.device)
     with preserved_rng():
         if build_stages is None:
             stages = _default_stages(config, model, runtime, progress)
