@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="9d3425da8a21cd4313eb0c5e0ea7b88318c35febe371138c9f0c10181bef3a6a",
+        sha256="4ee232dddd694cb7b56a12fd28b9d920f5746647c702867e75715c22f75eac13",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
