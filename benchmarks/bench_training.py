@@ -16,6 +16,7 @@ time. Prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 import time
@@ -153,13 +154,8 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     rows = []
     for precision, channels_last in itertools.product(("fp32", "bf16"), (False, True)):
-        config = type(recipe)(
-            **{
-                **recipe.__dict__,
-                "precision": precision,
-                "channels_last": channels_last,
-                "model": args.model,
-            }
+        config = dataclasses.replace(
+            recipe, precision=precision, channels_last=channels_last, model=args.model
         )
         torch.manual_seed(0)
         model: Any = place_model(create_model(args.model), config, torch.device("cpu"))

@@ -330,8 +330,11 @@ def _generated(config: Any, runtime: Any, progress: bool) -> tuple[list[Path], l
             ensure_synth(data.cache_dir, synth_set, data.synth_workers, progress)
     if runtime.distributed:
         dist.barrier()
-    folders = [[s.folder(data.cache_dir) for s in sets] for sets in (wanted, warmup)]
-    return folders[0], folders[1], val_set.folder(data.cache_dir)
+
+    def folders(sets: list[SynthSet]) -> list[Path]:
+        return [s.folder(data.cache_dir) for s in sets]
+
+    return folders(wanted), folders(warmup), val_set.folder(data.cache_dir)
 
 
 def load_data(config: Any, model: Any, runtime: Any, progress: bool = True) -> TrainData:
