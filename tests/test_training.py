@@ -657,6 +657,15 @@ def test_init_skip_keeps_the_seeded_initialisation_of_the_named_modules(tmp_path
         _default_model(dataclasses.replace(skip, init_skip=("separatr",)))
     with pytest.raises(ValueError, match="init_skip"):
         dataclasses.replace(config, init_skip=("separator",))
+    # A skipped module may change shape: a deeper separator starts fresh beside loaded encoders.
+    deeper = dataclasses.replace(skip, model_overrides={"separator": {"num_levels": 4}})
+    model = _default_model(deeper)
+    assert len(model.separator.unet.down) == 4
+    assert torch.equal(model.visual.conv1.weight, trained.visual.conv1.weight)
+    with pytest.raises(
+        RuntimeError, match=r"(?s)start\.safetensors does not fit .*separator\.unet"
+    ):
+        _default_model(dataclasses.replace(deeper, init_skip=()))
 
 
 def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:

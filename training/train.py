@@ -576,10 +576,15 @@ def _default_model(config: TrainConfig) -> nn.Module:
             if not any(_under(k, prefix) for k in weights):
                 raise RuntimeError(f"init_skip: {path} has no weights under {prefix!r}")
         # Strict in all but the skipped names: a missing or extra weight is still an error.
-        missing, unexpected = model.load_state_dict(
-            {k: v for k, v in weights.items() if k not in skipped}, strict=False
-        )
-        wrong = sorted(set(missing) - skipped) + sorted(unexpected)
+        try:
+            missing, unexpected = model.load_state_dict(
+                {k: v for k, v in weights.items() if k not in skipped}, strict=False
+            )
+        except RuntimeError as error:  # a weight of another shape
+            raise RuntimeError(f"init_from: {path} does not fit {config.model}: {error}") from None
+        # A skipped module may differ in architecture: its weights the file lacks are not missing.
+        kept = [k for k in missing if not any(_under(k, p) for p in config.init_skip)]
+        wrong = sorted(kept) + sorted(unexpected)
         if wrong:
             raise RuntimeError(f"init_from: {path} does not fit {config.model}: {wrong[:5]}")
     if config.visual_weights is not None:
