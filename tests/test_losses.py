@@ -116,6 +116,24 @@ def test_mask_losses_use_sop_weights() -> None:
     assert math.isclose(float(losses.mask_l1_loss(masks, targets, mix)), 0.75, rel_tol=1e-6)
 
 
+def test_magnitude_mask_weights_follow_each_mixtures_magnitude() -> None:
+    quiet = torch.tensor([[[0.0, 1.0, 3.0]]])  # (B=1, F=1, N=3): mean 4/3
+    weights = losses.mask_weights(torch.cat([quiet, 100 * quiet]), "magnitude")
+    assert weights.shape == (2, 1, 1, 3)
+    # Proportional to |mix|, mean 1 per mixture: a loud mixture weighs as much as a quiet one.
+    torch.testing.assert_close(weights[0, 0, 0], torch.tensor([0.0, 0.75, 2.25]))
+    torch.testing.assert_close(weights[1], weights[0])
+    silent = losses.mask_weights(torch.zeros(1, 2, 2), "magnitude")
+    assert torch.equal(silent, torch.zeros(1, 1, 2, 2))  # silence: no weight, and no NaN
+    targets, logits = torch.ones(1, 1, 1, 3), torch.zeros(1, 1, 1, 3)
+    # BCE is log 2 in every bin; the weights average to 1.
+    assert math.isclose(
+        float(losses.mask_bce_loss(logits, targets, quiet, "magnitude")), math.log(2), rel_tol=1e-6
+    )
+    with pytest.raises(ValueError, match="weighting"):
+        losses.mask_weights(quiet, "energy")  # type: ignore[arg-type]
+
+
 def test_mask_softmax_loss_is_cross_entropy_with_a_rest_class() -> None:
     mix = torch.rand(2, 4, 5) * 3
     logits = torch.randn(2, 1, 4, 5)

@@ -76,6 +76,7 @@ def test_overrides_parse_against_field_types() -> None:
         ("stages=separation,correspondence", "in the order"),
         ("warmup.pooling=mean", "warmup.pooling must be one of max, topk"),
         ("warmup.num_clips=0", "warmup.num_clips must be > 0"),
+        ("separation.loss_weighting=energy", "separation.loss_weighting must be one of"),
     ],
 )
 def test_bad_overrides_are_rejected(override: str, message: str) -> None:
@@ -511,8 +512,12 @@ def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
     assert frames[0].std(dim=-3).max() < 1e-4 < frames[1].std(dim=-3).max()  # grey vs colour
     result = train(config, tmp_path / "run", progress=False)
     assert result.global_step == 6
-    # Softmax masks (the sources compete for each bin) train through the same stage.
-    softmax = apply_overrides(config, ["model_overrides.separator.mask_mode=softmax"])
+    # Softmax masks (the sources compete for each bin) train through the same stage, here
+    # with magnitude-weighted cross-entropy.
+    softmax = apply_overrides(
+        config,
+        ["model_overrides.separator.mask_mode=softmax", "separation.loss_weighting=magnitude"],
+    )
     assert train(softmax, tmp_path / "softmax", progress=False).global_step == 6
     with pytest.raises(ValueError, match=r"separation\.clip_duration_s"):
         apply_overrides(config, ["separation.clip_duration_s=0"])

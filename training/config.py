@@ -230,9 +230,13 @@ class SeparationConfig:
     # grey frames and a random EQ help the correspondence stages transfer to other styles, but
     # they hide from the separator the colours and timbres that tell two sources apart.
     augment: AugmentConfig | None = None
+    # How the mask loss weights spectrogram bins (``avloc.losses.mask_weights``): "log1p" as
+    # Sound-of-Pixels, or "magnitude", closer to the energy that SDR counts.
+    loss_weighting: str = "log1p"
 
     def __post_init__(self) -> None:
         _check_positive("separation.steps", self.steps, allow_zero=True)
+        _check_choice("separation.loss_weighting", self.loss_weighting, ("log1p", "magnitude"))
         if self.clip_duration_s is not None:
             _check_positive("separation.clip_duration_s", self.clip_duration_s)
         if self.batch_size is not None:

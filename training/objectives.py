@@ -372,9 +372,10 @@ class SeparationStage(_ClipStage):
     object *with the mixture's sound* (the stage-1 map, or class maps of distinct classes;
     encoders frozen) — what inference can compute, since only the mixture is heard there;
     pooling under each clip's own-sound map instead left the separator at ~2 dB SDR on
-    held-out mixtures at inference. The separator learns binary masks with log1p(|mix|)-
-    weighted BCE, ratio masks with weighted L1, or softmax masks (the sources compete) with
-    weighted cross-entropy (``separator.mask_mode``). The stage may read longer windows, other
+    held-out mixtures at inference. The separator learns binary masks with weighted BCE, ratio
+    masks with weighted L1, or softmax masks (the sources compete) with weighted cross-entropy
+    (``separator.mask_mode``); the bins weigh log1p(|mix|) as in Sound-of-Pixels, or |mix|
+    (``separation.loss_weighting``). The stage may read longer windows, other
     batches and milder augmentation than stages 1-3 (``separation.clip_duration_s``,
     ``batch_size``, ``augment``).
     """
@@ -421,6 +422,7 @@ class SeparationStage(_ClipStage):
         )
         out = model.separate(mix.mixture, vectors)
         sep = model.separator.config
+        weighting: Any = self.cfg.loss_weighting
         with torch.no_grad():
             source_mags = stft(mix.sources.float(), sep.n_fft, sep.hop_length).abs()
         if sep.mask_mode in ("binary", "softmax"):
@@ -428,10 +430,10 @@ class SeparationStage(_ClipStage):
             loss_fn = (
                 losses.mask_bce_loss if sep.mask_mode == "binary" else losses.mask_softmax_loss
             )
-            loss = loss_fn(out.mask_logits, targets, out.mix_magnitude)
+            loss = loss_fn(out.mask_logits, targets, out.mix_magnitude, weighting)
         else:
             targets = ratio_mask_targets(source_mags, out.mix_magnitude, sep.max_ratio)
-            loss = losses.mask_l1_loss(out.masks, targets, out.mix_magnitude)
+            loss = losses.mask_l1_loss(out.masks, targets, out.mix_magnitude, weighting)
         return StepOutput(loss)
 
     def validate(self, model: Any, device: torch.device) -> dict[str, float]:
