@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="4ee232dddd694cb7b56a12fd28b9d920f5746647c702867e75715c22f75eac13",
+        sha256="22c03c0dc9f9261773135cf06c583d8bd1d1c96f7ba172ed2a0cee48960715bc",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
