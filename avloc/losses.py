@@ -8,7 +8,7 @@ Every function checks its shape contract and raises ``ValueError`` naming the ar
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,7 @@ _MASK_WEIGHT_RANGE = (1e-3, 10.0)
 
 # How a mask loss weights the spectrogram bins (:func:`mask_weights`).
 MaskWeighting = Literal["log1p", "magnitude"]
+MASK_WEIGHTINGS: tuple[str, ...] = get_args(MaskWeighting)
 
 
 def _check(condition: bool, message: str) -> None:
@@ -385,7 +386,9 @@ def mask_weights(mix_magnitude: Tensor, weighting: MaskWeighting = "log1p") -> T
     elif weighting == "magnitude":
         weights = magnitude / magnitude.mean(dim=(1, 2), keepdim=True).clamp(min=1e-8)
     else:
-        raise ValueError(f"mask weighting must be 'log1p' or 'magnitude', got {weighting!r}")
+        raise ValueError(
+            f"mask weighting must be one of {', '.join(MASK_WEIGHTINGS)}, got {weighting!r}"
+        )
     return weights.unsqueeze(1)
 
 

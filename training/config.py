@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from avloc.data.transforms import AugmentConfig
+from avloc.losses import MASK_WEIGHTINGS
 from avloc.models.layers import POOLINGS
 
 STAGE_NAMES: tuple[str, ...] = (
@@ -236,7 +237,7 @@ class SeparationConfig:
 
     def __post_init__(self) -> None:
         _check_positive("separation.steps", self.steps, allow_zero=True)
-        _check_choice("separation.loss_weighting", self.loss_weighting, ("log1p", "magnitude"))
+        _check_choice("separation.loss_weighting", self.loss_weighting, MASK_WEIGHTINGS)
         if self.clip_duration_s is not None:
             _check_positive("separation.clip_duration_s", self.clip_duration_s)
         if self.batch_size is not None:

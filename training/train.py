@@ -571,20 +571,22 @@ def _default_model(config: TrainConfig) -> nn.Module:
         if not path.is_file():
             raise FileNotFoundError(f"init_from: no bundle at {path}")
         weights = load_file(str(path))
-        skipped = {k for k in weights if any(_under(k, p) for p in config.init_skip)}
+
+        def is_skipped(name: str) -> bool:
+            return any(_under(name, prefix) for prefix in config.init_skip)
+
         for prefix in config.init_skip:
             if not any(_under(k, prefix) for k in weights):
                 raise RuntimeError(f"init_skip: {path} has no weights under {prefix!r}")
         # Strict in all but the skipped names: a missing or extra weight is still an error.
         try:
             missing, unexpected = model.load_state_dict(
-                {k: v for k, v in weights.items() if k not in skipped}, strict=False
+                {k: v for k, v in weights.items() if not is_skipped(k)}, strict=False
             )
         except RuntimeError as error:  # a weight of another shape
             raise RuntimeError(f"init_from: {path} does not fit {config.model}: {error}") from None
         # A skipped module may differ in architecture: its weights the file lacks are not missing.
-        kept = [k for k in missing if not any(_under(k, p) for p in config.init_skip)]
-        wrong = sorted(kept) + sorted(unexpected)
+        wrong = sorted(k for k in missing if not is_skipped(k)) + sorted(unexpected)
         if wrong:
             raise RuntimeError(f"init_from: {path} does not fit {config.model}: {wrong[:5]}")
     if config.visual_weights is not None:
