@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="22c03c0dc9f9261773135cf06c583d8bd1d1c96f7ba172ed2a0cee48960715bc",
+        sha256="48429ff87894a9b923aa69e8944246e5837e4a27e0b08a28d1f72d889cf1f22a",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
