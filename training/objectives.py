@@ -422,7 +422,7 @@ class SeparationStage(_ClipStage):
         )
         out = model.separate(mix.mixture, vectors)
         sep = model.separator.config
-        weighting: Any = self.cfg.loss_weighting
+        weighting = self.cfg.loss_weighting  # checked against MASK_WEIGHTINGS by SeparationConfig
         with torch.no_grad():
             source_mags = stft(mix.sources.float(), sep.n_fft, sep.hop_length).abs()
         if sep.mask_mode in ("binary", "softmax"):
