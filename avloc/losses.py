@@ -460,3 +460,27 @@ def mask_l1_loss(
     """
     _check_masks(masks, targets, mix_magnitude, "mask_l1_loss")
     return (mask_weights(mix_magnitude, weighting) * (masks.float() - targets.float()).abs()).mean()
+
+
+def negative_snr_loss(estimates: Tensor, references: Tensor, eps: float = 1e-8) -> Tensor:
+    """Minus the signal-to-noise ratio in dB of each estimated waveform, averaged.
+
+    ``L = -mean 10 log10(|s|² / (|s - ŝ|² + eps))``: the error counted by energy, as SDR
+    counts it, on the waveforms the masks rebuild with the mixture's phase (gradients pass
+    through the iSTFT to the masks).
+
+    Shape:
+        estimates: (B, S, T), references: (B, S, T) -> ().
+
+    Raises:
+        ValueError: shapes disagree.
+    """
+    _check(
+        estimates.dim() == 3 and estimates.shape == references.shape,
+        "negative_snr_loss: estimates and references must both be (B, S, T), got "
+        f"{tuple(estimates.shape)} and {tuple(references.shape)}",
+    )
+    references = references.float()
+    signal = references.pow(2).sum(dim=-1)
+    noise = (references - estimates.float()).pow(2).sum(dim=-1)
+    return -(10.0 * torch.log10((signal + eps) / (noise + eps))).mean()

@@ -152,6 +152,26 @@ def test_mask_softmax_loss_is_cross_entropy_with_a_rest_class() -> None:
     )
 
 
+def test_negative_snr_loss_hand_values_and_gradient() -> None:
+    reference = torch.tensor([[[1.0, -1.0, 1.0, -1.0]]])
+    # Noise at a tenth of the signal's energy: SNR 10 dB.
+    noisy = reference * (1 + math.sqrt(0.1))
+    assert math.isclose(float(losses.negative_snr_loss(noisy, reference)), -10.0, rel_tol=1e-5)
+    # Two sources average their SNRs (10 and 20 dB).
+    pair = torch.cat([noisy, reference * (1 + 0.1)], dim=1)
+    assert math.isclose(
+        float(losses.negative_snr_loss(pair, torch.cat([reference, reference], dim=1))),
+        -15.0,
+        rel_tol=1e-5,
+    )
+    estimate = torch.zeros(1, 1, 4, requires_grad=True)
+    losses.negative_snr_loss(estimate, reference).backward()
+    assert estimate.grad is not None
+    assert torch.all(estimate.grad * reference < 0)  # moving towards the reference lowers it
+    with pytest.raises(ValueError, match="negative_snr_loss"):
+        losses.negative_snr_loss(torch.zeros(1, 2, 4), torch.zeros(1, 1, 4))
+
+
 def test_lvs_loss_hand_value_and_region_pooling() -> None:
     # Two clips, four locations. Clip 0's audio matches two cells of its frame (cos 0.9), the
     # rest is background (cos 0.0); clip 1 likewise; cross pairs are uniform 0.2.

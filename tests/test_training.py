@@ -77,6 +77,7 @@ def test_overrides_parse_against_field_types() -> None:
         ("warmup.pooling=mean", "warmup.pooling must be one of max, topk"),
         ("warmup.num_clips=0", "warmup.num_clips must be > 0"),
         ("separation.loss_weighting=energy", "separation.loss_weighting must be one of"),
+        ("separation.snr_loss_weight=-1", "separation.snr_loss_weight must be >= 0"),
     ],
 )
 def test_bad_overrides_are_rejected(override: str, message: str) -> None:
@@ -513,12 +514,15 @@ def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
     result = train(config, tmp_path / "run", progress=False)
     assert result.global_step == 6
     # Softmax masks (the sources compete for each bin) train through the same stage, here
-    # with magnitude-weighted cross-entropy.
+    # with magnitude-weighted cross-entropy and the waveforms' SNR loss beside it.
     softmax = apply_overrides(
         config,
-        ["model_overrides.separator.mask_mode=softmax", "separation.loss_weighting=magnitude"],
-    )
+        ["model_overrides.separator.mask_mode=softmax", "separation.loss_weighting=magnitude",
+         "separation.snr_loss_weight=0.05"],
+    )  # fmt: skip
     assert train(softmax, tmp_path / "softmax", progress=False).global_step == 6
+    logged = (tmp_path / "softmax/metrics.csv").read_text().splitlines()
+    assert {"mask", "neg_snr"} <= set(logged[0].split(","))
     with pytest.raises(ValueError, match=r"separation\.clip_duration_s"):
         apply_overrides(config, ["separation.clip_duration_s=0"])
     assert apply_overrides(config, ["separation.augment=none"]).separation.augment is None

@@ -234,9 +234,13 @@ class SeparationConfig:
     # How the mask loss weights spectrogram bins (``avloc.losses.mask_weights``): "log1p" as
     # Sound-of-Pixels, or "magnitude", closer to the energy that SDR counts.
     loss_weighting: str = "log1p"
+    # Weight of a waveform loss added to the mask loss: minus the SNR (dB) of the waveforms the
+    # masks rebuild (``avloc.losses.negative_snr_loss``); 0: the mask loss alone.
+    snr_loss_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check_positive("separation.steps", self.steps, allow_zero=True)
+        _check_positive("separation.snr_loss_weight", self.snr_loss_weight, allow_zero=True)
         _check_choice("separation.loss_weighting", self.loss_weighting, MASK_WEIGHTINGS)
         if self.clip_duration_s is not None:
             _check_positive("separation.clip_duration_s", self.clip_duration_s)

@@ -434,6 +434,12 @@ class SeparationStage(_ClipStage):
         else:
             targets = ratio_mask_targets(source_mags, out.mix_magnitude, sep.max_ratio)
             loss = losses.mask_l1_loss(out.masks, targets, out.mix_magnitude, weighting)
+        if self.cfg.snr_loss_weight > 0:
+            snr_loss = losses.negative_snr_loss(out.waveforms, mix.sources)
+            return StepOutput(
+                loss + self.cfg.snr_loss_weight * snr_loss,
+                {"mask": loss.item(), "neg_snr": snr_loss.item()},
+            )
         return StepOutput(loss)
 
     def validate(self, model: Any, device: torch.device) -> dict[str, float]:
