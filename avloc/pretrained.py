@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="48429ff87894a9b923aa69e8944246e5837e4a27e0b08a28d1f72d889cf1f22a",
+        sha256="29d4d29af1008342890586ea2f2e7876edcb8a8f933bd17db6f2e94f564f314c",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
