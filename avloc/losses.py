@@ -465,7 +465,7 @@ def mask_l1_loss(
 def negative_snr_loss(estimates: Tensor, references: Tensor, eps: float = 1e-8) -> Tensor:
     """Minus the signal-to-noise ratio in dB of each estimated waveform, averaged.
 
-    ``L = -mean 10 log10(|s|² / (|s - ŝ|² + eps))``: the error counted by energy, as SDR
+    ``L = -mean 10 log10((|s|² + eps) / (|s - ŝ|² + eps))``: the error counted by energy, as SDR
     counts it, on the waveforms the masks rebuild with the mixture's phase (gradients pass
     through the iSTFT to the masks).
 

@@ -375,7 +375,8 @@ class SeparationStage(_ClipStage):
     held-out mixtures at inference. The separator learns binary masks with weighted BCE, ratio
     masks with weighted L1, or softmax masks (the sources compete) with weighted cross-entropy
     (``separator.mask_mode``); the bins weigh log1p(|mix|) as in Sound-of-Pixels, or |mix|
-    (``separation.loss_weighting``). The stage may read longer windows, other
+    (``separation.loss_weighting``). Minus the SNR of the waveforms the masks rebuild may be
+    added (``separation.snr_loss_weight``). The stage may read longer windows, other
     batches and milder augmentation than stages 1-3 (``separation.clip_duration_s``,
     ``batch_size``, ``augment``).
     """
