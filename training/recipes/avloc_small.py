@@ -129,10 +129,11 @@ RECIPE = TrainConfig(
     # 1-3, +1.1 dB SDR on the tuning mixtures (5.7 -> 6.8; docs/findings.md). Bins weigh |mix|
     # (the energy SDR counts) rather than log1p(|mix|): a fresh separator's 1,200 steps on the
     # bundle's stages 1-3 gave 7.0 dB SDR on the tuning mixtures against 6.5 (the whole runs
-    # above predate it; the shipped bundle had it for its last 3,000 steps). Minus the rebuilt waveforms' SNR, added at
-    # weight 0.5, counts the error as SDR does: the same fresh separator then gave 8.0 (7.7
-    # against 6.9 without two degenerate maracas mixtures; weight 0.05: 7.6 / 7.4), the gain
-    # in SIR (docs/findings.md).
+    # above predate it). Minus the rebuilt waveforms' SNR, added at weight 0.5, counts the
+    # error as SDR does: the same fresh separator then gave 8.0 (7.7 against 6.9 without two
+    # degenerate maracas mixtures; weight 0.05: 7.6 / 7.4), the gain in SIR. The whole runs
+    # above predate it too; the shipped bundle had it for its last 3,000 steps
+    # (docs/findings.md).
     separation=SeparationConfig(
         steps=2000,
         clip_duration_s=3.0,
