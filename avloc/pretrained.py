@@ -30,7 +30,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="29d4d29af1008342890586ea2f2e7876edcb8a8f933bd17db6f2e94f564f314c",
+        sha256="904c9fe4683dd8f0e2a74b6c3b21fd94840d60868197d15792b4d0424a135ddf",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

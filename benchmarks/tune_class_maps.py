@@ -41,7 +41,8 @@ from avloc.pretrained import load_model, resolve  # noqa: E402
 CACHE = ROOT / "benchmarks" / ".cache" / "tuning"
 # scene -> (seed of the scored set, seed of its matching set)
 SETS = {"solo": (27, 28), "duet": (22, 24), "grid": (23, 25)}
-# (offset, halo, sigma): without an offset, the last release's sweep; then around the choice.
+# (offset, halo, sigma): without an offset, the sweep behind the earlier default; then around
+# the choice.
 GRID = (
     (0.0, 0.5, 0.1),
     (0.0, 0.65, 0.08),

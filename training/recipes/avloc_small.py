@@ -15,15 +15,15 @@ top-k from scratch (the recipe before) had Flickr pointing at 84-87 and the dist
 77-78 (docs/findings.md).
 
 The shipped ``assets/models/avloc-small.safetensors`` is better still (Flickr AP50 79.2,
-pointing 94.8, SDR 13.6). It fine-tunes an older bundle's stage 1 (max pooling, Noto only,
+pointing 94.8, SDR 14.0). It fine-tunes an older bundle's stage 1 (max pooling, Noto only,
 4,500 steps, from commit 3ba25d9) for 500 steps with this recipe's top-k pooling, then runs
 this recipe's stages 2-4 (12.0 min with the data already made). Every module starts from the
 older bundle's weights, so the separator's steps come on top of that bundle's trained
 (binary-mask) separator: 1,200 in the recipe as it was then (9.9 dB SDR on the evaluation
 mixtures, where a fresh separator on the same stages 1-3 reaches 8.1), then this recipe's
 stage 4 twice more, 2,000 steps each: with log1p-weighted bins (11.2), then with the magnitude
-weights it has now (11.8), then twice 4,000 steps (12.3), then 3,000 with the SNR loss it has
-now (13.6; docs/findings.md)::
+weights it has now (11.8), then twice 4,000 steps (12.3), then with the SNR loss it has now
+3,000 steps (13.6), 3,000 more and 6,000 more (14.0; docs/findings.md)::
 
     git show 3ba25d9:assets/models/avloc-small.safetensors > runs/avloc-small-previous.safetensors
     python -m training.train avloc_small --out runs/p3 --set warmup.steps=0 \
@@ -48,7 +48,13 @@ now (13.6; docs/findings.md)::
     python -m training.export runs/p7 runs/p7.safetensors
     python -m training.train avloc_small --out runs/p8 --set stages=separation \
         --set init_from=runs/p7.safetensors --set separation.steps=3000
-    python -m training.export runs/p8 avloc-small.safetensors
+    python -m training.export runs/p8 runs/p8.safetensors
+    python -m training.train avloc_small --out runs/p9 --set stages=separation \
+        --set init_from=runs/p8.safetensors --set separation.steps=3000
+    python -m training.export runs/p9 runs/p9.safetensors
+    python -m training.train avloc_small --out runs/p10 --set stages=separation \
+        --set init_from=runs/p9.safetensors --set separation.steps=6000
+    python -m training.export runs/p10 avloc-small.safetensors
 
 Measured on 2 CPU cores (the second run of 2026-11-22, with an empty data cache): 24.9 min
 wall-clock in all, data generation included (``time`` around both commands; 3,000 clips to
