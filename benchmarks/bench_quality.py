@@ -210,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only.split(",")) if args.only else None
     tables = []
     for dataset in _sets():
-        missing = [path for path in dataset.requires if not path.is_file()]
-        if missing and (wanted is None or dataset.name in wanted):
-            print(f"skipping {dataset.name}: {missing[0]} is not installed", flush=True)
-        elif wanted is None or dataset.name in wanted:
-            _evaluate(dataset, _ensure(dataset), args.model)
+        if wanted is None or dataset.name in wanted:
+            missing = [path for path in dataset.requires if not path.is_file()]
+            if missing:
+                print(f"skipping {dataset.name}: {missing[0]} is not installed", flush=True)
+            else:
+                _evaluate(dataset, _ensure(dataset), args.model)
         rows = _rows(dataset, args.model)
         if rows:  # every set evaluated so far, so re-running one set keeps the others' tables
             tables.append(_table(dataset, rows))

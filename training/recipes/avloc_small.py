@@ -138,7 +138,7 @@ RECIPE = TrainConfig(
     # above predate it). Minus the rebuilt waveforms' SNR, added at weight 0.5, counts the
     # error as SDR does: the same fresh separator then gave 8.0 (7.7 against 6.9 without two
     # degenerate maracas mixtures; weight 0.05: 7.6 / 7.4), the gain in SIR. The whole runs
-    # above predate it too; the shipped bundle had it for its last 3,000 steps
+    # above predate it too; the shipped bundle had it for its last 12,000 steps
     # (docs/findings.md).
     separation=SeparationConfig(
         steps=2000,
