@@ -486,10 +486,12 @@ def test_tiny_recipe_resume_replays_the_straight_run(tmp_path: Path, synth_cache
 
 
 def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
-    tmp_path: Path, synth_cache: Path
+    tmp_path: Path, synth_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``separation.clip_duration_s``/``batch_size``/``augment`` give stage 4 other samples
-    than stages 1-3 (the 3-s windows of inference), read from the same decoded clips."""
+    than stages 1-3 (the 3-s windows of inference), read from the same decoded clips, and its
+    validation mixes windows of that length too."""
+    from avloc.metrics import separation as separation_metrics
     from training.train import _default_stages, batch_stream
 
     config = apply_overrides(
@@ -511,6 +513,18 @@ def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
     std, mean = (torch.tensor(v)[:, None, None] for v in (IMAGENET_STD, IMAGENET_MEAN))
     frames = [b.frames * std + mean for b in (grey, colour)]
     assert frames[0].std(dim=-3).max() < 1e-4 < frames[1].std(dim=-3).max()  # grey vs colour
+    scored: list[int] = []
+    score_mixture = separation_metrics.score_mixture
+
+    def spy(references: Any, estimates: Any, mixture: Any, *args: Any) -> Any:
+        scored.append(mixture.shape[-1])
+        return score_mixture(references, estimates, mixture, *args)
+
+    monkeypatch.setattr(separation_metrics, "score_mixture", spy)
+    with torch.no_grad():
+        assert "sdr" in separation.validate(model.eval(), torch.device("cpu"))
+    assert scored and set(scored) == {11025}  # 1-s mixtures, not the run's 0.5-s windows
+    monkeypatch.undo()
     result = train(config, tmp_path / "run", progress=False)
     assert result.global_step == 6
     # Softmax masks (the sources compete for each bin) train through the same stage, here

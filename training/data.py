@@ -231,13 +231,31 @@ class TrainData:
         return result
 
     def validate_separation(
-        self, model: Any, device: torch.device, max_mixtures: int
+        self,
+        model: Any,
+        device: torch.device,
+        max_mixtures: int,
+        window_s: float | None = None,
     ) -> dict[str, float]:
-        """SDR / SI-SDR / NSDR of 2-source mixtures of held-out clips of different classes."""
+        """SDR / SI-SDR / NSDR of 2-source mixtures of held-out clips of different classes.
+
+        ``window_s``: the mixtures' seconds (the separation stage's; None keeps the run's).
+        Mixtures as long as training's and evaluation's matter: 1-s windows often catch a
+        source between notes, and such near-silent sources make SDR and NSDR meaningless.
+        """
         from avloc.data.mixing import mix_sources
         from avloc.metrics.separation import score_mixture
 
-        samples = [self.val[i] for i in range(len(self.val_clips))]
+        val = self.val
+        if window_s not in (None, self.window_s):
+            view = getattr(val, "view", None)
+            if view is None:
+                raise ValueError(
+                    f"{type(val).__name__} has no other windows; leave separation.clip_duration_s "
+                    "unset"
+                )
+            val = view(window_s)
+        samples = [val[i] for i in range(len(self.val_clips))]
         names = [c.sounding[0].class_name if c.sounding else "" for c in self.val_clips]
         # Neighbours first ((0, 1), (1, 2), ... then (0, 2), ...) so that the first mixtures
         # spread over every clip instead of all sharing clip 0.

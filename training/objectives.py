@@ -444,7 +444,9 @@ class SeparationStage(_ClipStage):
         return StepOutput(loss)
 
     def validate(self, model: Any, device: torch.device) -> dict[str, float]:
-        return self.data.validate_separation(model, device, self.cfg.max_val_mixtures)
+        return self.data.validate_separation(
+            model, device, self.cfg.max_val_mixtures, self.cfg.clip_duration_s
+        )
 
 
 STAGE_BUILDERS: dict[str, StageBuilder] = {
