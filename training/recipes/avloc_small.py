@@ -11,8 +11,9 @@ order the shipped bundle was made in. Two whole runs of it from scratch (2026-11
 first in NCHW memory with 1,200 separator steps) scored, on the evaluation sets: Flickr AP50
 74.4 / 69.6 and pointing 92.0 / 89.2, the distractor control 94.4 / 88.4, duet / grid
 CIoU@0.3 93.0 / 74.0 and 87.0 / 58.0 (NSA 100), separation SDR 7.1 / 7.3, NSDR 6.9 / 7.1;
-top-k from scratch (the recipe before) had Flickr pointing at 84-87 and the distractor at
-77-78 (docs/findings.md).
+a third (2026-11-23), this recipe as it is, repeated the second's stages 0-3 and, with the
+SNR loss in stage 4, scored SDR 8.3 / NSDR 8.1. Top-k from scratch (the recipe before) had
+Flickr pointing at 84-87 and the distractor at 77-78 (docs/findings.md).
 
 The shipped ``assets/models/avloc-small.safetensors`` is better still (Flickr AP50 79.2,
 pointing 94.8, SDR 14.0). It fine-tunes an older bundle's stage 1 (max pooling, Noto only,
@@ -60,9 +61,10 @@ Measured on 2 CPU cores (the second run of 2026-11-22, with an empty data cache)
 wall-clock in all, data generation included (``time`` around both commands; 3,000 clips to
 make). Median logged throughput: warm-up 222 clips/s, correspondence 205, class-aware 400,
 separation 55 (3-s mixtures); in NCHW memory (``--set channels_last=false``) 177, 177, 278 and
-36. The VM's speed drifts by ~25 % from hour to hour, so budget ~30
-min on a slow day. benchmarks/bench_training.py times each stage's model step and the making of
-its samples (augmentation runs once per batch: ~14 ms for 32 clips). Generating a 3-s clip
+36. The VM's speed drifts from hour to hour: the third run took 42.4 min in an hour when every
+stage logged 0.57-0.63x these throughputs (24-27 min at them). benchmarks/bench_training.py
+times each stage's model step and the making of its samples (augmentation runs once per batch:
+~14 ms for 32 clips). Generating a 3-s clip
 takes ~0.07 s per worker and decoding it into the in-memory cache 22 ms; the decoded clips take
 about 1.2 MB each in RAM (the 3,000 clips: ~3.6 GB).
 """
@@ -137,9 +139,9 @@ RECIPE = TrainConfig(
     # bundle's stages 1-3 gave 7.0 dB SDR on the tuning mixtures against 6.5 (the whole runs
     # above predate it). Minus the rebuilt waveforms' SNR, added at weight 0.5, counts the
     # error as SDR does: the same fresh separator then gave 8.0 (7.7 against 6.9 without two
-    # degenerate maracas mixtures; weight 0.05: 7.6 / 7.4), the gain in SIR. The whole runs
-    # above predate it too; the shipped bundle had it for its last 12,000 steps
-    # (docs/findings.md).
+    # degenerate maracas mixtures; weight 0.05: 7.6 / 7.4), the gain in SIR. A whole run with
+    # it (2026-11-23) scored 8.3 dB SDR on the evaluation mixtures against 7.3 for the second
+    # run above; the shipped bundle had it for its last 12,000 steps (docs/findings.md).
     separation=SeparationConfig(
         steps=2000,
         clip_duration_s=3.0,
