@@ -143,12 +143,17 @@ class TrainData:
     def train_view(self, window_s: float | None, augment: Any | None) -> Dataset[Any]:
         """The training samples with another audio window and/or augmentation (an
         ``AugmentConfig``), read from the same decoded clips; None keeps the run's."""
+        return self._view(self.train, window_s, augment)
+
+    def _view(
+        self, dataset: Dataset[Any], window_s: float | None, augment: Any | None = None
+    ) -> Dataset[Any]:
         if window_s in (None, self.window_s) and augment is None:
-            return self.train
-        view = getattr(self.train, "view", None)
+            return dataset
+        view = getattr(dataset, "view", None)
         if view is None:
             raise ValueError(
-                f"{type(self.train).__name__} has no other windows or augmentation; leave the "
+                f"{type(dataset).__name__} has no other windows or augmentation; leave the "
                 "stage's clip_duration_s and augment unset"
             )
         return view(window_s, augment)
@@ -246,15 +251,7 @@ class TrainData:
         from avloc.data.mixing import mix_sources
         from avloc.metrics.separation import score_mixture
 
-        val = self.val
-        if window_s not in (None, self.window_s):
-            view = getattr(val, "view", None)
-            if view is None:
-                raise ValueError(
-                    f"{type(val).__name__} has no other windows; leave separation.clip_duration_s "
-                    "unset"
-                )
-            val = view(window_s)
+        val = self._view(self.val, window_s)
         samples = [val[i] for i in range(len(self.val_clips))]
         names = [c.sounding[0].class_name if c.sounding else "" for c in self.val_clips]
         # Neighbours first ((0, 1), (1, 2), ... then (0, 2), ...) so that the first mixtures
