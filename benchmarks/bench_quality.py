@@ -7,6 +7,8 @@ for the model and for every baseline on each set, and prints the README's markdo
 
     python benchmarks/bench_quality.py --model default            # all sets: the long run
     python benchmarks/bench_quality.py --model default --only flickr
+    # another bundle (a run of the recipe), its own rows only, kept apart from the README's:
+    python benchmarks/bench_quality.py --model runs/w1.safetensors --model-only --results runs/w1-quality
 
 Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/):
 
@@ -132,9 +134,11 @@ def _ensure(dataset: EvalSet) -> Path:
     return _synth(CACHE / dataset.name, dataset.synth)
 
 
-def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
+def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[str, list[str]]]:
     names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
     models = [("model", ["--model", model])]
+    if model_only:
+        return models
     if dataset.protocol == "flickr":  # what the peak-preserving smoothing adds; sharper maps;
         # one scale; the centre 1-s window alone instead of the centre 3 s (the earlier default)
         models.append(("model-raw", ["--model", model, "--map-smoothing", "0"]))
@@ -154,22 +158,24 @@ def _runs(dataset: EvalSet, model: str) -> list[tuple[str, list[str]]]:
     return models + [(n, ["--baseline", n]) for n in names]
 
 
-def _evaluate(dataset: EvalSet, root: Path, model: str) -> None:
+def _evaluate(
+    dataset: EvalSet, root: Path, model: str, results: Path, model_only: bool = False
+) -> None:
     extra = ["--test-list", str(root / "flickr_test.csv")] if dataset.protocol == "flickr" else []
     if dataset.match is not None:
         extra = ["--match-split", str(CACHE / f"{dataset.name}-match" / "manifest.jsonl")]
-    for label, source in _runs(dataset, model):
-        out = RESULTS / f"{dataset.name}-{label}.json"
+    for label, source in _runs(dataset, model, model_only):
+        out = results / f"{dataset.name}-{label}.json"
         argv = ["evaluate", dataset.protocol, "--root", str(root), *source, *extra]
         if avloc([*argv, "--out", str(out), "--no-progress"]) != 0:
             raise SystemExit(f"avloc evaluate failed: {' '.join(argv)}")
 
 
-def _rows(dataset: EvalSet, model: str) -> list[dict]:
+def _rows(dataset: EvalSet, model: str, results: Path, model_only: bool = False) -> list[dict]:
     """The saved results of ``dataset``, model first (empty when it was never evaluated)."""
     rows: list[dict] = []
-    for label, _ in _runs(dataset, model):
-        out = RESULTS / f"{dataset.name}-{label}.json"
+    for label, _ in _runs(dataset, model, model_only):
+        out = results / f"{dataset.name}-{label}.json"
         if out.is_file():
             loaded = json.loads(out.read_text())
             rows.extend(loaded.get("results", [loaded]))
@@ -205,8 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="model name or bundle path")
     parser.add_argument("--only", help="comma-separated set names")
+    parser.add_argument(
+        "--model-only",
+        action="store_true",
+        help="score the model as it is, without the baselines and the other settings' rows",
+    )
+    parser.add_argument(
+        "--results", type=Path, help=f"folder for the JSONs and tables.md (default {RESULTS})"
+    )
     args = parser.parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = args.results or RESULTS
+    results.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only.split(",")) if args.only else None
     tables = []
     for dataset in _sets():
@@ -215,12 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             if missing:
                 print(f"skipping {dataset.name}: {missing[0]} is not installed", flush=True)
             else:
-                _evaluate(dataset, _ensure(dataset), args.model)
-        rows = _rows(dataset, args.model)
+                _evaluate(dataset, _ensure(dataset), args.model, results, args.model_only)
+        rows = _rows(dataset, args.model, results, args.model_only)
         if rows:  # every set evaluated so far, so re-running one set keeps the others' tables
             tables.append(_table(dataset, rows))
             print(tables[-1] + "\n", flush=True)
-    (RESULTS / "tables.md").write_text("\n\n".join(tables) + "\n")
+    (results / "tables.md").write_text("\n\n".join(tables) + "\n")
     return 0
 
 

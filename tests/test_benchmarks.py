@@ -49,3 +49,33 @@ def test_a_set_whose_soundfont_is_missing_is_skipped_and_keeps_its_table(
     tables = (results / "tables.md").read_text()
     assert "| flickr-fluidr3 | n | ciou50 | auc | mean_ciou | pointing |" in tables
     assert "| default | 150 | 72.7 | 55.5 | 55.5 | 86.0 |" in tables
+
+
+def test_model_only_scores_one_row_per_set_into_its_own_results_folder(
+    bench_quality, monkeypatch, tmp_path
+):
+    """A recipe run's bundle is scored without baselines or variant rows, and its results
+    never overwrite the README's (``RESULTS``)."""
+    calls: list[list[str]] = []
+
+    def fake_avloc(argv):
+        calls.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        row = {"method": "run", "num_samples": 250, "ciou50": 0.696, "auc": 0.5,
+               "mean_ciou": 0.5, "pointing": 0.892}  # fmt: skip
+        out.write_text(json.dumps(row))
+        return 0
+
+    monkeypatch.setattr(bench_quality, "avloc", fake_avloc)
+    monkeypatch.setattr(bench_quality, "_ensure", lambda dataset: tmp_path / dataset.name)
+    own = tmp_path / "run-quality"
+
+    argv = ["--model", "run.safetensors", "--model-only", "--results", str(own)]
+    assert bench_quality.main([*argv, "--only", "flickr"]) == 0
+
+    assert len(calls) == 1 and calls[0][:2] == ["evaluate", "flickr"]
+    assert calls[0][calls[0].index("--model") + 1] == "run.safetensors"
+    assert "--baseline" not in calls[0] and "--map-smoothing" not in calls[0]
+    assert (own / "flickr-model.json").is_file()
+    assert "| run | 250 | 69.6 | 50.0 | 50.0 | 89.2 |" in (own / "tables.md").read_text()
+    assert not (tmp_path / "results").exists()
