@@ -159,22 +159,22 @@ def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[
 
 
 def _evaluate(
-    dataset: EvalSet, root: Path, model: str, results: Path, model_only: bool = False
+    dataset: EvalSet, root: Path, runs: list[tuple[str, list[str]]], results: Path
 ) -> None:
     extra = ["--test-list", str(root / "flickr_test.csv")] if dataset.protocol == "flickr" else []
     if dataset.match is not None:
         extra = ["--match-split", str(CACHE / f"{dataset.name}-match" / "manifest.jsonl")]
-    for label, source in _runs(dataset, model, model_only):
+    for label, source in runs:
         out = results / f"{dataset.name}-{label}.json"
         argv = ["evaluate", dataset.protocol, "--root", str(root), *source, *extra]
         if avloc([*argv, "--out", str(out), "--no-progress"]) != 0:
             raise SystemExit(f"avloc evaluate failed: {' '.join(argv)}")
 
 
-def _rows(dataset: EvalSet, model: str, results: Path, model_only: bool = False) -> list[dict]:
-    """The saved results of ``dataset``, model first (empty when it was never evaluated)."""
+def _rows(dataset: EvalSet, runs: list[tuple[str, list[str]]], results: Path) -> list[dict]:
+    """The saved results of ``dataset``'s ``runs``, model first (empty when never evaluated)."""
     rows: list[dict] = []
-    for label, _ in _runs(dataset, model, model_only):
+    for label, _ in runs:
         out = results / f"{dataset.name}-{label}.json"
         if out.is_file():
             loaded = json.loads(out.read_text())
@@ -225,13 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only.split(",")) if args.only else None
     tables = []
     for dataset in _sets():
+        runs = _runs(dataset, args.model, args.model_only)
         if wanted is None or dataset.name in wanted:
             missing = [path for path in dataset.requires if not path.is_file()]
             if missing:
                 print(f"skipping {dataset.name}: {missing[0]} is not installed", flush=True)
             else:
-                _evaluate(dataset, _ensure(dataset), args.model, results, args.model_only)
-        rows = _rows(dataset, args.model, results, args.model_only)
+                _evaluate(dataset, _ensure(dataset), runs, results)
+        rows = _rows(dataset, runs, results)
         if rows:  # every set evaluated so far, so re-running one set keeps the others' tables
             tables.append(_table(dataset, rows))
             print(tables[-1] + "\n", flush=True)
