@@ -303,6 +303,17 @@ def _fake_data(size: int = 64, num_clips: int = 12) -> Any:
     )
 
 
+def test_a_dataset_without_other_windows_is_explained() -> None:
+    """Stages and validation that need another window than the run's say which setting to
+    drop when the dataset cannot give one (the fakes here have no ``view``)."""
+    data = _fake_data()
+    with pytest.raises(ValueError, match="FakeClips has no other windows"):
+        data.train_view(2.0, None)
+    with pytest.raises(ValueError, match="FakeClips has no other windows"):
+        data.validate_separation(create_model("avloc-tiny"), torch.device("cpu"), 2, 2.0)
+    assert data.train_view(1.0, None) is data.train  # the run's own window needs no view
+
+
 def _tiny_stage_config(**changes: Any) -> TrainConfig:
     config = apply_overrides(
         get_recipe("tiny"), ["data.batch_size=4", "log_every=1", "val_every=2"]
