@@ -64,9 +64,9 @@ separation 55 (3-s mixtures); in NCHW memory (``--set channels_last=false``) 177
 36. The VM's speed drifts from hour to hour: the third run took 42.4 min in an hour when every
 stage logged 0.57-0.63x these throughputs (24-27 min at them). benchmarks/bench_training.py
 times each stage's model step and the making of its samples (augmentation runs once per batch:
-~14 ms for 32 clips). Generating a 3-s clip
-takes ~0.07 s per worker and decoding it into the in-memory cache 22 ms; the decoded clips take
-about 1.2 MB each in RAM (the 3,000 clips: ~3.6 GB).
+~14 ms for 32 clips). Generating a 3-s clip takes ~0.07 s per worker and decoding it into the
+in-memory cache 22 ms; the decoded clips take about 1.2 MB each in RAM (the 3,000 clips: ~3.6
+GB).
 """
 
 from __future__ import annotations
