@@ -342,11 +342,15 @@ def test_cli_flickr_all_baselines_writes_json_and_plots(flickr_root, tmp_path, c
     assert status == 0
     table = capsys.readouterr().out
     assert "| oracle | flickr | 3 |" in table and "| whole |" in table
+    assert "95% bootstrap interval" in table and "| oracle | 100.0 [100.0, 100.0] |" in table
     record = json.loads(out.read_text())
     first = record["results"][0]
     for key in ("ciou50", "auc", "mean_ciou", "pointing", "num_samples", "missing_ids",
-                "protocol", "avloc_version", "method", "model_sha256", "partial"):  # fmt: skip
+                "protocol", "avloc_version", "method", "model_sha256", "partial",
+                "intervals"):  # fmt: skip
         assert key in first
+    assert set(first["intervals"]) == {"level", "resamples", "seed", "ciou50", "auc",
+                                       "mean_ciou", "pointing"}  # fmt: skip
     assert first["protocol"]["rule"]["top_fraction"] == 0.5 and first["partial"] is False
     assert (tmp_path / "res" / "flickr_success.png").stat().st_size > 1000
 
@@ -361,6 +365,7 @@ def test_cli_class_aware_maps_round_trip_and_plots(duet_root, tmp_path):
     record = json.loads(out.read_text())
     assert record["ciou30"] == pytest.approx(1.0, abs=0.03) and record["nsa"] == 1.0
     assert record["protocol"]["rule"]["tau"] == 0.2 and "violin" in record["per_class"]
+    assert record["per_frame"][0]["pointing"] == 1.0 and record["intervals"]["nsa"] == [1.0, 1.0]
     assert (tmp_path / "duet_per_class.png").is_file()
 
 

@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "avloc.cli.localize",
     "avloc.cli.separate",
     "avloc.cli.evaluate",
+    "avloc.cli.compare",
     "avloc.cli.synth",
     "avloc.cli.models",
 )

@@ -229,7 +229,12 @@ def _evaluate_one(
 
 
 def run(args: argparse.Namespace) -> int:
-    from avloc.evaluation.report import format_table, write_plots, write_results
+    from avloc.evaluation.report import (
+        format_interval_table,
+        format_table,
+        write_plots,
+        write_results,
+    )
     from avloc.evaluation.runner import EvaluationInterrupted
 
     kind = _KINDS[args.protocol]
@@ -250,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
             print("avloc evaluate: interrupted; writing the partial result", file=sys.stderr)
             break
     print(format_table(results))
+    print(format_interval_table(results))
     if args.out is not None:
         path = write_results(results, args.out, sha256)
         plots = write_plots(results, path)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from avloc.evaluation import statistics
 from avloc.evaluation.results import (
     ClassAwareResult,
     EvaluationResult,
@@ -25,8 +26,11 @@ _COLUMNS: dict[type, tuple[str, ...]] = {
 
 
 def result_json(result: EvaluationResult, model_sha256: str | None = None) -> dict[str, Any]:
-    """The full JSON record of one result: metrics, per-item scores, preset, versions."""
-    return {"avloc_version": __version__, "model_sha256": model_sha256, **result.to_json()}
+    """The full JSON record of one result: metrics, their bootstrap intervals, per-item scores,
+    preset, versions."""
+    record = {"avloc_version": __version__, "model_sha256": model_sha256, **result.to_json()}
+    record["intervals"] = statistics.intervals_json(statistics.metric_intervals(record))
+    return record
 
 
 def write_results(
@@ -107,6 +111,15 @@ def format_table(results: Sequence[EvaluationResult]) -> str:
                 + " |"
             )
     return "\n".join(lines)
+
+
+def format_interval_table(results: Sequence[EvaluationResult]) -> str:
+    """Each result's metrics with their bootstrap intervals over its items, as a markdown table."""
+    rows = []
+    for r in results:
+        record = r.to_json()
+        rows.append((r.method, statistics.record_kind(record), statistics.metric_intervals(record)))
+    return statistics.format_intervals(rows)
 
 
 def write_plots(results: Sequence[EvaluationResult], out_json: str | Path) -> list[Path]:

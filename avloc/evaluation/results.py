@@ -178,6 +178,7 @@ class ClassAwareResult:
                     "id": s.id,
                     "ciou": s.ciou,
                     "nsa": s.nsa,
+                    "pointing": s.pointing,
                     "class_cious": s.class_cious,
                     "class_nsa": s.class_nsa,
                 }
