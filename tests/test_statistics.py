@@ -169,8 +169,9 @@ def test_comparison_names_preset_differences_and_refuses_mismatches():
         S.compare(base, result_json(_separation()))
     with pytest.raises(ValueError, match="share no item"):
         S.compare(base, _flickr([0.5], [True], ids=["zzz"]))
-    with pytest.raises(ValueError, match="not an `avloc evaluate` result"):
-        S.compare(base, {"method": "x"})
+    for other in ({"method": "x"}, {"protocol": "flickr"}, [base]):
+        with pytest.raises(ValueError, match="not an `avloc evaluate` result"):
+            S.compare(base, other)  # type: ignore[arg-type]
 
 
 def _cli(argv: list[str]) -> int:

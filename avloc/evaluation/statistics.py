@@ -119,7 +119,8 @@ class Comparison:
 
 def record_kind(record: Mapping[str, Any]) -> str:
     """``localization``, ``class-aware`` or ``separation``: which ``avloc evaluate`` made it."""
-    kind = record.get("protocol", {}).get("kind") if isinstance(record, Mapping) else None
+    protocol = record.get("protocol") if isinstance(record, Mapping) else None
+    kind = protocol.get("kind") if isinstance(protocol, Mapping) else None
     if kind not in METRICS or _ITEMS[kind] not in record:
         raise ValueError(
             "not an `avloc evaluate` result record (no protocol kind or per-item scores)"
