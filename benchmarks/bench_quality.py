@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from avloc.cli import main as avloc  # noqa: E402
+from avloc.evaluation import statistics  # noqa: E402
 from avloc.masks import MASK_RULES  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "quality"
@@ -195,16 +196,27 @@ def _table(dataset: EvalSet, rows: list[dict]) -> str:
         f"| {dataset.name} | n | " + " | ".join(columns) + " |",
         "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
     ]
+    scale = 100.0 if dataset.protocol != "separation" else 1.0
     for row in rows:
         n = row.get("num_samples", row.get("num_mixtures", row.get("num_frames", "")))
         values = []
         for column in columns:
             value = row.get(column)
             is_number = isinstance(value, (int, float))
-            scale = 100.0 if dataset.protocol != "separation" else 1.0
             values.append(f"{value * scale:.1f}" if is_number else str(value))
         lines.append(f"| {row['method']} | {n} | " + " | ".join(values) + " |")
+        if row is rows[0] and "protocol" in row:  # the model: how sure its numbers are
+            lines.append(_interval_row(row, columns, scale))  # (avloc compare: any row's)
     return "\n".join(lines)
+
+
+def _interval_row(row: dict, columns: tuple[str, ...], scale: float) -> str:
+    intervals = {iv.metric: iv.interval for iv in statistics.metric_intervals(row)}
+    cells = [
+        f"{intervals[c].low * scale:.1f}–{intervals[c].high * scale:.1f}" if c in intervals else "-"
+        for c in columns
+    ]
+    return f"| {row['method']}: 95 % interval | | " + " | ".join(cells) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,3 +79,27 @@ def test_model_only_scores_one_row_per_set_into_its_own_results_folder(
     assert (own / "flickr-model.json").is_file()
     assert "| run | 250 | 69.6 | 50.0 | 50.0 | 89.2 |" in (own / "tables.md").read_text()
     assert not (tmp_path / "results").exists()
+
+
+def test_the_model_row_carries_its_bootstrap_interval(bench_quality, monkeypatch, tmp_path):
+    from avloc.evaluation.protocols import get_protocol
+    from avloc.evaluation.report import result_json
+    from avloc.evaluation.results import ImageScore, LocalizationResult
+
+    scores = tuple(ImageScore(f"{i}", 0.6 if i % 4 else 0.3, i % 5 > 0) for i in range(200))
+    preset = get_protocol("flickr")
+    record = result_json(LocalizationResult("default", preset, scores, (), ()))  # type: ignore[arg-type]
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "flickr-model.json").write_text(json.dumps(record))
+    monkeypatch.setattr(bench_quality, "_evaluate", lambda *args: None)
+    monkeypatch.setattr(bench_quality, "_ensure", lambda dataset: tmp_path / dataset.name)
+
+    assert bench_quality.main(["--only", "flickr", "--model-only"]) == 0
+
+    lines = (results / "tables.md").read_text().splitlines()
+    assert lines[2] == "| default | 200 | 75.0 | 50.0 | 52.5 | 80.0 |"
+    interval = [cell.strip() for cell in lines[3].split("|")]
+    assert interval[1] == "default: 95 % interval" and interval[2] == ""
+    low, high = (float(v) for v in interval[3].split("–"))
+    assert 68 < low < 75 < high < 82  # AP50 of 200 images: about ±6 points
