@@ -183,10 +183,11 @@ def _rows(dataset: EvalSet, runs: list[tuple[str, list[str]]], results: Path) ->
     return rows
 
 
+# each set's protocol -> the metric columns `avloc evaluate` reports for it
 COLUMNS = {
-    "flickr": ("ciou50", "auc", "mean_ciou", "pointing"),
-    "class-aware": ("ciou30", "ciou50", "auc", "nsa", "pointing"),
-    "separation": ("sdr", "sir", "sar", "nsdr", "si_sdr"),
+    "flickr": statistics.METRICS["localization"],
+    "class-aware": statistics.METRICS["class-aware"],
+    "separation": statistics.METRICS["separation"],
 }
 
 

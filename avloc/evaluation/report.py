@@ -19,9 +19,9 @@ from avloc.evaluation.results import (
 from avloc.version import __version__
 
 _COLUMNS: dict[type, tuple[str, ...]] = {
-    LocalizationResult: ("ciou50", "auc", "mean_ciou", "pointing"),
-    ClassAwareResult: ("ciou30", "ciou50", "auc", "nsa", "pointing"),
-    SeparationResult: ("sdr", "sir", "sar", "nsdr", "si_sdr"),
+    LocalizationResult: statistics.METRICS["localization"],
+    ClassAwareResult: statistics.METRICS["class-aware"],
+    SeparationResult: statistics.METRICS["separation"],
 }
 
 
