@@ -1,0 +1,47 @@
+"""The README's quality claims are the committed ``avloc evaluate`` records, not hand-typed.
+
+``benchmarks/bench_quality.py`` writes ``benchmarks/quality/<set>-<method>.json``; whoever
+re-scores a set must carry the new numbers into the README's targets, or this fails.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+QUALITY = ROOT / "benchmarks" / "quality"
+
+# (record file, metric, scale, the README text that states it: {} is the value at one decimal)
+CLAIMS = [
+    ("flickr-model", "ciou50", 100, "Not met: AP50 ≥ 0.8 ({},"),
+    ("flickr-model", "pointing", 100, "pointing ≥ 0.9 ({})"),
+    ("flickr-distractor-model", "pointing", 100, "with a distractor's sound ({})"),
+    ("duet-model", "ciou30", 100, "the duet's CIoU@0.3 ≥ 0.6 ({})"),
+    ("grid-model", "ciou30", 100, "the grid's CIoU@0.3 ≥ 0.6 ({})"),
+    ("separation-model", "nsdr", 1, "NSDR ≥ 6 dB ({})"),
+    ("separation-model", "nsdr", 1, "**{} dB NSDR**"),
+    ("separation-model", "sdr", 1, "SDR within 3 dB of the ideal binary mask\n({} against"),
+    ("separation-oracle-ibm", "sdr", 1, "against {})"),
+    ("separation-oracle-ibm", "nsdr", 1, "ideal-mask ceiling (NSDR {})"),
+    ("separation-model", "si_sdr", 1, "SI-SDR {})"),
+    ("flickr-emojione-model", "pointing", 100, "(pointing {} on EmojiOne"),
+    ("flickr-twemoji-model", "pointing", 100, "{} on Twemoji"),
+    ("flickr-fluent-model", "pointing", 100, "{} on Fluent"),
+    ("flickr-fluidr3-model", "pointing", 100, "{} on FluidR3, where"),
+]
+
+
+def _value(record_name: str, metric: str) -> float:
+    record = json.loads((QUALITY / f"{record_name}.json").read_text())
+    row = record.get("results", [record])[0]
+    return float(row[metric])
+
+
+@pytest.mark.parametrize(("record_name", "metric", "scale", "text"), CLAIMS)
+def test_the_readme_states_the_committed_record(record_name, metric, scale, text):
+    readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks as spaces
+    claim = " ".join(text.format(f"{_value(record_name, metric) * scale:.1f}").split())
+    assert claim in readme, f"README should say {claim!r} ({record_name}.json: {metric})"
