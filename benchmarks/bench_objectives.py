@@ -8,7 +8,7 @@ the raw maps beside it). Prints the README's comparison table.
 
     python benchmarks/bench_objectives.py --steps 2500                # from scratch, ~1 h
     python benchmarks/bench_objectives.py --steps 500 \
-        --init-from runs/avloc-small-previous.safetensors                # fine-tunes, ~18 min
+        --init-from runs/avloc-small-previous.safetensors                # fine-tunes, ~13 min
 
 From scratch, correspondence on these scenes barely leaves chance before ~1,500 steps (1,000
 steps of InfoNCE: AP50 2.4, pointing 30 %), so short from-scratch runs compare nothing; the
