@@ -135,6 +135,11 @@ def _ensure(dataset: EvalSet) -> Path:
     return _synth(CACHE / dataset.name, dataset.synth)
 
 
+def ensure_set(name: str) -> Path:
+    """The evaluation set ``name`` (see ``_sets``), made with ``avloc synth`` on first use."""
+    return _ensure(next(dataset for dataset in _sets() if dataset.name == name))
+
+
 def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[str, list[str]]]:
     names = dataset.baselines.split(",") if dataset.baselines != "all" else ["all"]
     models = [("model", ["--model", model])]

@@ -33,18 +33,14 @@ from avloc.evaluation.protocols import PROTOCOLS  # noqa: E402
 from avloc.inference import Pipeline  # noqa: E402
 from avloc.sources import centre_window  # noqa: E402
 
-SEPARATION_SET = ROOT / "benchmarks" / ".cache" / "quality" / "separation"
 RESULTS = ROOT / "benchmarks" / "quality"
 
 
 def separation_set() -> Path:
-    """The separation quality set, or exit saying how to build it."""
-    if not (SEPARATION_SET / ".complete").exists():
-        raise SystemExit(
-            f"{SEPARATION_SET} is missing: run python benchmarks/bench_quality.py --only "
-            "separation first"
-        )
-    return SEPARATION_SET
+    """The separation quality set of ``bench_quality.py``, made on first use."""
+    from bench_quality import ensure_set
+
+    return ensure_set("separation")
 
 
 def _hit_rates(pipeline: Pipeline, num_mixtures: int) -> dict[str, tuple[int, float]]:
