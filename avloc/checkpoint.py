@@ -119,6 +119,11 @@ def save_bundle(
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path = Path(path)
+    if broken := _non_finite(tensors):
+        raise ValueError(
+            f"save_bundle({path}): weights hold NaN or infinite values ({broken[:4]}); "
+            "the training run diverged"
+        )
     partial = path.with_name(path.name + ".partial")
     save_file(tensors, str(partial), metadata=metadata)
     _write_canonical(partial, path)
@@ -264,6 +269,20 @@ def _check_state(model: nn.Module, tensors: Mapping[str, Tensor], path: Path, na
             f"{path}: weights do not match architecture {name!r} and its config: missing "
             f"{missing[:8]}, unexpected {unexpected[:8]}, wrong shape {wrong[:8]}"
         )
+    # safetensors has no checksum: a damaged file loads, then every map and stem is NaN
+    # (bundles named in the pretrained table are also sha256-checked; files given by path not).
+    if broken := _non_finite(tensors):
+        raise ValueError(
+            f"{path}: weights hold NaN or infinite values ({broken[:4]}); the file is damaged "
+            "or was exported from a diverged run"
+        )
+
+
+def _non_finite(tensors: Mapping[str, Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity."""
+    return sorted(
+        k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())
+    )
 
 
 def bundle_sha256(path: str | Path) -> str:

@@ -140,6 +140,27 @@ def test_bad_files_raise_errors_naming_them(bundle: Path, tmp_path: Path) -> Non
         load_bundle(_rewrite(bundle, tmp_path / "noconf.safetensors", config=None))
 
 
+def test_non_finite_weights_are_refused_on_load_and_export(bundle: Path, tmp_path: Path) -> None:
+    # a damaged file whose header still parses: the weights decode to NaN
+    with safe_open(str(bundle), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+    tensors = load_file(str(bundle))
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 1)
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[0] = float("nan")
+    damaged = tmp_path / "damaged.safetensors"
+    save_file(tensors, str(damaged), metadata=metadata)
+    with pytest.raises(ValueError, match=rf"damaged.safetensors: weights hold NaN.*{name}"):
+        load_bundle(damaged)
+
+    model = load_bundle(bundle)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    with pytest.raises(ValueError, match="diverged"):
+        save_bundle(model, tmp_path / "diverged.safetensors")
+    assert not (tmp_path / "diverged.safetensors").exists()
+
+
 def test_save_bundle_rejects_unregistered_models_and_bad_metadata(tmp_path: Path) -> None:
     model = create_model("avloc-tiny")
     bare = AVLocModel(model.config)
