@@ -266,7 +266,8 @@ def test_interrupt_keeps_manifest_consistent(
     real = gen._run_one
 
     def stop_at_two(job, index):  # type: ignore[no-untyped-def]
-        if index == 2:
+        if index == 2:  # as a worker killed mid-write leaves it
+            (job.out_dir / "clips" / ".000002.mp4.0123456789ab.part").write_bytes(b"half")
             raise KeyboardInterrupt
         return real(job, index)
 
@@ -276,6 +277,7 @@ def test_interrupt_keeps_manifest_consistent(
     clips = read_manifest(tmp_path)
     assert [c.clip.name for c in clips] == ["000000.mp4", "000001.mp4"]
     assert all(c.clip.is_file() for c in clips)
+    assert not list(tmp_path.glob("*/.*.part"))
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
@@ -290,12 +292,16 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         make_scene(replace(TINY, scene="grid", classes=("violin", "drum", "flute")), 0)
     with pytest.raises(ValueError, match="--scene solo"):
         SynthConfig(scene="duet", layout="flickr")
+    with pytest.raises(ValueError, match="size must be 32-2048 px, got 100000"):
+        SynthConfig(size=100_000)
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        SynthConfig(seed=-1)
     bad_map = tmp_path / "map.json"
     bad_map.write_text("{not json")
     with pytest.raises(ValueError, match=r"map\.json: not valid JSON"):
         make_scene(replace(TINY, soundfont=default_soundfont(), program_map=bad_map), 0)
     bad_map.write_text(json.dumps({"violin": "forty"}))
-    with pytest.raises(TypeError, match=r"map\.json: entry for 'violin'"):
+    with pytest.raises(ValueError, match=r"map\.json: entry for 'violin'"):
         make_scene(replace(TINY, soundfont=default_soundfont(), program_map=bad_map), 0)
     with pytest.raises(FileNotFoundError, match=r"missing\.sf2"):
         make_scene(replace(TINY, soundfont=tmp_path / "missing.sf2"), 0)

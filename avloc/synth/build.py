@@ -24,6 +24,9 @@ LAYOUTS = ("clips", "flickr")
 SOUND_FROM = ("sounding", "distractor")
 
 
+MIN_SIZE, MAX_SIZE = 32, 2048  # frames below hold no recognisable sprite; above, memory runs out
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Settings of one ``avloc synth`` run; the defaults are the documented data settings."""
@@ -59,6 +62,10 @@ class SynthConfig:
                 f"need duration_s > 0, fps > 0 and sample_rate >= 4000 Hz, got "
                 f"{self.duration_s}, {self.fps}, {self.sample_rate}"
             )
+        if not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise ValueError(f"size must be {MIN_SIZE}-{MAX_SIZE} px, got {self.size}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.layout == "flickr" and self.scene != "solo":
             raise ValueError("--layout flickr writes single-source sets; use --scene solo")
         if not 0.0 <= self.sprite_warp <= 0.4:
@@ -239,6 +246,16 @@ def _results(job: _Job) -> Iterator[tuple[int, SceneClip | str]]:
         yield from pool.imap_unordered(_worker, [(job, i) for i in indices], chunksize=2)
 
 
+def _remove_partial_files(out: Path) -> None:
+    """Delete the atomic writer's ``.<name>.<random>.part`` files in ``out``'s subfolders.
+
+    A worker process stopped mid-write (Ctrl-C reaches the whole process group, and the pool
+    then terminates its workers) never gets to remove its own.
+    """
+    for partial in out.glob("*/.*.part"):
+        partial.unlink(missing_ok=True)
+
+
 def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) -> GenerateResult:
     """Write ``config.num_clips`` scenes to ``out_dir``.
 
@@ -262,6 +279,7 @@ def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) ->
         for index, item in bar:
             done[index] = item
     finally:  # also on Ctrl-C: the index lists exactly the finished scenes
+        _remove_partial_files(out)
         ordered = [done[i] for i in sorted(done)]
         if config.layout == "flickr":
             index_file = write_test_list(out, [str(x) for x in ordered])

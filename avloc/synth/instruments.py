@@ -99,7 +99,7 @@ BUILTIN_INSTRUMENTS: dict[str, Instrument] = {
 
 def _instrument_from_entry(name: str, entry: Any, where: Path) -> Instrument:
     if isinstance(entry, bool) or not isinstance(entry, (int, dict)):
-        raise TypeError(
+        raise ValueError(
             f"{where}: entry for {name!r} must be a GM program number or an object like "
             f'{{"program": 40, "bank": 0}}, got {entry!r}'
         )
@@ -141,7 +141,6 @@ def load_program_map(path: str | Path) -> dict[str, Instrument]:
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: the file is not a JSON object or an entry is malformed (names the file).
-        TypeError: an entry is neither a number nor an object.
     """
     path = Path(path)
     raw = read_json(path, "program map", dict, "{class: program}")
