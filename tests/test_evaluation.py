@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from avloc.checkpoint import bundle_sha256
-from avloc.data.manifest import BoxAt, SceneClip, SceneObject, write_manifest
+from avloc.data.manifest import BoxAt, SceneClip, SceneObject, read_manifest, write_manifest
 from avloc.evaluation import predictors as P
 from avloc.evaluation import runner
 from avloc.evaluation.matching import apply_matching, hungarian_match, match_by_name
@@ -20,6 +20,7 @@ from avloc.evaluation.protocols import (
     class_aware_for_scene,
     get_protocol,
 )
+from avloc.evaluation.samples import count_mixtures, draw_pairs, solo_clips
 from avloc.metrics import localization as loc
 
 SR = 11025
@@ -313,6 +314,22 @@ def test_separation_baselines(solo_root):
     )  # type: ignore[arg-type]
     assert [m.id for m in ibm.mixtures] == [m.id for m in mixture.mixtures]  # seeded draws
     assert ibm.metrics()["sdr"] > mixture.metrics()["sdr"] + 5  # type: ignore[operator]
+
+
+def test_separation_never_draws_a_mixture_twice(solo_root):
+    # violin, drum, flute, violin: 5 different-class pairs; asking for 256 gives those 5 once
+    preset = dataclasses.replace(PROTOCOLS["separation"], backend="fast")
+    result = runner.evaluate_separation(solo_root, P.MixtureSeparator(), preset, progress=False)  # type: ignore[arg-type]
+    pairs = [frozenset(m.id.split("+")) for m in result.mixtures]
+    assert len(pairs) == len(set(pairs)) == 5
+    assert all(len(set(m.classes)) == 2 for m in result.mixtures)
+
+    assert count_mixtures(["a", "b", "a", "c"], 2) == 5
+    assert count_mixtures(["a", "b", "a", "c"], 3) == 2
+    clips = solo_clips(read_manifest(solo_root))[0] * 40  # 160 clips, 3 classes
+    draws = draw_pairs(clips, 1000, 2, seed=3)
+    assert len(draws) == len({frozenset(d) for d in draws}) == 1000
+    assert draws == draw_pairs(clips, 1000, 2, seed=3)  # seeded
 
 
 @dataclasses.dataclass(frozen=True)

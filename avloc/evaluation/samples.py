@@ -6,6 +6,8 @@ ground truth, which only the oracle bounds and the scoring code read.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +204,10 @@ def draw_pairs(
 ) -> list[tuple[int, ...]]:
     """Seeded draws of ``num_sources`` clips of pairwise *different* classes per mixture.
 
+    No set of clips is drawn twice (a repeat would count one mixture double, and results are
+    keyed by mixture id). A manifest with fewer such sets than ``num_mixtures`` gives them all,
+    in a seeded order.
+
     Raises:
         ValueError: fewer distinct classes than ``num_sources``.
     """
@@ -212,12 +218,33 @@ def draw_pairs(
             f"manifest has {sorted(set(classes))}"
         )
     rng = np.random.default_rng(seed)
+    if num_mixtures >= count_mixtures(classes, num_sources):
+        every = [
+            picked
+            for picked in itertools.combinations(range(len(clips)), num_sources)
+            if len({classes[i] for i in picked}) == num_sources
+        ]
+        return [every[i] for i in rng.permutation(len(every))]
     draws: list[tuple[int, ...]] = []
+    seen: set[frozenset[int]] = set()
     while len(draws) < num_mixtures:
-        picked = rng.choice(len(clips), size=num_sources, replace=False)
-        if len({classes[i] for i in picked}) == num_sources:
-            draws.append(tuple(int(i) for i in picked))
+        picked = tuple(int(i) for i in rng.choice(len(clips), size=num_sources, replace=False))
+        if len({classes[i] for i in picked}) == num_sources and frozenset(picked) not in seen:
+            seen.add(frozenset(picked))
+            draws.append(picked)
     return draws
+
+
+def count_mixtures(classes: Sequence[str], num_sources: int) -> int:
+    """How many sets of ``num_sources`` clips with pairwise different classes exist.
+
+    The elementary symmetric polynomial of degree ``num_sources`` in the per-class clip counts.
+    """
+    ways = [1] + [0] * num_sources  # ways[k]: sets of k clips from the classes seen so far
+    for count in collections.Counter(classes).values():
+        for k in range(num_sources, 0, -1):
+            ways[k] += ways[k - 1] * count
+    return ways[num_sources]
 
 
 def separation_window_s(clips: Sequence[SceneClip], window_s: float | None, max_s: float) -> float:
