@@ -40,8 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``avloc`` command line; returns the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports the commands' modules: seconds
+    except KeyboardInterrupt:
+        print("avloc: interrupted", file=sys.stderr)
+        return 130
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

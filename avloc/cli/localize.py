@@ -1,23 +1,27 @@
 """``avloc localize``: heatmap overlays, maps, stems and a summary for files or folders of videos.
 
-Per video, in ``OUT/<relative name>/``: ``overlay.mp4``, ``maps.npz``, ``sources/<label>.wav``
-(+ ``residual.wav``) and ``summary.json``, written last so that a video interrupted half-way is
-redone on the next run while finished ones are skipped. Per run: ``OUT/summary.json`` and
-``OUT/summary.csv`` with one status per input (ok / failed / skipped).
+Per video, in ``OUT/<relative name>/`` (``_1``, ``_2``... when names clash, as ``a.mp4`` and
+``a.mkv`` do): ``.input`` (the video's path: the folder stays this video's on later runs),
+``overlay.mp4``, ``maps.npz``, ``sources/<label>.wav`` (+ ``residual.wav``) and ``summary.json``,
+written last so that a video interrupted half-way is redone on the next run while finished ones
+are skipped. Per run: ``OUT/summary.json`` and ``OUT/summary.csv`` with one status per input
+(ok / failed / skipped).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import io
+import itertools
 import json
 import math
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from avloc.maps import MapOptions
 
 SUMMARY_NAME = "summary.json"
+INPUT_MARKER = ".input"  # the absolute path of the video a folder's outputs are for
 COLORMAP = "turbo"  # avloc.viz.DEFAULT_COLORMAP, spelt out so `avloc --help` stays light
 
 
@@ -223,6 +228,34 @@ def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> N
     )
 
 
+def check_model_arguments(args: argparse.Namespace) -> None:
+    """Check the shared model flags that fail late otherwise (``--device`` fails with a
+    traceback from deep inside model loading), so that a run stops before any work."""
+    from avloc.inference import check_device
+
+    check_device(args.device, "--device")
+
+
+def check_output_folder(folder: Path, flag: str = "-o") -> None:
+    """Fail before any work if ``folder`` cannot take the outputs: a file stands in its (or a
+    parent's) place, or the folder (or the parent it would be made in) is not writable.
+
+    Raises:
+        ValueError: naming ``flag``, the folder and the problem.
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == folder:
+            raise ValueError(f"{flag} {folder}: is a file, not a folder")
+        raise ValueError(f"{flag} {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == folder:
+            raise ValueError(f"{flag} {folder}: the folder is not writable")
+        raise ValueError(f"{flag} {folder}: cannot make it, {existing} is not writable")
+
+
 def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
     """Build the pipeline the shared model flags describe."""
     from avloc.inference import Pipeline
@@ -252,9 +285,14 @@ def run(args: argparse.Namespace) -> int:
         separate=not args.no_separate,
     )
     _check_options(options)
-    items, missing = collect_inputs(args.inputs, args.glob)
+    check_model_arguments(args)
+    check_glob(args.glob)
+    check_output_folder(args.output)
+    items, problems = collect_inputs(args.inputs, args.glob, output=args.output)
+    if not items:  # nothing to do: say why before loading the model or writing anything
+        raise ValueError("; ".join(status.error for status in problems))
     pipeline = load_pipeline(args, decode_ahead=args.workers)
-    statuses = process_all(pipeline, items, args.output, options, missing, quiet=args.quiet)
+    statuses = process_all(pipeline, items, args.output, options, problems, quiet=args.quiet)
     failed = [s for s in statuses if s.status == "failed"]
     done = sum(s.status == "ok" for s in statuses)
     skipped = sum(s.status == "skipped" for s in statuses)
@@ -271,36 +309,168 @@ def _check_options(options: RenderOptions) -> None:
         raise ValueError(f"--opacity must be in [0, 1], got {options.opacity}")
 
 
+def check_glob(glob: str) -> str:
+    """``glob`` if it is a pattern inside each input folder: ``Path.glob`` raises
+    ``NotImplementedError`` on absolute patterns, and ``..`` would leave the folder.
+
+    Raises:
+        ValueError: an empty, absolute or ``..`` pattern.
+    """
+    parts = Path(glob).parts
+    if not glob or Path(glob).is_absolute() or ".." in parts:
+        raise ValueError(
+            f"--glob {glob!r}: must be a pattern relative to each input folder, e.g. '**/*.mp4'"
+        )
+    return glob
+
+
 def collect_inputs(
-    inputs: Sequence[str | Path], glob: str = "**/*"
+    inputs: Sequence[str | Path], glob: str = "**/*", output: Path | None = None
 ) -> tuple[list[InputItem], list[ItemStatus]]:
-    """Expand files and folders into videos with unique output names.
+    """Expand files and folders into videos, each named by its path in its input folder
+    without the extension (:func:`assign_output_names` makes the names unique per run).
+
+    ``output`` (the output folder) is left out of the input folders it lies in, so that a
+    second run does not take the first run's overlays for videos. Sub-folders that cannot be
+    read are skipped with a warning (``Path.glob`` skips them silently).
 
     Returns:
-        The videos, and a failed status for each input that does not exist.
+        The videos, and a failed status for each input that does not exist, and each folder
+        that cannot be read or holds no video ``glob`` matches.
+
+    Raises:
+        ValueError: ``output`` is an input folder itself.
     """
-    from avloc.data.folder import find_videos
+    from avloc.data.folder import VIDEO_EXTENSIONS, find_videos
 
     items: list[InputItem] = []
-    missing: list[ItemStatus] = []
+    failed: list[ItemStatus] = []
+    seen: set[Path] = set()
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            items += [
-                InputItem(p, str(p.relative_to(path).with_suffix("")))
-                for p in find_videos(path, glob)
-            ]
+            if output is not None and path.resolve() == output.resolve():
+                raise ValueError(
+                    f"-o {output}: is the input folder {path} too; the outputs would be read "
+                    "as videos on the next run, so pick another output folder"
+                )
+            skip = output if output is not None and _inside(output, path) else None
+            unreadable = unreadable_folders(path, glob, skip)
+            if path in unreadable:
+                failed.append(_failed(path, f"cannot read this folder ({unreadable[path]})"))
+                continue
+            for folder, reason in unreadable.items():
+                print(
+                    f"avloc localize: warning: {folder}: cannot read this folder ({reason}); "
+                    "the videos in it are skipped",
+                    file=sys.stderr,
+                )
+            found = [p for p in find_videos(path, glob) if not _inside(p, skip)]
+            if not found:
+                extensions = ", ".join(VIDEO_EXTENSIONS)
+                failed.append(_failed(path, f"no videos ({extensions}) match --glob {glob!r}"))
+            items += [InputItem(p, str(p.relative_to(path).with_suffix(""))) for p in found]
         elif path.exists():
             items.append(InputItem(path, path.stem))
         else:
-            missing.append(ItemStatus(str(path), "", "failed", f"{path}: no such file or folder"))
-    seen: dict[str, int] = {}
+            failed.append(_failed(path, "no such file or folder"))
     unique = []
-    for item in items:  # a.mp4 and a.mkv side by side keep distinct folders
-        count = seen.get(item.name, 0)
-        seen[item.name] = count + 1
-        unique.append(item if count == 0 else InputItem(item.path, f"{item.name}_{count}"))
-    return unique, missing
+    for item in items:  # a file named twice (or in two nested input folders) is done once
+        if item.path.resolve() not in seen:
+            seen.add(item.path.resolve())
+            unique.append(item)
+    return unique, failed
+
+
+def _failed(path: Path, problem: str) -> ItemStatus:
+    return ItemStatus(str(path), "", "failed", f"{path}: {problem}")
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (symbolic links resolved)."""
+    return folder is not None and path.resolve().is_relative_to(folder.resolve())
+
+
+def unreadable_folders(root: Path, glob: str, skip: Path | None = None) -> dict[Path, str]:
+    """The folders under ``root`` (itself included) that ``glob`` searches but that cannot be
+    listed, with why: ``Path.glob`` passes over them, and their videos, without a word.
+
+    A pattern names one folder level per part up to its first ``**``; past that, a recursive
+    pattern searches every folder and a flat one none. ``skip`` and what is under it are left
+    out.
+    """
+    parts = Path(glob).parts
+    named = parts.index("**") if "**" in parts else len(parts) - 1
+    found: dict[Path, str] = {}
+
+    def note(error: OSError) -> None:
+        found[Path(error.filename)] = error.strerror or str(error)
+
+    for folder, dirs, _files in os.walk(root, onerror=note):
+        level = len(Path(folder).relative_to(root).parts)
+        if level < named:
+            dirs[:] = [d for d in dirs if fnmatch.fnmatchcase(d, parts[level])]
+        elif "**" not in parts:
+            dirs.clear()
+        dirs[:] = [d for d in dirs if not _inside(Path(folder, d), skip)]
+    return found
+
+
+def assign_output_names(items: Sequence[InputItem], out_root: Path) -> list[InputItem]:
+    """Give each video an output folder that stays its own on later runs.
+
+    ``a.mkv`` and ``a.avi`` both want ``OUT/a``; ``_1``, ``_2``... part them. First each video
+    takes back the folder an earlier run made for it (whose summary or input marker names this
+    very file), so that a file added later never takes over another file's folder, nor gets
+    "skipped, already done" on another file's results; then each video without one takes the
+    first name neither taken in this run nor holding another file's outputs.
+    """
+    taken: set[str] = set()
+    names: dict[int, str] = {}
+    for index, item in enumerate(items):
+        for name in _candidate_names(item.name):
+            if not (out_root / name).is_dir():
+                break
+            if name not in taken and _same_file(folder_input(out_root / name), item.path):
+                names[index] = name
+                taken.add(name)
+                break
+    named = []
+    for index, item in enumerate(items):
+        if index not in names:
+            names[index] = next(
+                name
+                for name in _candidate_names(item.name)
+                if name not in taken and folder_input(out_root / name) is None
+            )
+            taken.add(names[index])
+        named.append(InputItem(item.path, names[index]))
+    return named
+
+
+def _candidate_names(name: str) -> Iterator[str]:
+    yield name
+    yield from (f"{name}_{count}" for count in itertools.count(1))
+
+
+def folder_input(out_dir: Path) -> str | None:
+    """The input an earlier run wrote ``out_dir`` for, as that run named it (its input marker,
+    else its summary's ``input``); None when neither exists (never used, or too early cut
+    off), and ``""`` when they cannot be read (the folder is then nobody's to take).
+    """
+    try:
+        if (out_dir / INPUT_MARKER).is_file():
+            return (out_dir / INPUT_MARKER).read_text(encoding="utf-8").strip()
+        if (out_dir / SUMMARY_NAME).is_file():
+            return str(json.loads((out_dir / SUMMARY_NAME).read_text(encoding="utf-8"))["input"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return None
+
+
+def _same_file(stored: str | None, path: Path) -> bool:
+    """Whether ``stored`` (absolute, or relative to the current folder) names ``path``."""
+    return bool(stored) and Path(str(stored)).resolve() == path.resolve()
 
 
 def process_all(
@@ -317,13 +487,14 @@ def process_all(
     from avloc.media import MediaError
 
     out_root.mkdir(parents=True, exist_ok=True)
+    items = assign_output_names(items, out_root)
     statuses = list(initial)
     for status in statuses:
         print(f"avloc localize: {status.error}", file=sys.stderr)
     for item in tqdm(items, desc="videos", unit="video", disable=quiet):
         out_dir = out_root / item.name
         start = time.perf_counter()
-        if (out_dir / SUMMARY_NAME).exists():
+        if (out_dir / SUMMARY_NAME).exists():  # this file's own: see assign_output_names
             statuses.append(ItemStatus(str(item.path), item.name, "skipped", "already done"))
         else:
             try:
@@ -357,6 +528,7 @@ def process_video(
     with tqdm(total=total, desc=path.name, unit="frame", leave=False, disable=quiet) as bar:
         loc = pipeline.localize(path, progress=bar.update)
     out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / INPUT_MARKER, str(path.resolve()))  # claims the folder
     write_maps(out_dir / "maps.npz", loc)
     write_overlay_video(
         out_dir / "overlay.mp4",

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from avloc.cli.localize import add_model_arguments, load_pipeline, write_sources
+from avloc.cli.localize import (
+    add_model_arguments,
+    check_model_arguments,
+    check_output_folder,
+    load_pipeline,
+    write_sources,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     point = parse_point(args.point) if args.point is not None else None
     if not args.video.is_file():
         raise FileNotFoundError(f"{args.video}: no such video file")
+    check_model_arguments(args)
+    check_output_folder(args.output)
     pipeline = load_pipeline(args)
     args.output.mkdir(parents=True, exist_ok=True)
     if point is not None:
