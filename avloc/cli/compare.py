@@ -33,9 +33,24 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _check_result_paths(args: argparse.Namespace) -> None:
+    """Name a folder given for a result file (``load_record`` would call it missing), and check
+    ``--out`` before any bootstrap runs."""
+    from avloc.cli.evaluate import check_out_file
+
+    for path in (args.base, args.new):
+        if path is not None and path.is_dir():
+            raise ValueError(
+                f"{path} is a folder; expected a result JSON file written by `avloc evaluate --out`"
+            )
+    if args.out is not None:
+        check_out_file(args.out)
+
+
 def run(args: argparse.Namespace) -> int:
     from avloc.evaluation import statistics as S
 
+    _check_result_paths(args)
     base = S.load_record(args.base, args.base_method)
     if args.new is None:
         if args.out is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -228,6 +229,87 @@ def _evaluate_one(
     )
 
 
+def check_writable_folder(folder: Path, flag: str) -> None:
+    """Fail unless ``folder`` is, or can be made, a writable folder.
+
+    It need not exist yet: its nearest existing ancestor must be a writable folder (a file
+    there would make ``mkdir`` fail). Nothing is created, so a failed run leaves no folders.
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag}: cannot create the folder {folder}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag}: the folder {existing} is not writable")
+
+
+def check_out_file(path: Path, flag: str = "--out") -> None:
+    """Fail unless a result file can be written at ``path`` (not a folder; its folder writable)."""
+    if path.is_dir():
+        raise ValueError(
+            f"{flag} {path} is a folder; give the result file's path, e.g. {path / 'result.json'}"
+        )
+    check_writable_folder(path.parent, f"{flag} {path}")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Check ``--out`` and ``--save-maps`` before any work: an evaluation can take hours, and a
+    path that cannot be written would otherwise only fail once it is over, losing it all."""
+    if args.out is not None:
+        check_out_file(args.out)
+    if args.save_maps is not None:
+        if args.save_maps.exists() and not args.save_maps.is_dir():
+            raise ValueError(
+                f"--save-maps {args.save_maps} is a file; give a folder to write the maps into"
+            )
+        check_writable_folder(args.save_maps, f"--save-maps {args.save_maps}")
+
+
+def _scored_and_lost(result: Any) -> tuple[int, int, list[Any], str]:
+    """How many items a result scored, out of how many, which were lost, and what an item is."""
+    from avloc.evaluation.results import ClassAwareResult, LocalizationResult
+
+    if isinstance(result, LocalizationResult):
+        return result.num_samples, len(result.requested_ids), list(result.missing), "items"
+    assert isinstance(result, ClassAwareResult)
+    clips = result.num_match_clips + result.num_eval_clips
+    return len(result.scores), clips, list(result.missing), "clips"
+
+
+def _report_losses(args: argparse.Namespace, result: Any, warned: set[tuple[str, ...]]) -> None:
+    """Say on stderr what a run could not score, which otherwise only shows in the JSON.
+
+    A run that scored nothing is an error, not a table of empty metrics. ``warned`` holds the
+    id lists already reported, so ``--baseline all`` warns once about a shared test set.
+    """
+    if _KINDS[args.protocol] == "separation":
+        return  # mixtures the silence rule skips are counted in the table and the JSON
+    scored, total, lost, unit = _scored_and_lost(result)
+    if scored == 0 and not result.partial:
+        why = (
+            f"{len(lost)} of {total} {unit} missing or unreadable; e.g. {lost[0].id}: "
+            f"{lost[0].reason}"
+            if lost
+            else f"no frame of its {total} clips shows a sounding object with a box"
+        )
+        raise ValueError(f"{args.root}: nothing could be scored: {why}")
+    ids = tuple(m.id for m in lost)
+    if not ids or ids in warned:
+        return
+    warned.add(ids)
+    shown = ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
+    where = (
+        f"see missing_ids in {args.out}"
+        if args.out is not None
+        else "--out records why, in missing_ids"
+    )
+    print(
+        f"warning: {len(ids)} of {total} {unit} missing or unreadable (ids: {shown}); {where}",
+        file=sys.stderr,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from avloc.evaluation.report import (
         format_interval_table,
@@ -240,8 +322,14 @@ def run(args: argparse.Namespace) -> int:
     kind = _KINDS[args.protocol]
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    _check_outputs(args)
+    if args.device is not None:
+        from avloc.inference import check_device
+
+        check_device(args.device, "--device")
     predictors, sha256 = _make_predictors(args, kind)
     results: list[Any] = []
+    warned: set[tuple[str, ...]] = set()
     status = 0
     for predictor in predictors:
         save_maps = args.save_maps
@@ -253,7 +341,9 @@ def run(args: argparse.Namespace) -> int:
             results.append(interrupted.result)
             status = 130
             print("avloc evaluate: interrupted; writing the partial result", file=sys.stderr)
+            _report_losses(args, results[-1], warned)
             break
+        _report_losses(args, results[-1], warned)
     print(format_table(results))
     print(format_interval_table(results))
     if args.out is not None:

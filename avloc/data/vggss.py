@@ -57,12 +57,20 @@ def _aliases(file_id: str) -> tuple[str, ...]:
 
 
 def _clip_box(raw: Any, where: str) -> NormBox:
+    """A box clipped to [0, 1]; an inverted one (max below min) is an annotation error, named
+    here rather than surfacing mid-evaluation as an empty ground truth."""
     try:
-        x0, y0, x1, y1 = (min(max(float(v), 0.0), 1.0) for v in raw)
+        x0, y0, x1, y1 = (float(v) for v in raw)
     except (TypeError, ValueError):
         raise ValueError(
             f"{where}: bbox {raw!r} is not four numbers [xmin, ymin, xmax, ymax]"
         ) from None
+    if x1 < x0 or y1 < y0:
+        raise ValueError(
+            f"{where}: bbox {raw!r} is inverted (xmax < xmin or ymax < ymin); expected "
+            "[xmin, ymin, xmax, ymax]"
+        )
+    x0, y0, x1, y1 = (min(max(v, 0.0), 1.0) for v in (x0, y0, x1, y1))
     return (x0, y0, x1, y1)
 
 
@@ -71,7 +79,7 @@ def _parse_entry(raw: Any, where: str) -> tuple[str, str, tuple[NormBox, ...]]:
         raise ValueError(f'{where}: expected {{"file", "class", "bbox"}}, got {raw!r:.120}')
     if not isinstance(raw["bbox"], list):
         raise ValueError(f"{where}: 'bbox' must be a list of boxes, got {raw['bbox']!r:.80}")
-    boxes = tuple(_clip_box(box, where) for box in raw["bbox"])
+    boxes = tuple(_clip_box(box, f"{where} ({raw['file']})") for box in raw["bbox"])
     return str(raw["file"]), str(raw.get("class", "")), boxes
 
 

@@ -235,13 +235,10 @@ class SavedMaps:
         path = Path(self.folder) / f"{sample_id}.npy"
         if not path.is_file():
             raise FileNotFoundError(f"no saved map {path} for sample {sample_id}")
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as error:
-            raise ValueError(f"{path}: not a readable .npy map ({error})") from error
-        if not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"{path}: holds {arr.dtype} values, not a numeric map")
-        return np.asarray(arr)
+        arr = read_npy_map(path)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{path}: the map holds NaN or infinite values")
+        return arr
 
     def predict_map(self, sample: ImageAudioSample) -> np.ndarray:
         arr = self._load(sample.id)
@@ -260,6 +257,33 @@ class SavedMaps:
                 f"{CLASSES_FILE}, got {arr.shape}"
             )
         return ClassMaps(arr, names)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def read_npy_map(path: Path) -> np.ndarray:
+    """A numeric array from a ``.npy`` file; any other content is a ValueError naming the file.
+
+    numpy's own errors mislead here: a text file, or an array of Python objects, reads as
+    "contains pickled (object) data ... load it unsafely", and an empty file as EOFError.
+    """
+    with open(path, "rb") as handle:
+        magic = handle.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        raise ValueError(
+            f"{path}: not a numeric .npy array (no .npy header; write maps with numpy.save)"
+        )
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        why = "it holds Python objects" if "pickle" in str(error) else str(error)
+        raise ValueError(f"{path}: not a numeric .npy array ({why})") from None
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path}: not a numeric .npy array (damaged: {error})") from None
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{path}: not a numeric .npy array (it holds {arr.dtype} values)")
+    return np.asarray(arr)
 
 
 def read_class_names(folder: Path) -> tuple[str, ...]:

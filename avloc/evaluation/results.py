@@ -121,6 +121,7 @@ class ClassAwareResult:
     num_skipped_frames: int = 0  # frames whose sounding classes all had empty boxes
     partial: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    missing: tuple[MissingItem, ...] = ()  # clips skipped because their media could not be read
 
     @property
     def cious(self) -> np.ndarray:
@@ -168,6 +169,7 @@ class ClassAwareResult:
             "num_eval_clips": self.num_eval_clips,
             "num_match_clips": self.num_match_clips,
             "num_skipped_frames": self.num_skipped_frames,
+            "missing_ids": [{"id": m.id, "reason": m.reason} for m in self.missing],
             "vocabulary": list(self.vocabulary),
             "per_class": self.per_class(),
             "matching": None if self.matching is None else self.matching.to_json(),

@@ -98,7 +98,36 @@ def _checked_map(pred: Any, predictor_name: str, sample_id: str) -> np.ndarray:
         raise ValueError(
             f"{predictor_name} returned a map of shape {arr.shape} for {sample_id}; expected (h, w)"
         )
+    _check_finite(arr, predictor_name, sample_id)
     return arr
+
+
+def _check_finite(maps: np.ndarray, predictor_name: str, sample_id: str) -> None:
+    """Name the predictor and the sample: the metrics' own check can only say "map"."""
+    if not np.all(np.isfinite(maps)):
+        raise ValueError(
+            f"{predictor_name} returned a map with NaN or infinite values for {sample_id}"
+        )
+
+
+def _check_ground_truth(
+    items: Iterable[Any], gt_of: Callable[[Any], np.ndarray], where: Callable[[Any], str]
+) -> None:
+    """Fail before any work on an annotation whose ground truth covers no pixel at the
+    evaluation size (an inverted, empty or sub-pixel box): cIoU is undefined for it, and the
+    error would otherwise end the run midway with nothing written."""
+    for item in items:
+        if gt_of(item).sum() <= 0:
+            raise ValueError(
+                f"{where(item)}: its boxes {list(item.boxes)} cover no pixel of the evaluation "
+                "frame, so cIoU is undefined; fix or remove this annotation"
+            )
+
+
+def _nothing_to_score(what: str, missing: Sequence[MissingItem]) -> ValueError:
+    """The error for a test set with no usable item, with the first missing item's reason."""
+    first = f"; e.g. {missing[0].id}: {missing[0].reason}" if missing else ""
+    return ValueError(f"{what}{first}")
 
 
 def _run_localization(
@@ -175,7 +204,8 @@ def evaluate_flickr(
         progress: show a tqdm bar.
 
     Raises:
-        ValueError: a non-Flickr preset, or a malformed annotation.
+        ValueError: a non-Flickr preset, a malformed annotation, one whose boxes cover no
+            pixel, or no sample to score.
         FileNotFoundError: ``root`` lacks ``Annotations/`` or ``Data/``.
         EvaluationInterrupted: Ctrl-C; carries the partial result.
     """
@@ -186,12 +216,27 @@ def evaluate_flickr(
         raise ValueError(f"evaluate_flickr needs a Flickr preset, got {protocol.name!r}")
     frame = protocol.annotation_frame
     test_set = read_flickr(root, test_list)
+    if not test_set.samples:
+        raise _nothing_to_score(
+            f"{root}: no Flickr-SoundNet sample to score: "
+            + (
+                f"none of the {len(test_set.requested_ids)} requested ids has its "
+                "Annotations/<id>.xml, <id>.jpg and <id>.wav (under Data/)"
+                if test_set.requested_ids
+                else "Annotations/ holds no <id>.xml file"
+            ),
+            test_set.missing_ids,
+        )
     items = test_set.samples[:limit] if limit is not None else test_set.samples
     size = protocol.rule.eval_size
 
+    def gt_of(item: Any) -> np.ndarray:
+        return loc.consensus_map(item.boxes, size, frame)
+
+    _check_ground_truth(items, gt_of, lambda item: f"{Path(root) / 'Annotations' / item.id}.xml")
+
     def build(item: Any, rate: int) -> S.LocalizationSample:
-        gt = loc.consensus_map(item.boxes, size, frame)
-        return S.flickr_sample(item, gt, rate, protocol.frame_crop, frame)
+        return S.flickr_sample(item, gt_of(item), rate, protocol.frame_crop, frame)
 
     finish = _finisher(predictor, protocol, test_set.requested_ids, test_set.missing_ids)
 
@@ -216,7 +261,8 @@ def evaluate_vggss(
         predictor, protocol, limit, save_maps, progress: as :func:`evaluate_flickr`.
 
     Raises:
-        ValueError: a non-VGG-SS preset or a malformed json.
+        ValueError: a non-VGG-SS preset, a malformed json, an entry whose boxes cover no
+            pixel, or no clip with media.
         EvaluationInterrupted: Ctrl-C; carries the partial result.
     """
     from avloc.data.vggss import read_vggss
@@ -225,11 +271,25 @@ def evaluate_vggss(
     if protocol.dataset != "vggss":
         raise ValueError(f"evaluate_vggss needs a VGG-SS preset, got {protocol.name!r}")
     test_set = read_vggss(annotations, media_root)
+    if not test_set.samples:
+        raise _nothing_to_score(
+            f"{annotations} lists no clip"
+            if not test_set.requested_ids
+            else f"{media_root}: no VGG-SS clip to score: none of the "
+            f"{len(test_set.requested_ids)} clips of {annotations} has its media here "
+            "(<file>.jpg + <file>.wav, or <file>.mp4)",
+            test_set.missing_ids,
+        )
     items = test_set.samples[:limit] if limit is not None else test_set.samples
     size = protocol.rule.eval_size
 
+    def gt_of(item: Any) -> np.ndarray:
+        return loc.union_map(item.boxes, size)
+
+    _check_ground_truth(items, gt_of, lambda item: f"{annotations}: entry {item.id!r}")
+
     def build(item: Any, rate: int) -> S.LocalizationSample:
-        return S.vggss_sample(item, loc.union_map(item.boxes, size), rate, protocol.frame_crop)
+        return S.vggss_sample(item, gt_of(item), rate, protocol.frame_crop)
 
     finish = _finisher(predictor, protocol, test_set.requested_ids, test_set.missing_ids)
 
@@ -306,7 +366,33 @@ def _predict_classes(
 ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Raw (K, h, w) maps, their names, and the maps resized to (K, E, E)."""
     out = predictor.predict_class_maps(sample)
+    _check_finite(np.asarray(out.maps), predictor.name, sample.id)
     return out.maps, out.names, np.stack([prepare_map(m, rule) for m in out.maps])
+
+
+SamplesOf = Callable[[Sequence[SceneClip]], Iterator[S.ClassAwareSample]]
+Unreadable = dict[str, MissingItem]  # clip id -> why; a dict, so a clip tried twice counts once
+
+
+def _readable_samples(
+    samples_of: SamplesOf, clips: Iterable[SceneClip], unreadable: Unreadable
+) -> Iterator[S.ClassAwareSample]:
+    """The frames of each clip whose media can be read, clip by clip.
+
+    A clip that cannot be read (corrupt, no audio or video stream, file gone) is noted in
+    ``unreadable`` with the decoder's reason and skipped whole, as Flickr / VGG-SS skip an
+    unreadable item: one bad clip must not end a run. A clip's frames are decoded before any
+    is yielded, so a clip is never half scored.
+    """
+    from avloc.media import MediaError
+
+    for clip in clips:
+        try:
+            frames = list(samples_of([clip]))
+        except (MediaError, FileNotFoundError) as error:
+            unreadable.setdefault(clip.clip_id, MissingItem(clip.clip_id, f"unreadable: {error}"))
+            continue
+        yield from frames
 
 
 def _match_classes(
@@ -335,7 +421,9 @@ def _match_classes(
             counts[c] += 1
             score[:, c] += [loc.ciou(b, gt) for b in binary]
     if score is None:
-        raise ValueError("pseudo-class matching needs a non-empty matching split")
+        raise ValueError(
+            "pseudo-class matching needs a non-empty matching split (with a readable clip)"
+        )
     return hungarian_match(score / np.maximum(counts, 1), names, vocabulary, counts)
 
 
@@ -368,7 +456,8 @@ def evaluate_class_aware(
     The first ``ceil(match_fraction · clips)`` clips (or ``match_manifest``) form the matching
     split, held out from scoring for every method so that all rows of a table share one set.
     Predictors naming vocabulary classes are matched by name; pseudo-classes by the Hungarian
-    algorithm on the matching split.
+    algorithm on the matching split. A clip whose media cannot be read is skipped and listed
+    in the result's ``missing``, as Flickr / VGG-SS list theirs.
 
     Args:
         manifest: a ``manifest.jsonl`` or its folder.
@@ -381,7 +470,8 @@ def evaluate_class_aware(
         progress: show a tqdm bar.
 
     Raises:
-        ValueError: bad manifest, scenes without a preset, too few clips to match.
+        ValueError: bad manifest, scenes without a preset, too few clips to match, no
+            readable clip.
         EvaluationInterrupted: Ctrl-C; carries the partial result.
     """
     clips = read_manifest(manifest)
@@ -402,8 +492,9 @@ def evaluate_class_aware(
         )
 
     save = _class_map_saver(Path(save_maps) if save_maps is not None else None)
+    unreadable: Unreadable = {}
     matching = _choose_matching(
-        predictor, samples_of, match_clips, eval_clips, vocabulary, protocol, save
+        predictor, samples_of, match_clips, eval_clips, vocabulary, protocol, save, unreadable
     )
     scores: list[FrameScore] = []
     skipped = 0
@@ -412,13 +503,13 @@ def evaluate_class_aware(
         return ClassAwareResult(
             predictor.name, protocol, vocabulary, tuple(scores), matching,
             len(match_clips), len(eval_clips), skipped, partial,
+            missing=tuple(unreadable.values()),
         )  # fmt: skip
 
     total = len(eval_clips) * protocol.frames_per_clip
+    frames = _readable_samples(samples_of, eval_clips, unreadable)
     try:
-        for sample in _progress(
-            samples_of(eval_clips), total, f"{protocol.name}/{predictor.name}", progress
-        ):
+        for sample in _progress(frames, total, f"{protocol.name}/{predictor.name}", progress):
             raw, names, maps = _predict_classes(predictor, sample, protocol.rule)
             save(sample.id, raw, names)
             frame = _frame_score(sample, apply_matching(maps, names, matching), protocol)
@@ -433,25 +524,37 @@ def evaluate_class_aware(
 
 def _choose_matching(
     predictor: ClassMapPredictor,
-    samples_of: Callable[[Sequence[SceneClip]], Iterator[S.ClassAwareSample]],
+    samples_of: SamplesOf,
     match_clips: Sequence[SceneClip],
     eval_clips: Sequence[SceneClip],
     vocabulary: tuple[str, ...],
     protocol: ClassAwareProtocol,
     save: MapSaver,
+    unreadable: Unreadable,
 ) -> ClassMatching:
-    """By name when the predictor names every vocabulary class (or the preset says so)."""
+    """By name when the predictor names every vocabulary class (or the preset says so).
+
+    The predictor's names are read off the first readable clip; unreadable clips met on the way
+    are noted in ``unreadable``.
+    """
     method = protocol.matching
     names: tuple[str, ...] | None = None
     if method != "hungarian":
-        first = next(samples_of([*eval_clips, *match_clips][:1]))
+        clips = [*eval_clips, *match_clips]
+        first = next(_readable_samples(samples_of, clips, unreadable), None)
+        if first is None:
+            raise _nothing_to_score(
+                f"none of the {len(clips)} clips of the manifest could be read",
+                list(unreadable.values()),
+            )
         names = predictor.predict_class_maps(first).names
         if method == "auto":
             method = "by-name" if set(vocabulary) <= set(names) else "hungarian"
     if method == "hungarian":
         if not match_clips:
             raise ValueError("pseudo-class maps need a matching split: set match_fraction > 0")
-        return _match_classes(predictor, samples_of(match_clips), vocabulary, protocol, save)
+        samples = _readable_samples(samples_of, match_clips, unreadable)
+        return _match_classes(predictor, samples, vocabulary, protocol, save)
     assert names is not None
     return match_by_name(names, vocabulary)
 

@@ -9,6 +9,7 @@ SDR minus the SDR obtained by using the mixture itself as every estimate.
 
 from __future__ import annotations
 
+import types
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,8 +84,29 @@ def si_sdr(estimate: Tensor, reference: Tensor, eps: float = 1e-8) -> Tensor:
     return 10.0 * torch.log10(ratio)
 
 
+def _numpy_linalg_alias() -> None:
+    """Give ``numpy.linalg`` back the ``linalg`` alias that mir_eval's separation code names.
+
+    mir_eval 0.8.2 (the latest release) guards its solves with
+    ``except np.linalg.linalg.LinAlgError:``; NumPy 2.4 removed ``numpy.linalg.linalg``, so
+    whenever anything propagates through that ``try`` (a Ctrl-C, or a real LinAlgError) the
+    ``except`` clause itself raises AttributeError: the interrupt is lost, and with it the
+    partial result. The alias points at ``numpy.linalg._linalg``, the module it named before
+    (which holds ``LinAlgError``), and is added only where it is missing. Drop this once
+    mir_eval no longer names ``np.linalg.linalg``.
+    """
+    if hasattr(np.linalg, "linalg"):
+        return
+    alias = getattr(np.linalg, "_linalg", None)
+    if alias is None or not hasattr(alias, "LinAlgError"):
+        alias = types.SimpleNamespace(LinAlgError=np.linalg.LinAlgError)
+    setattr(np.linalg, "linalg", alias)  # noqa: B010 - mypy rejects a plain module attribute
+
+
 def _bss_mir_eval(references: np.ndarray, estimates: np.ndarray) -> BssResult:
     import mir_eval.separation
+
+    _numpy_linalg_alias()
 
     with warnings.catch_warnings():
         # mir_eval >= 0.8 marks bss_eval_sources deprecated; it is still the reference here.
