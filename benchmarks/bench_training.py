@@ -8,7 +8,10 @@ training reads them: window, augmentation (the recipe's, per stage), normalisati
 collation; batched (``ClipDataset.__getitems__``, what the DataLoader calls) and one clip at a
 time. Prints markdown tables.
 
-    python benchmarks/bench_training.py [--threads 2] [--steps 6] [--batch-size N]
+    python benchmarks/bench_training.py [--threads 2] [--steps 6] [--batch-size N] [--compile]
+
+``--compile`` adds bf16 channels-last rows with the encoders and separator wrapped by
+``torch.compile`` (inductor; its compile time is reported apart, not counted in clips/s).
 
 (Run from the repository root: ``training`` is not an installed package.)
 """
@@ -148,17 +151,27 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--model", default="avloc-small")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time bf16 channels-last under torch.compile"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     recipe = get_recipe("avloc_small")
     generator = torch.Generator().manual_seed(0)
     rows = []
-    for precision, channels_last in itertools.product(("fp32", "bf16"), (False, True)):
+    setups = [(*pair, False) for pair in itertools.product(("fp32", "bf16"), (False, True))]
+    if args.compile:
+        setups.append(("bf16", True, True))
+    compile_s: dict[str, float] = {}
+    for precision, channels_last, compiled in setups:
         config = dataclasses.replace(
             recipe, precision=precision, channels_last=channels_last, model=args.model
         )
         torch.manual_seed(0)
         model: Any = place_model(create_model(args.model), config, torch.device("cpu"))
+        if compiled:
+            for module in (model.visual, model.audio, model.separator):
+                module.compile(dynamic=False)
         centroids = torch.randn(model.class_head.centroids.shape, generator=generator)
         model.class_head.set_centroids(centroids)
         data = SimpleNamespace(train=None, collate=None, train_view=lambda *_: None)
@@ -166,8 +179,12 @@ def main() -> None:
             size, window_s, _ = _stage_shape(recipe, name, args.batch_size)
             batch = _batch(model, size, window_s, generator)
             stage = STAGE_BUILDERS[name](config, data)
+            if compiled:  # one untimed step pays for compilation
+                start = time.perf_counter()
+                _time_stage(stage, model, config, batch, 1)
+                compile_s[name] = time.perf_counter() - start
             rate, cpu = _time_stage(stage, model, config, batch, args.steps)
-            layout = "channels-last" if channels_last else "NCHW"
+            layout = ("channels-last" if channels_last else "NCHW") + (", compiled" * compiled)
             rows.append((name, precision, layout, size, window_s, rate, cpu))
     print(f"\n{args.model}, {args.threads} threads, CPU: model steps\n")
     # CPU s/step exposes contention: on idle cores wall time ~ CPU time / threads.
@@ -184,6 +201,8 @@ def main() -> None:
             f"| {name} | {size} | {window_s:g} | {precision} | {layout} | {rate:.1f} "
             f"| {per_100:.0f} | {cpu:.3f} |"
         )
+    if compile_s:
+        print("\ntorch.compile time, s: " + ", ".join(f"{k} {v:.0f}" for k, v in compile_s.items()))
     print("\nMaking one batch of samples from the decoded clips (the recipe's augmentation)\n")
     print("| stage | batch | batched ms | one clip at a time ms |")
     print("| --- | ---: | ---: | ---: |")
