@@ -178,6 +178,10 @@ def _hann_weights(length: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float32)
 
 
+class ModelOutputError(ValueError):
+    """The model itself gave unusable output (NaN maps): every input would fail the same way."""
+
+
 def check_device(device: str | None, name: str = "device") -> str | None:
     """``device`` if this torch can run a model on it (None stays None: the model's own).
 
@@ -541,6 +545,7 @@ class Pipeline:
         Raises:
             FileNotFoundError: missing file. media.MediaError (a ValueError): unreadable
             media, no video or no audio stream. TypeError: unsupported ``video``.
+            ModelOutputError (a ValueError): the model gave NaN or infinite maps.
         """
         source = open_source(video)
         window = round(self.audio_window_s * self.sample_rate)
@@ -564,6 +569,11 @@ class Pipeline:
         if results.num_frames == 0:
             raise media.EmptyMediaError(str(video), "no frames could be decoded")
         times, maps, class_maps, probs, vectors, level = results.arrays()
+        if not (np.isfinite(maps).all() and np.isfinite(class_maps).all()):
+            raise ModelOutputError(
+                f"the model gave NaN or infinite maps for {video}: its weights are damaged or "
+                "come from a diverged training run (the video is not at fault)"
+            )
         silence_classes = self.silence_classes
         objects = extract_objects(
             class_maps,

@@ -196,3 +196,27 @@ def test_output_that_cannot_take_outputs(
     assert _localize(str(clip), "-o", str(locked / "new")) == 2
     assert f"{locked} is not writable" in _error_line(capsys)
     assert not list(locked.iterdir())
+
+
+def test_a_model_giving_nan_maps_stops_the_batch_and_blames_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avloc.checkpoint import save_bundle
+    from avloc.pretrained import load_model
+
+    # finite weights that still give NaN, as a flipped exponent bit can make: they overflow
+    model = load_model(MODEL)
+    with torch.no_grad():
+        for param in model.visual.parameters():
+            param.fill_(3e38)
+    broken = save_bundle(model, tmp_path / "broken.safetensors")
+    videos = tmp_path / "videos"
+    for name in ("a", "b"):
+        _clip(videos / f"{name}.mp4")
+    out = tmp_path / "out"
+    argv = ["localize", str(videos), "-o", str(out), *FAST]
+    argv[argv.index(MODEL)] = str(broken)
+    assert main(argv) == 2
+    assert "the model gave NaN or infinite maps" in _error_line(capsys)
+    assert not list(out.glob("*/summary.json"))  # nothing counts as done, or marked as done
+    assert not list(out.glob("*/maps.npz"))

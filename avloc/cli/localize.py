@@ -484,6 +484,7 @@ def process_all(
     """Process each video, skipping finished ones and reporting (not raising) bad files."""
     from tqdm import tqdm
 
+    from avloc.inference import ModelOutputError
     from avloc.media import MediaError
 
     out_root.mkdir(parents=True, exist_ok=True)
@@ -502,6 +503,9 @@ def process_all(
                 status = ItemStatus(
                     str(item.path), item.name, "ok", seconds=time.perf_counter() - start
                 )
+            except ModelOutputError:  # not this video's fault: the rest would fail alike
+                write_run_summary(out_root, statuses)
+                raise
             except (MediaError, ValueError, OSError, RuntimeError) as error:
                 message = str(error)  # media errors already start with the file's path
                 if not message.startswith(str(item.path)):
