@@ -303,6 +303,9 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
     bad_map.write_text(json.dumps({"violin": "forty"}))
     with pytest.raises(ValueError, match=r"map\.json: entry for 'violin'"):
         make_scene(replace(TINY, soundfont=default_soundfont(), program_map=bad_map), 0)
+    bad_map.write_text(json.dumps({"violin": {"program": 40, "bank": "x"}}))
+    with pytest.raises(ValueError, match=r"map\.json: entry for 'violin': \{'bank': 'x'\}"):
+        make_scene(replace(TINY, soundfont=default_soundfont(), program_map=bad_map), 0)
     with pytest.raises(FileNotFoundError, match=r"missing\.sf2"):
         make_scene(replace(TINY, soundfont=tmp_path / "missing.sf2"), 0)
 

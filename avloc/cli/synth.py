@@ -44,7 +44,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--soundfont", type=Path, default=None, help="a .sf2 soundfont")
     parser.add_argument(
-        "--program-map", type=Path, default=None, help='JSON {class: program | {"program", "bank"}}'
+        "--program-map",
+        type=Path,
+        default=None,
+        help='a JSON file {class: program | {"program", "bank"}}',
     )
     parser.add_argument(
         "--vary-timbre",

@@ -117,6 +117,9 @@ def _instrument_from_entry(name: str, entry: Any, where: Path) -> Instrument:
             f"{where}: 'alternates' of {name!r} must be a list of program numbers, got "
             f"{alternates!r}"
         )
+    numbers = {k: entry[k] for k in ("program", "bank", "low", "high") if k in entry}
+    if bad := {k: v for k, v in numbers.items() if isinstance(v, bool) or not isinstance(v, int)}:
+        raise ValueError(f"{where}: entry for {name!r}: {bad} must be whole numbers")
     base = BUILTIN_INSTRUMENTS.get(name)
     bank = int(entry.get("bank", 0))
     default_keys = base.keys if base and base.bank == bank else (35, 38, 42, 45, 48)
