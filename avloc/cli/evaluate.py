@@ -26,7 +26,9 @@ from avloc.cli.localize import (
     add_map_smoothing_argument,
     add_mask_rule_argument,
     add_scales_argument,
+    check_model_arguments,
     map_options,
+    nearest_existing,
 )
 
 if TYPE_CHECKING:
@@ -235,9 +237,7 @@ def check_writable_folder(folder: Path, flag: str) -> None:
     It need not exist yet: its nearest existing ancestor must be a writable folder (a file
     there would make ``mkdir`` fail). Nothing is created, so a failed run leaves no folders.
     """
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise ValueError(f"{flag}: cannot create the folder {folder}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -323,10 +323,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     _check_outputs(args)
-    if args.device is not None:
-        from avloc.inference import check_device
-
-        check_device(args.device, "--device")
+    check_model_arguments(args)
     predictors, sha256 = _make_predictors(args, kind)
     results: list[Any] = []
     warned: set[tuple[str, ...]] = set()

@@ -236,6 +236,13 @@ def check_model_arguments(args: argparse.Namespace) -> None:
     check_device(args.device, "--device")
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path``, or its nearest ancestor that exists: where ``mkdir(parents=True)`` starts."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_output_folder(folder: Path, flag: str = "-o") -> None:
     """Fail before any work if ``folder`` cannot take the outputs: a file stands in its (or a
     parent's) place, or the folder (or the parent it would be made in) is not writable.
@@ -243,9 +250,7 @@ def check_output_folder(folder: Path, flag: str = "-o") -> None:
     Raises:
         ValueError: naming ``flag``, the folder and the problem.
     """
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         if existing == folder:
             raise ValueError(f"{flag} {folder}: is a file, not a folder")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from avloc.media.decode_audio import iter_audio, read_audio
 from avloc.media.decode_video import VideoFrames, iter_video, read_image, read_video
-from avloc.media.encode import write_audio, write_image
+from avloc.media.encode import remove_partial_files, write_audio, write_image
 from avloc.media.encode_video import VideoWriter, write_video
 from avloc.media.errors import (
     CorruptMediaError,
@@ -63,6 +63,7 @@ __all__ = [
     "read_audio",
     "read_image",
     "read_video",
+    "remove_partial_files",
     "write_audio",
     "write_image",
     "write_video",

@@ -33,7 +33,20 @@ def _temp_sibling(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     final = Path(path)
     if not final.parent.is_dir():
         raise FileNotFoundError(f"{final}: the folder {final.parent} does not exist")
-    return final, final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.part")
+    return final, final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}{_PARTIAL_SUFFIX}")
+
+
+_PARTIAL_SUFFIX = ".part"
+
+
+def remove_partial_files(folder: str | os.PathLike[str]) -> None:
+    """Delete the temp files atomic writes left in ``folder``.
+
+    A write removes its own on failure, but a process killed mid-write (a terminated worker)
+    cannot.
+    """
+    for partial in Path(folder).glob(f".*{_PARTIAL_SUFFIX}"):
+        partial.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -246,16 +246,6 @@ def _results(job: _Job) -> Iterator[tuple[int, SceneClip | str]]:
         yield from pool.imap_unordered(_worker, [(job, i) for i in indices], chunksize=2)
 
 
-def _remove_partial_files(out: Path) -> None:
-    """Delete the atomic writer's ``.<name>.<random>.part`` files in ``out``'s subfolders.
-
-    A worker process stopped mid-write (Ctrl-C reaches the whole process group, and the pool
-    then terminates its workers) never gets to remove its own.
-    """
-    for partial in out.glob("*/.*.part"):
-        partial.unlink(missing_ok=True)
-
-
 def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) -> GenerateResult:
     """Write ``config.num_clips`` scenes to ``out_dir``.
 
@@ -268,9 +258,12 @@ def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) ->
     """
     from tqdm import tqdm
 
+    from avloc.media import remove_partial_files
+
     spec, root = make_spec(config)
     out = Path(out_dir)
-    for sub in ("clips", "stems") if config.layout == "clips" else ("Annotations", "Data"):
+    subfolders = ("clips", "stems") if config.layout == "clips" else ("Annotations", "Data")
+    for sub in subfolders:
         (out / sub).mkdir(parents=True, exist_ok=True)
     job = _Job(config, spec, root, out)
     done: dict[int, SceneClip | str] = {}
@@ -279,7 +272,8 @@ def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) ->
         for index, item in bar:
             done[index] = item
     finally:  # also on Ctrl-C: the index lists exactly the finished scenes
-        _remove_partial_files(out)
+        for sub in subfolders:  # a worker the pool terminated mid-write left its temp file
+            remove_partial_files(out / sub)
         ordered = [done[i] for i in sorted(done)]
         if config.layout == "flickr":
             index_file = write_test_list(out, [str(x) for x in ordered])
