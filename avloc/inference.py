@@ -30,15 +30,15 @@ from torch import nn
 
 from avloc import media
 from avloc.data.transforms import normalize_frames
+from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, MaskRule
 from avloc.maps import (
     CLASS_MAP_OPTIONS,
-    DEFAULT_SCALES,
     HEATMAP_OPTIONS,
     MapOptions,
     check_scales,
     fuse_scales,
 )
-from avloc.masks import MaskRule, check_mask_rule
+from avloc.masks import check_mask_rule
 from avloc.objects import DetectedObject, extract_objects, loudness_db
 from avloc.sources import (
     ArraySource,
@@ -53,12 +53,6 @@ from avloc.sources import (
 )
 
 PRECISIONS = ("bf16", "fp32")
-# A still image's map hears the centre 3 s of its sound (EZ-VSL and its successors load that
-# much for Flickr-SoundNet and VGG-SS), one model window at a time, and averages the maps: a
-# single 1-s window can fall in a pause between notes. On the Flickr-layout tuning sets this
-# raised AP50 by 3-6 points and pointing by 1-5 over the centre window alone
-# (docs/findings.md).
-IMAGE_AUDIO_S = 3.0
 
 
 @dataclass(frozen=True, eq=False)

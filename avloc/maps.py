@@ -18,45 +18,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-# The published methods upsample 7x7 maps, which are smooth by construction; avloc's finer grids
-# are not, and under the Flickr top-50 % rule a sharp peak leaves much of its object out. Chosen
-# on a tuning set (seeds 21-23, never an evaluation set): docs/findings.md.
-DEFAULT_MAP_SMOOTHING = 0.19
-# Class maps: the same rule at a smaller sigma (the class-aware sets' objects are smaller than
-# the Flickr layout's), with its halo (CLASS_MAP_HALO) chosen with it on the tuning sets: see
-# there.
-DEFAULT_CLASS_MAP_SMOOTHING = 0.08
-# The halo's height as a fraction of the map's peak: below 1, so no halo cell can reach a peak.
-# Heatmaps, on the tuning set: AP50 80.8 / 82.4 / 82.8 at 0.15 / 0.25 / 0.5 (80.0 with the
-# halo's height left to the blur); higher halos also spill from a loud object onto its silent
-# neighbours (at 0.5 the demo duet's silent accordion outshone its quieter sounding piano).
-# Class maps are binarised at a fraction tau of their own peak: 0.1 for solos, 0.2 for duets,
-# 0.5 for the grid, so a halo below tau adds nothing. Halo, sigma and CLASS_MAP_OFFSET were
-# chosen together on tuning sets (solo, duet, grid) for the best mean CIoU@0.3: without the
-# offset 0.65 / 0.08 gave 60 / 89 / 76; with it (-2) 0.9 / 0.08 gives 93 / 97 / 89. The sweep
-# is benchmarks/tune_class_maps.py.
-MAP_HALO = 0.25
-CLASS_MAP_HALO = 0.9
-# Heatmaps are sigmoid(logit + MAP_OFFSET). Training fits the sigmoid's scale and bias to
-# clip-level scores (the mean of the best 30 % of cells), so at single cells it saturates: an
-# object's peak and its body all read ~1. A negative offset keeps the top of the map's shape
-# (it nears exp(logit) below -4): on the Flickr-layout tuning sets (Noto x2, Symbola, EmojiOne,
-# FluidR3) mean AP50 was 71.9 / 73.4 / 75.2 / 75.5 at 0 / -1 / -2 / -4, pointing within a
-# point. But saturation is what lets a quiet source glow beside a loud one: at any negative
-# offset the demo duet's quiet sounding piano gets less heat than the silent accordion beside
-# it (tests/test_bundled_model.py). So the default keeps the calibrated maps
-# (docs/findings.md).
-MAP_OFFSET = 0.0
-# Class maps are sigmoid(CAM + CLASS_MAP_OFFSET) times the class's presence. Each class map is
-# its own, so no quiet source competes there, and the saturated CAMs spread each region far
-# past its object: at tau 0.1 (solos) a region was most of the frame. Shifted, a region is the
-# object's peak, and the taller halo (CLASS_MAP_HALO) fills the object out. Chosen together on
-# the tuning sets (solo, duet, grid) by benchmarks/tune_class_maps.py: mean CIoU@0.3 75.0 at
-# offset 0 (halo 0.65), 92.0-94.0 at -1.5 to -3 with halos 0.85-0.95 (docs/findings.md). The
-# separator vectors are pooled under the shifted maps too (before smoothing): a source's region
-# is then its object's core, and on the tuning mixtures SDR was 7.40 / 7.72 / 7.92 / 7.71 /
-# 7.60 dB at offsets 0 / -1 / -2 / -3 / -5.
-CLASS_MAP_OFFSET = -2.0
+from avloc.defaults import (
+    CLASS_MAP_HALO,
+    CLASS_MAP_OFFSET,
+    DEFAULT_CLASS_MAP_SMOOTHING,
+    DEFAULT_MAP_SMOOTHING,
+    MAP_HALO,
+    MAP_OFFSET,
+)
 
 
 @dataclass(frozen=True)
@@ -97,11 +66,6 @@ class MapOptions:
 HEATMAP_OPTIONS = MapOptions(DEFAULT_MAP_SMOOTHING, MAP_HALO, MAP_OFFSET)
 CLASS_MAP_OPTIONS = MapOptions(DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO, CLASS_MAP_OFFSET)
 
-# A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
-# object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,
-# the higher of the two scales' values (peaks are kept, none is averaged away). Chosen on the
-# tuning set (docs/findings.md).
-DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.5)
 MAX_SCALE = 4.0
 
 

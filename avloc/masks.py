@@ -9,12 +9,13 @@ time-frequency bin) or ratio (``|source| / |mix|`` clamped to [0, 5]).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, cast, get_args
+from typing import cast
 
 import torch
 from torch import Tensor
 
 from avloc.audio import istft, log_frequency_unwarp, log_frequency_warp, stft
+from avloc.defaults import MASK_RULES, MaskRule
 
 # Added to |mix| before dividing, as in the released code (``mag_mix = mag_mix + 1e-10``).
 _MIX_FLOOR = 1e-10
@@ -95,11 +96,6 @@ def ratio_mask_targets(source_mags: Tensor, mix_mag: Tensor, max_ratio: float = 
         raise ValueError(f"ratio_mask_targets: max_ratio must be > 0, got {max_ratio}")
     ratio = source_mags / (mix_mag.unsqueeze(1) + _MIX_FLOOR)
     return ratio.clamp(0.0, max_ratio)
-
-
-# How the masks of the objects heard in one mixture combine (:func:`combine_masks`).
-MaskRule = Literal["independent", "share", "winner"]
-MASK_RULES: tuple[str, ...] = get_args(MaskRule)
 
 
 def check_mask_rule(rule: str, name: str = "mask rule") -> MaskRule:

@@ -51,8 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from avloc.cli import main as avloc  # noqa: E402
+from avloc.defaults import MASK_RULES  # noqa: E402
 from avloc.evaluation import statistics  # noqa: E402
-from avloc.masks import MASK_RULES  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "quality"
 RESULTS = ROOT / "benchmarks" / "quality"

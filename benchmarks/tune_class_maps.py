@@ -16,7 +16,7 @@ matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 an
 Sets are cached under benchmarks/.cache/tuning/, the results written to
 benchmarks/quality/tuning-class-maps.json. The default grid is docs/findings.md's table; the
 defaults chosen from it are ``avloc.maps.CLASS_MAP_OPTIONS`` (``CLASS_MAP_OFFSET``,
-``CLASS_MAP_HALO`` and ``DEFAULT_CLASS_MAP_SMOOTHING``).
+``CLASS_MAP_HALO`` and ``DEFAULT_CLASS_MAP_SMOOTHING`` in ``avloc/defaults.py``).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ gr = pytest.importorskip("gradio")
 
 from app import app as demo_app  # noqa: E402
 from avloc import media  # noqa: E402
+from avloc.defaults import MASK_RULES  # noqa: E402
 from avloc.inference import Pipeline  # noqa: E402
-from avloc.masks import MASK_RULES  # noqa: E402
 from tests.media_fixtures import make_audio_file, make_clip  # noqa: E402
 
 MODEL = "avloc-tiny-test"

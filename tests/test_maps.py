@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from avloc.maps import HEATMAP_OPTIONS, MAP_HALO, check_scales, fuse_scales, smooth_maps
+from avloc.defaults import MAP_HALO
+from avloc.maps import HEATMAP_OPTIONS, check_scales, fuse_scales, smooth_maps
 
 
 def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:

@@ -23,3 +23,14 @@ def test_import_does_not_load_torch() -> None:
     code = "import sys, avloc, avloc.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_command_line_parser_does_not_load_torch() -> None:
+    # `avloc --help` and every subcommand's help show the calibrated defaults
+    # (avloc.defaults) without paying seconds for torch
+    code = (
+        "import sys; from avloc.cli import build_parser; build_parser(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

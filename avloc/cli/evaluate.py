@@ -85,7 +85,7 @@ def add_parser(subparsers: Any) -> None:
     add_mask_rule_argument(parser, when="separation with --model: ")
     add_map_smoothing_argument(parser, when="localization with --model: ")
     add_scales_argument(parser, when="localization with --model: ")
-    from avloc.inference import IMAGE_AUDIO_S
+    from avloc.defaults import IMAGE_AUDIO_S
 
     parser.add_argument(
         "--image-audio-s",

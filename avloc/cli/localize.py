@@ -111,7 +111,7 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
     """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.maps.smooth_maps`),
     with their halos' heights (``--map-halo``, ``--class-map-halo``) and logit offsets
     (``--map-offset``, ``--class-map-offset``); ``when`` prefixes the help."""
-    from avloc.maps import (
+    from avloc.defaults import (
         CLASS_MAP_HALO,
         CLASS_MAP_OFFSET,
         DEFAULT_CLASS_MAP_SMOOTHING,
@@ -201,7 +201,7 @@ def parse_scales(text: str) -> tuple[float, ...]:
 
 def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--scales`` (``Pipeline(scales=...)``); ``when`` prefixes the help."""
-    from avloc.maps import DEFAULT_SCALES
+    from avloc.defaults import DEFAULT_SCALES
 
     parser.add_argument(
         "--scales",
@@ -216,7 +216,7 @@ def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None
 
 def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--mask-rule`` (:func:`avloc.masks.combine_masks`); ``when`` prefixes the help."""
-    from avloc.masks import MASK_RULES
+    from avloc.defaults import MASK_RULES
 
     parser.add_argument(
         "--mask-rule",

@@ -25,11 +25,11 @@ from typing import Literal
 
 import numpy as np
 
+from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, MaskRule
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
-from avloc.inference import IMAGE_AUDIO_S, FrameAnalysis, Pipeline
-from avloc.maps import CLASS_MAP_OPTIONS, DEFAULT_SCALES, HEATMAP_OPTIONS, MapOptions
-from avloc.masks import MaskRule
+from avloc.inference import FrameAnalysis, Pipeline
+from avloc.maps import CLASS_MAP_OPTIONS, HEATMAP_OPTIONS, MapOptions
 from avloc.sources import resample_audio
 
 PredictorKind = Literal["localization", "class-aware", "separation"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from avloc.masks import MaskRule
+from avloc.defaults import MaskRule
 from avloc.models.layers import sample_points, weighted_pool
 from avloc.models.localizer import AVOLNet, AVOLNetConfig, ClassHead, ClassHeadConfig, check_wave
 from avloc.models.outputs import (

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avloc.audio import log_frequency_unwarp, log_frequency_warp, stft
-from avloc.masks import MaskRule, apply_masks, combine_masks
+from avloc.defaults import MaskRule
+from avloc.masks import apply_masks, combine_masks
 from avloc.models.outputs import SeparationOutput
 
 # Added to |STFT| before the log (silence floors at ln(1e-4) ≈ -9.2).
