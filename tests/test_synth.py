@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -197,6 +199,11 @@ def test_user_sprites_soundfont_and_program_map(tmp_path: Path) -> None:
     )  # fmt: skip
     result = generate(config, tmp_path / "out", progress=False)
     assert set(result.classes) == {"violin", "kazoo", "gong"}
+    # a map entry whose class has no sprites is named, not silently dropped
+    typo_map = tmp_path / "typo.json"
+    typo_map.write_text(json.dumps({"kazoo": 71, "gongg": 0}))
+    with pytest.warns(UserWarning, match=r"\['gongg'\] have no sprite sub-folder"):
+        make_scene(replace(config, program_map=typo_map), 0)
     for clip in read_manifest(tmp_path / "out"):
         assert {o.class_name for o in clip.objects} <= {"violin", "kazoo", "gong"}
     scene = make_scene(config, 0)
@@ -256,6 +263,23 @@ def test_cli_writes_clips(tmp_path: Path) -> None:
     assert args.run(args) == 0
     (clip,) = read_manifest(tmp_path)
     assert {o.class_name for o in clip.objects} == {"violin", "drum", "flute", "piano"}
+
+
+def test_cli_warns_in_one_line_about_map_classes_without_sprites(tmp_path: Path) -> None:
+    _write_sprites(tmp_path / "sprites", ["violin"])
+    (tmp_path / "map.json").write_text(json.dumps({"kazooo": 71}))
+    argv = ["synth", str(tmp_path / "out"), "--num-clips", "1", "--duration-s", "1", "--size",
+            "64", "--scene", "solo", "--sprites", str(tmp_path / "sprites"), "--program-map",
+            str(tmp_path / "map.json")]  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "avloc", *argv], capture_output=True, text=True, check=True
+    )
+    assert "UserWarning" not in run.stderr  # not Python's two-line file:line form
+    assert [line for line in run.stderr.splitlines() if "warning" in line] == [
+        f"avloc: warning: the program map's ['kazooo'] have no sprite sub-folder with PNGs in "
+        f"{tmp_path / 'sprites'}, so no scene will show them"
+    ]
+    assert len(read_manifest(tmp_path / "out")) == 1
 
 
 def test_interrupt_keeps_manifest_consistent(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from avloc.version import __version__
@@ -38,8 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    # one line a user can act on; the library's file and line mean nothing to them
+    return f"avloc: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``avloc`` command line; returns the process exit status."""
+    warnings.formatwarning = _format_warning
     try:
         args = build_parser().parse_args(argv)  # imports the commands' modules: seconds
     except KeyboardInterrupt:

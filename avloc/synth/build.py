@@ -6,6 +6,7 @@ Ctrl-C the manifest (or ``flickr_test.csv``) is written from the scenes that fin
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -114,6 +115,12 @@ def _classes(config: SynthConfig, root: Path, extra: set[str]) -> tuple[str, ...
         raise ValueError(
             f"sprite folder {root} has no class sub-folder with PNGs that names a known "
             f"instrument ({sorted(known)}); pass --classes and a --program-map"
+        )
+    if unseen := sorted(extra - set(found)):  # a typo in the map or a folder name, most likely
+        warnings.warn(
+            f"the program map's {unseen} have no sprite sub-folder with PNGs in {root}, so "
+            "no scene will show them",
+            stacklevel=3,
         )
     return found
 
