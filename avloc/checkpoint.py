@@ -87,8 +87,9 @@ def save_bundle(
         The written path.
 
     Raises:
-        ValueError: the model was not built through the registry, or extra metadata is not
-            str → str or uses a reserved key.
+        ValueError: the model was not built through the registry, extra metadata is not
+            str → str or uses a reserved key, or ``path`` is a folder.
+        OSError: the file could not be written (it names ``path``; nothing is left behind).
     """
     from safetensors.torch import save_file
 
@@ -124,10 +125,19 @@ def save_bundle(
             f"save_bundle({path}): weights hold NaN or infinite values ({broken[:4]}); "
             "the training run diverged"
         )
+    if path.is_dir() or not path.name:
+        raise ValueError(f"save_bundle({path}): the destination is a folder; name a file")
+    from safetensors import SafetensorError
+
     partial = path.with_name(path.name + ".partial")
-    save_file(tensors, str(partial), metadata=metadata)
-    _write_canonical(partial, path)
-    partial.unlink()
+    try:
+        save_file(tensors, str(partial), metadata=metadata)
+        _write_canonical(partial, path)
+    except (OSError, SafetensorError) as error:  # full disk, read-only folder, ...
+        raise OSError(f"{path}: could not write the bundle ({error})") from error
+    finally:  # no half-written file is left beside the destination
+        partial.unlink(missing_ok=True)
+        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ from training.config import (
 from training.data import SYNTH_FORMAT
 from training.objectives import Stage, StepOutput, active_stages
 from training.recipes import RECIPES, get_recipe
-from training.train import Runtime, load_state, main, train
+from training.train import Runtime, TrainingInterrupted, load_state, main, train
 
 # --- overrides ---------------------------------------------------------------------------------
 
@@ -78,6 +79,8 @@ def test_overrides_parse_against_field_types() -> None:
         ("warmup.num_clips=0", "warmup.num_clips must be > 0"),
         ("separation.loss_weighting=energy", "separation.loss_weighting must be one of"),
         ("separation.snr_loss_weight=-1", "separation.snr_loss_weight must be >= 0"),
+        ("optim.lr=inf", "optim.lr must be a finite number"),
+        ("correspondence.temperature=nan", "correspondence.temperature must be a finite"),
     ],
 )
 def test_bad_overrides_are_rejected(override: str, message: str) -> None:
@@ -110,12 +113,20 @@ class ToyModel(nn.Module):
 class ToyStage(Stage):
     """Regression with dropout and noise (both draw from the global RNG)."""
 
-    def __init__(self, name: str, num_steps: int, part: str, interrupt_at: int | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        num_steps: int,
+        part: str,
+        interrupt_at: int | None,
+        signals_at: dict[int, tuple[int, ...]] | None = None,
+    ) -> None:
         generator = torch.Generator().manual_seed(7)
         inputs = torch.randn(24, 4, generator=generator)
         self.dataset = torch.utils.data.TensorDataset(inputs, inputs.sum(dim=1, keepdim=True))
         self.name, self.num_steps, self.part = name, num_steps, part
         self.interrupt_at = interrupt_at
+        self.signals_at = signals_at or {}  # step -> signals this process sends itself in it
         self.calls = 0
 
     def trainable(self, model: nn.Module) -> list[nn.Parameter]:
@@ -125,6 +136,8 @@ class ToyStage(Stage):
         self.calls += 1
         if self.interrupt_at is not None and self.calls == self.interrupt_at:
             raise KeyboardInterrupt
+        for sig in self.signals_at.get(self.calls, ()):  # as a terminal's Ctrl-C would
+            signal.raise_signal(sig)
         inputs, targets = batch
         noisy = inputs + 0.01 * torch.randn_like(inputs) - model.centre
         pred = getattr(model, self.part)(noisy)
@@ -158,11 +171,13 @@ def _toy_config(steps: int = 4, **changes: Any) -> TrainConfig:
     )
 
 
-def _toy_builders(interrupt_at: int | None = None) -> dict[str, Any]:
+def _toy_builders(
+    interrupt_at: int | None = None, signals_at: dict[int, tuple[int, ...]] | None = None
+) -> dict[str, Any]:
     def build_stages(config: TrainConfig, model: nn.Module, runtime: Runtime) -> list[Stage]:
         steps = config.correspondence.steps
         return [
-            ToyStage("correspondence", steps, "body", interrupt_at),
+            ToyStage("correspondence", steps, "body", interrupt_at, signals_at),
             ToyOffline(),
             ToyStage("separation", steps, "head", None),
         ]
@@ -212,6 +227,109 @@ def test_interrupt_and_resume_replays_the_straight_run(tmp_path: Path) -> None:
     rows_b = (tmp_path / "resumed" / "metrics.csv").read_text().splitlines()
     # Same steps, stages and losses in the log (clips/s and timings differ).
     assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_step_stops_after_that_step_and_resume_replays_the_run(
+    tmp_path: Path, sig: int
+) -> None:
+    torch.set_num_threads(1)
+    config = _toy_config(steps=6)
+    straight = train(config, tmp_path / "straight", **_toy_builders())
+    with pytest.raises(TrainingInterrupted, match=r"state after step 5 in .*--resume"):
+        train(config, tmp_path / "run", **_toy_builders(signals_at={5: (sig,)}))
+    assert load_state(tmp_path / "run" / "checkpoints/last.pt")["global_step"] == 5
+    assert not list((tmp_path / "run").rglob("*.partial"))
+    assert signal.getsignal(sig) is not None  # the handlers in place before are back
+    resumed = train(config, tmp_path / "run", resume=True, **_toy_builders())
+    a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.stopping as stopping
+
+    config = _toy_config(steps=6)  # checkpoints every 3 steps
+    twice = {5: (signal.SIGINT, signal.SIGINT)}
+    # a double press within the patience is one request: the step is finished and saved
+    with pytest.raises(TrainingInterrupted, match="state after step 5"):
+        train(config, tmp_path / "a", **_toy_builders(signals_at=twice))
+    monkeypatch.setattr(stopping.StopRequests.__init__, "__defaults__", (True, 0.0))
+    with pytest.raises(
+        TrainingInterrupted, match="stopped at once; --resume continues from step 3"
+    ):
+        train(config, tmp_path / "b", **_toy_builders(signals_at=twice))
+    assert load_state(tmp_path / "b" / "checkpoints/last.pt")["global_step"] == 3
+
+
+def test_a_checkpoint_write_is_finished_before_a_signal_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.train as loop
+
+    real_save = torch.save
+
+    def save_with_ctrl_c(obj: Any, path: Any) -> None:
+        signal.raise_signal(signal.SIGINT)  # held until the file is whole
+        real_save(obj, path)
+
+    monkeypatch.setattr(loop.torch, "save", save_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        save_state_of_toy(tmp_path / "last.pt")
+    assert load_state(tmp_path / "last.pt")["global_step"] == 0
+
+
+def save_state_of_toy(path: Path) -> None:
+    from training.train import _Position, rng_state, save_state
+
+    save_state(path, _toy_config(), ToyModel(), _Position(), rng_state())
+
+
+def test_a_failed_checkpoint_write_names_the_file_and_keeps_the_previous_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.train as loop
+
+    save_state_of_toy(tmp_path / "last.pt")
+
+    def full_disk(obj: Any, path: Any) -> None:
+        Path(path).write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(loop.torch, "save", full_disk)
+    with pytest.raises(OSError, match=r"last\.pt: could not write the training checkpoint .*kept"):
+        save_state_of_toy(tmp_path / "last.pt")
+    assert load_state(tmp_path / "last.pt")["global_step"] == 0
+    assert not (tmp_path / "last.partial").exists()
+
+
+def test_bad_run_folders_and_checkpoints_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"--resume: .*typo holds no run"):
+        train(_toy_config(), tmp_path / "typo", resume=True, **_toy_builders())
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="afile is a file"):
+        train(_toy_config(), tmp_path / "afile", **_toy_builders())
+    run = train(_toy_config(), tmp_path / "run", **_toy_builders())
+    (tmp_path / "run" / "metrics.csv").write_bytes(os.urandom(64) + b"\xff")
+    with pytest.raises(ValueError, match=r"metrics\.csv: not the run's metrics log"):
+        train(_toy_config(), tmp_path / "run", resume=True, **_toy_builders())
+    state = load_state(run.checkpoint)
+    del state["config"]
+    torch.save(state, tmp_path / "nocfg.pt")
+    with pytest.raises(ValueError, match=r"an incomplete training state \(no config"):
+        load_state(tmp_path / "nocfg.pt")
+    (tmp_path / "noise.pt").write_bytes(os.urandom(4096))
+    with pytest.raises(ValueError, match="damaged, truncated or not written by") as error:
+        load_state(tmp_path / "noise.pt")
+    assert "weights_only=False" not in str(error.value)
+
+
+def test_a_trained_stage_of_zero_steps_is_left_out() -> None:
+    config = apply_overrides(get_recipe("tiny"), ["separation.steps=0"])
+    assert "separation" not in active_stages(config)
+    assert "class_aware" in active_stages(config)
 
 
 def test_resume_with_a_different_config_is_refused(tmp_path: Path) -> None:
@@ -619,6 +737,26 @@ def test_export_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     assert metadata.extra["training_step"] == "4"
     assert json.loads(metadata.extra["training_stages_done"]) == list(config.stages)
     assert export_main([str(tmp_path / "nowhere"), str(tmp_path / "x.safetensors")]) == 2
+    checkpoint = run / "checkpoints" / "last.pt"
+    before = checkpoint.read_bytes()
+    assert export_main([str(run), str(checkpoint)]) == 2  # would overwrite the training state
+    assert export_main([str(run), str(tmp_path)]) == 2  # a folder, not a file
+    assert checkpoint.read_bytes() == before
+
+
+def test_a_failed_bundle_write_names_the_file_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import avloc.checkpoint as checkpoint
+
+    def full_disk(source: Path, destination: Path) -> None:
+        destination.with_name(destination.name + ".tmp").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "_write_canonical", full_disk)
+    with pytest.raises(OSError, match=r"m\.safetensors: could not write the bundle .*space"):
+        checkpoint.save_bundle(create_model("avloc-tiny"), tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
@@ -639,8 +777,12 @@ def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
     with pytest.raises(FileNotFoundError, match="init_from"):
         _default_model(dataclasses.replace(config, init_from=str(tmp_path / "missing.st")))
     other = save_bundle(create_model("avol-net-small"), tmp_path / "other.safetensors")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match=r"other\.safetensors does not fit avloc-tiny \(\d+"):
         _default_model(dataclasses.replace(config, init_from=str(other)))
+    for name, data in (("text.txt", b"hello\n"), ("empty.safetensors", b"")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=f"init_from: .*{name} is not a readable bundle"):
+            _default_model(dataclasses.replace(config, init_from=str(tmp_path / name)))
 
 
 def test_visual_weights_start_the_visual_encoder_from_a_local_torchvision_file(
@@ -687,7 +829,7 @@ def test_init_skip_keeps_the_seeded_initialisation_of_the_named_modules(tmp_path
     for name, value in model.state_dict().items():
         expected = fresh if name.startswith("separator.") else trained
         assert torch.equal(value, expected.state_dict()[name]), name
-    with pytest.raises(RuntimeError, match="no weights under 'separatr'"):
+    with pytest.raises(ValueError, match="no weights under 'separatr'"):
         _default_model(dataclasses.replace(skip, init_skip=("separatr",)))
     with pytest.raises(ValueError, match="init_skip"):
         dataclasses.replace(config, init_skip=("separator",))
@@ -696,9 +838,7 @@ def test_init_skip_keeps_the_seeded_initialisation_of_the_named_modules(tmp_path
     model = _default_model(deeper)
     assert len(model.separator.unet.down) == 4
     assert torch.equal(model.visual.conv1.weight, trained.visual.conv1.weight)
-    with pytest.raises(
-        RuntimeError, match=r"(?s)start\.safetensors does not fit .*separator\.unet"
-    ):
+    with pytest.raises(ValueError, match=r"(?s)start\.safetensors does not fit .*separator\.unet"):
         _default_model(dataclasses.replace(deeper, init_skip=()))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +47,8 @@ def _check_pooling(section: str, pooling: str, fraction: float) -> None:
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}; got {value}")

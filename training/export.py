@@ -62,12 +62,20 @@ def export(run_dir: str | Path, out_path: str | Path) -> Path:
     """Write the bundle of ``run_dir`` to ``out_path``; returns the written path.
 
     Raises:
-        FileNotFoundError / ValueError: see :func:`model_from_run`.
+        FileNotFoundError / ValueError: see :func:`model_from_run`; ValueError also when
+            ``out_path`` is a folder or the run's own checkpoint.
+        OSError: the bundle could not be written.
     """
     from avloc.checkpoint import save_bundle
 
-    model, metadata = model_from_run(run_dir)
     out_path = Path(out_path)
+    source = Path(run_dir)
+    checkpoint = source / CHECKPOINT_NAME if source.is_dir() else source
+    if out_path.exists() and out_path.resolve() == checkpoint.resolve():
+        raise ValueError(f"{out_path} is the run's training state; write the bundle elsewhere")
+    if out_path.is_dir() or not out_path.name:
+        raise ValueError(f"{out_path or '(empty)'} is a folder; name the bundle file to write")
+    model, metadata = model_from_run(run_dir)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     return save_bundle(model, out_path, extra_metadata=metadata)
 

@@ -478,5 +478,7 @@ def build_stages(config: Any, model: Any, data: Any) -> list[Stage]:
 
 
 def active_stages(config: Any) -> list[str]:
-    """The stages ``config.stages`` names that have work to do: all but a warm-up of 0 steps."""
-    return [n for n in config.stages if n != "warmup" or config.warmup.steps > 0]
+    """The stages ``config.stages`` names that have work to do: all but the trained ones set
+    to 0 steps (``--set separation.steps=0`` leaves separation out, as ``stages=`` would)."""
+    trained = ("warmup", "correspondence", "class_aware", "separation")
+    return [n for n in config.stages if n not in trained or getattr(config, n).steps > 0]

@@ -20,6 +20,7 @@ import csv
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,10 +42,12 @@ from training.config import (
     config_to_json,
 )
 from training.objectives import Stage, StepOutput
+from training.stopping import StopNow, StopRequests, deferred_signals, ignore_stop_signals
 
 STATE_FORMAT = "avloc-train-state"
 STATE_VERSION = 1
 CHECKPOINT_NAME = "checkpoints/last.pt"
+_STATE_KEYS = {"config", "model", "stage_index", "stage_step", "global_step", "rng"}
 
 ModelBuilder = Callable[[TrainConfig], nn.Module]
 StagesBuilder = Callable[[TrainConfig, nn.Module, "Runtime"], list[Stage]]
@@ -268,6 +271,7 @@ def batch_stream(
             num_workers=config.data.num_workers,
             generator=torch.Generator().manual_seed(seed * 100_003 + epoch),
             pin_memory=runtime.device.type == "cuda",
+            worker_init_fn=ignore_stop_signals if config.data.num_workers else None,
         )
         yield from loader
         epoch, offset = epoch + 1, 0
@@ -300,8 +304,18 @@ def save_state(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with deferred_signals():  # a Ctrl-C waits until the checkpoint is whole
+        try:
+            torch.save(state, tmp)
+            tmp.replace(path)
+        except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
+            tmp.unlink(missing_ok=True)
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise OSError(
+                f"{path}: could not write the training checkpoint ({reason}; "
+                f"{shutil.disk_usage(path.parent).free / 1e6:.0f} MB free there); the "
+                "previous checkpoint is kept"
+            ) from error
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
@@ -317,7 +331,11 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several unrelated types for a bad file
-        raise ValueError(f"{path}: not a readable training checkpoint ({error})") from error
+        # torch's own text may suggest weights_only=False, unsafe for a file of unknown origin
+        raise ValueError(
+            f"{path}: not a readable training checkpoint: damaged, truncated or not written by "
+            f"training.train ({type(error).__name__})"
+        ) from error
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ValueError(f"{path}: not an avloc training state (format {STATE_FORMAT!r})")
     if state.get("format_version") != STATE_VERSION:
@@ -325,6 +343,8 @@ def load_state(path: str | Path) -> dict[str, Any]:
             f"{path}: training state version {state.get('format_version')} is not supported "
             f"(this avloc reads version {STATE_VERSION})"
         )
+    if missing := sorted(_STATE_KEYS - set(state)):
+        raise ValueError(f"{path}: an incomplete training state (no {', '.join(missing)})")
     return state
 
 
@@ -336,8 +356,16 @@ class MetricsLog:
         self.enabled = enabled
         self.rows: list[dict[str, Any]] = []
         if enabled and keep_until_step is not None and path.is_file():
-            with path.open(newline="") as handle:
-                self.rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= keep_until_step]
+            try:
+                with path.open(newline="") as handle:
+                    self.rows = [
+                        r for r in csv.DictReader(handle) if int(r["step"]) <= keep_until_step
+                    ]
+            except (UnicodeDecodeError, KeyError, ValueError, TypeError, csv.Error) as error:
+                raise ValueError(
+                    f"{path}: not the run's metrics log ({type(error).__name__}: {error}); "
+                    "move it aside to resume without the earlier rows"
+                ) from None
 
     def append(self, row: dict[str, Any]) -> None:
         if not self.enabled:
@@ -347,11 +375,12 @@ class MetricsLog:
         for item in self.rows:
             columns.extend(key for key in item if key not in columns)
         tmp = self.path.with_suffix(".partial")
-        with tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        tmp.replace(self.path)
+        with deferred_signals():  # a Ctrl-C waits until the log is whole
+            with tmp.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(self.rows)
+            tmp.replace(self.path)
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -391,6 +420,14 @@ class _Loop:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     last_metrics: dict[str, float] = field(default_factory=dict)
     lr: float = 0.0
+    stop: StopRequests = field(default_factory=lambda: StopRequests(enabled=False))
+    saved_step: int | None = None  # the global step of the newest checkpoint this run wrote
+
+    def stop_if_asked(self) -> None:
+        """At a step boundary: turn a Ctrl-C or SIGTERM received during the step into the
+        interrupt that saves this (whole) state."""
+        if self.stop.requested:
+            raise KeyboardInterrupt
 
     @property
     def checkpoint(self) -> Path:
@@ -407,6 +444,7 @@ class _Loop:
                 self.optimizer,
                 self.scheduler,
             )
+        self.saved_step = self.position.global_step
 
     def record(self, stage: Stage, values: dict[str, Any]) -> None:
         row = {"step": self.position.global_step, "stage": stage.name, **values}
@@ -528,6 +566,7 @@ def _run_stage(loop: _Loop, index: int) -> None:
             loop.validate(stage)
         if step % config.checkpoint_every == 0 and not last:
             loop.save()
+        loop.stop_if_asked()
     bar.close()
 
 
@@ -548,6 +587,7 @@ def _run_all(loop: _Loop) -> None:
         loop.position = _Position(index + 1, 0, loop.position.global_step)
         loop.optimizer = loop.scheduler = None
         loop.save()
+        loop.stop_if_asked()
 
 
 def _default_model(config: TrainConfig) -> nn.Module:
@@ -556,10 +596,10 @@ def _default_model(config: TrainConfig) -> nn.Module:
     encoder from ``config.visual_weights`` when given.
 
     Raises:
-        FileNotFoundError: ``init_from`` or ``visual_weights`` does not exist. RuntimeError:
-        init_from's weights do not fit the recipe's architecture (strict loading), or an
-        ``init_skip`` prefix names no weight. ValueError: ``visual_weights`` do not fit the
-        visual encoder.
+        FileNotFoundError: ``init_from`` or ``visual_weights`` does not exist. ValueError:
+        init_from is not a bundle or its weights do not fit the recipe's architecture (strict
+        loading), an ``init_skip`` prefix names no weight, or ``visual_weights`` do not fit
+        the visual encoder.
     """
     from avloc.models import create_model, load_external_weights
 
@@ -570,25 +610,37 @@ def _default_model(config: TrainConfig) -> nn.Module:
         path = Path(config.init_from)
         if not path.is_file():
             raise FileNotFoundError(f"init_from: no bundle at {path}")
-        weights = load_file(str(path))
+        from safetensors import SafetensorError
+
+        try:
+            weights = load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise ValueError(f"init_from: {path} is not a readable bundle ({error})") from None
 
         def is_skipped(name: str) -> bool:
             return any(_under(name, prefix) for prefix in config.init_skip)
 
         for prefix in config.init_skip:
             if not any(_under(k, prefix) for k in weights):
-                raise RuntimeError(f"init_skip: {path} has no weights under {prefix!r}")
+                raise ValueError(f"init_skip: {path} has no weights under {prefix!r}")
         # Strict in all but the skipped names: a missing or extra weight is still an error.
         try:
             missing, unexpected = model.load_state_dict(
                 {k: v for k, v in weights.items() if not is_skipped(k)}, strict=False
             )
-        except RuntimeError as error:  # a weight of another shape
-            raise RuntimeError(f"init_from: {path} does not fit {config.model}: {error}") from None
+        except RuntimeError as error:  # a weight of another shape: name the first few
+            shapes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+            raise ValueError(
+                f"init_from: {path} does not fit {config.model} ({len(shapes)} weights of "
+                f"another shape, e.g. {'; '.join(shapes[:2])})"
+            ) from None
         # A skipped module may differ in architecture: its weights the file lacks are not missing.
         wrong = sorted(k for k in missing if not is_skipped(k)) + sorted(unexpected)
         if wrong:
-            raise RuntimeError(f"init_from: {path} does not fit {config.model}: {wrong[:5]}")
+            raise ValueError(
+                f"init_from: {path} does not fit {config.model} ({len(wrong)} weights missing "
+                f"or unexpected, e.g. {wrong[:3]})"
+            )
     if config.visual_weights is not None:
         try:
             load_external_weights(model.visual, config.visual_weights)
@@ -615,6 +667,15 @@ def _prepare_run_dir(
 ) -> dict[str, Any] | None:
     checkpoint = run_dir / CHECKPOINT_NAME
     config_path = run_dir / "config.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--out {run_dir} is a file; the run needs a folder")
+    if checkpoint.exists() and not checkpoint.is_file():
+        raise ValueError(f"{checkpoint} is not a file; move it aside")
+    if resume and not checkpoint.is_file() and not config_path.is_file():
+        raise ValueError(
+            f"--resume: {run_dir} holds no run (no {CHECKPOINT_NAME}, no config.json); check "
+            "--out, or leave out --resume to start one"
+        )
     if resume and checkpoint.is_file():
         state = load_state(checkpoint)
         stored = config_from_json(state["config"], f"{checkpoint} (config)")
@@ -635,6 +696,15 @@ def _prepare_run_dir(
         run_dir.mkdir(parents=True, exist_ok=True)
         config_path.write_text(config_to_json(config) + "\n")
     return None
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by a signal; the message says what the run folder now holds."""
+
+
+def position_of(state: dict[str, Any] | None) -> int | None:
+    """The global step of a loaded training state (None: no state)."""
+    return None if state is None else int(state["global_step"])
 
 
 def train(
@@ -663,7 +733,10 @@ def train(
     Raises:
         ValueError: the run dir holds another run (without ``resume``), the resumed config
             differs from the stored one, or the data cannot fill one batch.
-        KeyboardInterrupt: re-raised after a checkpoint of the last completed step is saved.
+        TrainingInterrupted: Ctrl-C or SIGTERM during training. The first stops at the end
+            of the step and saves the state; a second stops at once, saving nothing. (DDP
+            runs save the state as of the interrupt.) Before training starts, while the data
+            is made, a plain KeyboardInterrupt.
     """
     runtime = setup_runtime(config)
     if config.num_threads:
@@ -691,11 +764,22 @@ def train(
         config, runtime, model, stages, run_dir, log, position, rng_state(), progress, state
     )
     model.train()
-    try:
-        _run_all(loop)
-    except KeyboardInterrupt:
-        loop.save()  # the state after the last completed step: resuming replays the rest
-        raise
+    with StopRequests(enabled=not runtime.distributed) as loop.stop:
+        try:
+            _run_all(loop)
+        except StopNow:  # mid-step: the weights may be a step ahead of the position
+            kept = loop.saved_step if loop.saved_step is not None else position_of(state)
+            raise TrainingInterrupted(
+                f"stopped at once; --resume continues from step {kept}"
+                if kept is not None
+                else "stopped at once, before the first checkpoint; the run starts over"
+            ) from None
+        except KeyboardInterrupt:
+            loop.save()  # the state after the last completed step: resuming replays the rest
+            raise TrainingInterrupted(
+                f"saved the state after step {loop.position.global_step} in {loop.checkpoint}; "
+                "--resume continues the run"
+            ) from None
     return TrainResult(run_dir, loop.checkpoint, loop.position.global_step, loop.last_metrics)
 
 
@@ -738,10 +822,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if dist.is_initialized():
             dist.barrier()  # no process tears its process group down while another still uses it
-    except KeyboardInterrupt:
-        print("training: interrupted; the last completed step was checkpointed", file=sys.stderr)
+    except TrainingInterrupted as stop:
+        print(f"training: interrupted; {stop}", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as error:
+    except KeyboardInterrupt:
+        print(
+            "training: interrupted before the first step (while the data and model were "
+            "prepared); no checkpoint was written or changed",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, OSError, FloatingPointError) as error:
         print(f"training: error: {error}", file=sys.stderr)
         return 2
     finally:

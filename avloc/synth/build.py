@@ -6,8 +6,11 @@ Ctrl-C the manifest (or ``flickr_test.csv``) is written from the scenes that fin
 
 from __future__ import annotations
 
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -249,8 +252,25 @@ def _results(job: _Job) -> Iterator[tuple[int, SceneClip | str]]:
 
     # spawn, not fork: a forked child deadlocks in OpenCV when the parent has used its threads.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(job.config.workers, initializer=_init_worker) as pool:
+    with _workers_ignore_ctrl_c():
+        pool = context.Pool(job.config.workers, initializer=_init_worker)
+    with pool:
         yield from pool.imap_unordered(_worker, [(job, i) for i in indices], chunksize=2)
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (a spawned Python keeps an ignored SIGINT):
+    the terminal's Ctrl-C reaches every process, and only the parent should act on it, by
+    stopping the pool and writing the index of the finished scenes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) -> GenerateResult:
