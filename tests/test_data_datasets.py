@@ -129,6 +129,10 @@ def test_preload_and_from_manifest(clips: list[Path]) -> None:
     assert set(data._cache) == {0, 1}
     assert data.duration_s(1) == 3.0
     assert data[1].frames.shape == (1, 3, SIZE, SIZE)
+    # a clip cut short that still decodes (to less sound than its manifest line promises)
+    cut = [SceneClip(clip=clips[2], duration_s=3.0, fps=FPS, sample_rate=RATE, objects=())]
+    with pytest.raises(media.MediaError, match=r"short\.mp4: decodes to 0\.\d+ s of sound"):
+        ClipDataset.from_manifest(cut, SampleConfig(frame_size=SIZE)).preload()
 
 
 def test_view_changes_window_and_augmentation_and_shares_the_cache(clips: list[Path]) -> None:

@@ -80,6 +80,8 @@ def test_overrides_parse_against_field_types() -> None:
         ("separation.loss_weighting=energy", "separation.loss_weighting must be one of"),
         ("separation.snr_loss_weight=-1", "separation.snr_loss_weight must be >= 0"),
         ("optim.lr=inf", "optim.lr must be a finite number"),
+        ("optim.betas=2,3", "optim.betas must be two numbers in [0, 1)"),
+        ("seed=-1", "seed must be >= 0"),
         ("correspondence.temperature=nan", "correspondence.temperature must be a finite"),
     ],
 )
@@ -240,6 +242,11 @@ def test_a_signal_mid_step_stops_after_that_step_and_resume_replays_the_run(
         train(config, tmp_path / "run", **_toy_builders(signals_at={5: (sig,)}))
     assert load_state(tmp_path / "run" / "checkpoints/last.pt")["global_step"] == 5
     assert not list((tmp_path / "run").rglob("*.partial"))
+    from training.export import _unfinished_note
+
+    assert _unfinished_note(tmp_path / "straight") is None
+    note = _unfinished_note(tmp_path / "run")
+    assert note is not None and "stopped in stage 'correspondence' (0 of 3 stages" in note
     assert signal.getsignal(sig) is not None  # the handlers in place before are back
     resumed = train(config, tmp_path / "run", resume=True, **_toy_builders())
     a, b = _weights(straight.checkpoint), _weights(resumed.checkpoint)

@@ -123,6 +123,8 @@ class OptimConfig:
         _check_choice("optim.schedule", self.schedule, ("cosine", "constant"))
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"optim.min_lr_ratio must be in [0, 1]; got {self.min_lr_ratio}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"optim.betas must be two numbers in [0, 1); got {self.betas}")
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,7 @@ class TrainConfig:
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))
         for name in ("log_every", "checkpoint_every"):
             _check_positive(name, getattr(self, name))
+        _check_positive("seed", self.seed, allow_zero=True)  # torch refuses negative seeds
         for name in ("val_every", "num_threads"):
             _check_positive(name, getattr(self, name), allow_zero=True)
         if not isinstance(self.model_overrides, Mapping):

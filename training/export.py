@@ -94,7 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"export: error: {error}", file=sys.stderr)
         return 2
     print(f"export: wrote {path}")
+    if unfinished := _unfinished_note(args.run_dir):
+        print(f"export: note: {unfinished}")
     return 0
+
+
+def _unfinished_note(run_dir: str | Path) -> str | None:
+    """What an export of a run that stopped before its last stage should say, else None."""
+    from training.objectives import active_stages
+
+    source = Path(run_dir)
+    state = load_state(source / CHECKPOINT_NAME if source.is_dir() else source)
+    stages = active_stages(config_from_json(state["config"]))
+    index = int(state["stage_index"])
+    if index >= len(stages):
+        return None
+    return (
+        f"the run stopped in stage {stages[index]!r} ({index} of {len(stages)} stages done, "
+        f"step {state['global_step']}); the bundle holds its weights as they were then"
+    )
 
 
 if __name__ == "__main__":

@@ -331,7 +331,16 @@ class ClipDataset(_WindowedDataset):
             frames = media.read_video(path, config.fps, size).frames
             if frames.shape[0] == 0:
                 raise media.EmptyMediaError(path, "no video frames to sample")
-            self._cache[index] = _Decoded(frames, media.read_audio(path, config.sample_rate))
+            audio = media.read_audio(path, config.sample_rate)
+            expected_s = self._durations.get(index)  # known from a manifest
+            if expected_s is not None and len(audio) < 0.9 * expected_s * config.sample_rate:
+                # a file cut short can still decode, to fewer samples than the clip had
+                raise media.MediaError(
+                    path,
+                    f"decodes to {len(audio) / config.sample_rate:.2f} s of sound, but the "
+                    f"manifest says the clip lasts {expected_s:g} s: damaged or truncated",
+                )
+            self._cache[index] = _Decoded(frames, audio)
         return self._cache[index]
 
     def _frame_times(self, start_s: float, duration_s: float) -> np.ndarray:

@@ -244,7 +244,11 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # the readers raise many types; the cause is kept
-        raise ValueError(f"{path}: cannot read a state dict ({error})") from error
+        # (torch's own text may suggest weights_only=False: unsafe for a file of unknown origin)
+        raise ValueError(
+            f"{path}: cannot read a state dict: not a torch .pt/.pth or .safetensors weights "
+            f"file, or damaged ({type(error).__name__})"
+        ) from error
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
