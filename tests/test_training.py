@@ -271,6 +271,30 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(
     assert load_state(tmp_path / "b" / "checkpoints/last.pt")["global_step"] == 3
 
 
+def test_a_press_during_the_last_save_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.stopping as stopping
+    import training.train as loop
+
+    monkeypatch.setattr(stopping.StopRequests.__init__, "__defaults__", (True, 0.0))
+    real_save = torch.save
+
+    def save(obj: Any, path: Any) -> None:
+        if obj["global_step"] == 5:  # the save the first press asked for
+            signal.raise_signal(signal.SIGINT)
+        real_save(obj, path)
+
+    monkeypatch.setattr(loop.torch, "save", save)
+    with pytest.raises(TrainingInterrupted, match="state after step 5"):
+        train(
+            _toy_config(steps=6),
+            tmp_path / "run",
+            **_toy_builders(signals_at={5: (signal.SIGINT,)}),
+        )
+    assert load_state(tmp_path / "run" / "checkpoints/last.pt")["global_step"] == 5
+
+
 def test_a_checkpoint_write_is_finished_before_a_signal_lands(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -81,9 +81,10 @@ def ignore_stop_signals(worker_id: int = 0) -> None:
 
 
 @contextmanager
-def deferred_signals() -> Iterator[None]:
+def deferred_signals(deliver: bool = True) -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends, then deliver them to the handlers that
-    were in place (so a checkpoint or log write is never left half done)."""
+    were in place (so a checkpoint or log write is never left half done); ``deliver=False``
+    drops them (the last save of a run already stopping: more presses change nothing)."""
     if not _on_main_thread():
         yield
         return
@@ -94,7 +95,7 @@ def deferred_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    for sig in dict.fromkeys(received):  # each signal once, in the order it came
+    for sig in dict.fromkeys(received) if deliver else ():  # each once, in the order it came
         handler = previous[sig]
         if callable(handler):
             handler(sig, None)

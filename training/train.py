@@ -702,8 +702,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped by a signal; the message says what the run folder now holds."""
 
 
-def position_of(state: dict[str, Any] | None) -> int | None:
-    """The global step of a loaded training state (None: no state)."""
+def _global_step(state: dict[str, Any] | None) -> int | None:
     return None if state is None else int(state["global_step"])
 
 
@@ -768,14 +767,15 @@ def train(
         try:
             _run_all(loop)
         except StopNow:  # mid-step: the weights may be a step ahead of the position
-            kept = loop.saved_step if loop.saved_step is not None else position_of(state)
+            kept = loop.saved_step if loop.saved_step is not None else _global_step(state)
             raise TrainingInterrupted(
                 f"stopped at once; --resume continues from step {kept}"
                 if kept is not None
                 else "stopped at once, before the first checkpoint; the run starts over"
             ) from None
         except KeyboardInterrupt:
-            loop.save()  # the state after the last completed step: resuming replays the rest
+            with deferred_signals(deliver=False):  # a press during this save changes nothing
+                loop.save()  # the state after the last completed step: resuming replays the rest
             raise TrainingInterrupted(
                 f"saved the state after step {loop.position.global_step} in {loop.checkpoint}; "
                 "--resume continues the run"
