@@ -13,6 +13,7 @@ function ``(metadata, tensors) -> (metadata, tensors)``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -135,9 +136,10 @@ def save_bundle(
         _write_canonical(partial, path)
     except (OSError, SafetensorError) as error:  # full disk, read-only folder, ...
         raise OSError(f"{path}: could not write the bundle ({error})") from error
-    finally:  # no half-written file is left beside the destination
-        partial.unlink(missing_ok=True)
-        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+    finally:  # no half-written file is left beside the destination (if the folder allows)
+        for leftover in (partial, path.with_name(path.name + ".tmp")):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
     return path
 
 

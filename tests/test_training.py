@@ -81,6 +81,7 @@ def test_overrides_parse_against_field_types() -> None:
         ("separation.snr_loss_weight=-1", "separation.snr_loss_weight must be >= 0"),
         ("optim.lr=inf", "optim.lr must be a finite number"),
         ("optim.betas=2,3", "optim.betas must be two numbers in [0, 1)"),
+        ("optim.lr=1e38", "optim.lr must be at most 1000"),
         ("seed=-1", "seed must be >= 0"),
         ("correspondence.temperature=nan", "correspondence.temperature must be a finite"),
     ],
@@ -334,6 +335,13 @@ def test_a_failed_checkpoint_write_names_the_file_and_keeps_the_previous_one(
         save_state_of_toy(tmp_path / "last.pt")
     assert load_state(tmp_path / "last.pt")["global_step"] == 0
     assert not (tmp_path / "last.partial").exists()
+
+
+def test_a_failed_metrics_write_names_the_log_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    (tmp_path / "run" / "metrics.csv").mkdir(parents=True)  # in the way of the rename
+    with pytest.raises(OSError, match=r"metrics\.csv: could not write the metrics log"):
+        train(_toy_config(), tmp_path / "run", **_toy_builders())
+    assert not (tmp_path / "run" / "metrics.partial").exists()
 
 
 def test_bad_run_folders_and_checkpoints_are_explained(tmp_path: Path) -> None:
@@ -772,6 +780,11 @@ def test_export_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     before = checkpoint.read_bytes()
     assert export_main([str(run), str(checkpoint)]) == 2  # would overwrite the training state
     assert export_main([str(run), str(tmp_path)]) == 2  # a folder, not a file
+    other = tmp_path / "other-run.pt"
+    other.write_bytes(before)  # another run's training state is not overwritten either
+    assert export_main([str(run), str(other)]) == 2 and other.read_bytes() == before
+    (tmp_path / "afile").write_text("x")
+    assert export_main([str(run), str(tmp_path / "afile" / "m.safetensors")]) == 2
     assert checkpoint.read_bytes() == before
 
 
@@ -788,6 +801,13 @@ def test_a_failed_bundle_write_names_the_file_and_leaves_nothing(
     with pytest.raises(OSError, match=r"m\.safetensors: could not write the bundle .*space"):
         checkpoint.save_bundle(create_model("avloc-tiny"), tmp_path / "m.safetensors")
     assert list(tmp_path.iterdir()) == []
+
+    def read_only(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(Path, "unlink", read_only)  # the clean-up fails too: the cause is kept
+    with pytest.raises(OSError, match=r"m\.safetensors: could not write the bundle .*space"):
+        checkpoint.save_bundle(create_model("avloc-tiny"), tmp_path / "m.safetensors")
 
 
 def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(

@@ -117,6 +117,8 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _check_positive("optim.lr", self.lr)
+        if self.lr > 1e3:  # far beyond any use; near 1e38 AdamW's step overflows float32
+            raise ValueError(f"optim.lr must be at most 1000; got {self.lr}")
         _check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
         _check_positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
         _check_positive("optim.grad_clip_norm", self.grad_clip_norm, allow_zero=True)

@@ -75,9 +75,23 @@ def export(run_dir: str | Path, out_path: str | Path) -> Path:
         raise ValueError(f"{out_path} is the run's training state; write the bundle elsewhere")
     if out_path.is_dir() or not out_path.name:
         raise ValueError(f"{out_path or '(empty)'} is a folder; name the bundle file to write")
+    if out_path.is_file() and not _is_bundle(out_path):  # e.g. another run's checkpoint
+        raise ValueError(f"{out_path} exists and is not an avloc bundle; refusing to overwrite it")
+    if blocker := next((p for p in out_path.parents if p.exists() and not p.is_dir()), None):
+        raise ValueError(f"{out_path}: {blocker} is a file, not a folder")
     model, metadata = model_from_run(run_dir)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     return save_bundle(model, out_path, extra_metadata=metadata)
+
+
+def _is_bundle(path: Path) -> bool:
+    from avloc.checkpoint import read_bundle_metadata
+
+    try:
+        read_bundle_metadata(path)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

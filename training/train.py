@@ -309,13 +309,18 @@ def save_state(
             torch.save(state, tmp)
             tmp.replace(path)
         except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
-            tmp.unlink(missing_ok=True)
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise OSError(
-                f"{path}: could not write the training checkpoint ({reason}; "
-                f"{shutil.disk_usage(path.parent).free / 1e6:.0f} MB free there); the "
-                "previous checkpoint is kept"
-            ) from error
+            raise _write_error(path, tmp, "the training checkpoint", error) from error
+
+
+def _write_error(path: Path, tmp: Path, what: str, error: BaseException) -> OSError:
+    """The error for a failed atomic write of ``path`` through ``tmp`` (removed if it can be):
+    names the file, the cause and the free space; the previous ``path`` is intact."""
+    with contextlib.suppress(OSError):  # a read-only folder refuses this too
+        tmp.unlink(missing_ok=True)
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    with contextlib.suppress(OSError):
+        reason += f"; {shutil.disk_usage(path.parent).free / 1e6:.0f} MB free there"
+    return OSError(f"{path}: could not write {what} ({reason}); the previous one is kept")
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
@@ -376,11 +381,14 @@ class MetricsLog:
             columns.extend(key for key in item if key not in columns)
         tmp = self.path.with_suffix(".partial")
         with deferred_signals():  # a Ctrl-C waits until the log is whole
-            with tmp.open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(self.rows)
-            tmp.replace(self.path)
+            try:
+                with tmp.open("w", newline="") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=columns)
+                    writer.writeheader()
+                    writer.writerows(self.rows)
+                tmp.replace(self.path)
+            except OSError as error:
+                raise _write_error(self.path, tmp, "the metrics log", error) from error
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -741,9 +749,10 @@ def train(
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     run_dir = Path(run_dir)
-    state = _prepare_run_dir(config, run_dir, resume, runtime)
     seed_everything(config.seed)
+    # the model first: a bad init_from is refused before the run folder is made
     model = place_model((build_model or _default_model)(config), config, runtime.device)
+    state = _prepare_run_dir(config, run_dir, resume, runtime)
     with preserved_rng():
         if build_stages is None:
             stages = _default_stages(config, model, runtime, progress)
