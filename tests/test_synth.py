@@ -302,6 +302,22 @@ def test_interrupt_keeps_manifest_consistent(
     assert [c.clip.name for c in clips] == ["000000.mp4", "000001.mp4"]
     assert all(c.clip.is_file() for c in clips)
     assert not list(tmp_path.glob("*/.*.part"))
+    # resumed, only the missing scenes are made, and the set is the one a straight run writes
+    made: list[int] = []
+
+    def record(job, index):  # type: ignore[no-untyped-def]
+        made.append(index)
+        return real(job, index)
+
+    monkeypatch.setattr(gen, "_run_one", record)
+    (tmp_path / "clips" / "000001.mp4").unlink()  # listed but gone: made again
+    generate(replace(TINY, num_clips=4), tmp_path, progress=False, resume=True)
+    assert made == [1, 2, 3]
+    straight = tmp_path.parent / f"{tmp_path.name}-straight"
+    generate(replace(TINY, num_clips=4), straight, progress=False)
+    assert (tmp_path / "manifest.jsonl").read_text() == (straight / "manifest.jsonl").read_text()
+    for clip in (straight / "clips").iterdir():
+        assert clip.read_bytes() == (tmp_path / "clips" / clip.name).read_bytes(), clip.name
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def ensure_synth(
         vary_timbre=synth_set.vary_timbre,
         sprite_warp=synth_set.sprite_warp,
     )
-    generate(settings, folder, progress=progress)
+    generate(settings, folder, progress=progress, resume=True)  # after a Ctrl-C: the rest
     if not _complete(folder, num_clips):
         raise ValueError(f"{folder}: avloc synth wrote fewer than {num_clips} clips")
     return folder

@@ -237,14 +237,30 @@ def _worker(args: tuple[_Job, int]) -> tuple[int, SceneClip | str]:
     return _run_one(*args)
 
 
+def _finished_scenes(out: Path, num_clips: int) -> dict[int, SceneClip]:
+    """The manifest's scenes (index -> clip) whose video and stems are on disk."""
+    from avloc.data.manifest import read_manifest
+
+    try:
+        clips = read_manifest(out)
+    except (FileNotFoundError, ValueError):  # none yet, or a line cut short: make them all
+        return {}
+    finished = {}
+    for clip in clips:
+        stems = [o.stem for o in clip.objects if o.stem is not None]
+        if clip.clip_id.isdigit() and all(p.is_file() for p in (clip.clip, *stems)):
+            finished[int(clip.clip_id)] = clip
+    return {i: c for i, c in finished.items() if i < num_clips}
+
+
 def _init_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)  # the processes are the parallelism; OpenCV's pool would oversubscribe
 
 
-def _results(job: _Job) -> Iterator[tuple[int, SceneClip | str]]:
-    indices = range(job.config.num_clips)
+def _results(job: _Job, skip: set[int]) -> Iterator[tuple[int, SceneClip | str]]:
+    indices = [i for i in range(job.config.num_clips) if i not in skip]
     if job.config.workers == 1:
         yield from (_run_one(job, i) for i in indices)
         return
@@ -273,11 +289,18 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) -> GenerateResult:
+def generate(
+    config: SynthConfig, out_dir: str | Path, progress: bool = True, resume: bool = False
+) -> GenerateResult:
     """Write ``config.num_clips`` scenes to ``out_dir``.
 
     Clips layout: ``clips/<id>.mp4`` (video + mixture), ``stems/<id>_<k>.wav`` (object ``k``'s
     sound, float32) and ``manifest.jsonl``. Flickr layout: see :mod:`avloc.synth.flickr`.
+
+    ``resume`` (clips layout) keeps the scenes an interrupted run listed in the manifest and
+    whose files are there, and makes only the rest: each scene depends on (seed, index) alone,
+    so the set is the one a straight run writes. Only for an ``out_dir`` written with this
+    same ``config`` (training's cache folders are named by their settings).
 
     Raises:
         FileNotFoundError: a sprite folder, soundfont or program map is missing.
@@ -294,8 +317,16 @@ def generate(config: SynthConfig, out_dir: str | Path, progress: bool = True) ->
         (out / sub).mkdir(parents=True, exist_ok=True)
     job = _Job(config, spec, root, out)
     done: dict[int, SceneClip | str] = {}
+    if resume and config.layout == "clips":
+        done.update(_finished_scenes(out, config.num_clips))
     try:
-        bar = tqdm(_results(job), total=config.num_clips, disable=not progress, desc="synth")
+        bar = tqdm(
+            _results(job, skip=set(done)),
+            total=config.num_clips,
+            initial=len(done),
+            disable=not progress,
+            desc="synth",
+        )
         for index, item in bar:
             done[index] = item
     finally:  # also on Ctrl-C: the index lists exactly the finished scenes
