@@ -82,6 +82,8 @@ def test_overrides_parse_against_field_types() -> None:
         ("optim.lr=inf", "optim.lr must be a finite number"),
         ("optim.betas=2,3", "optim.betas must be two numbers in [0, 1)"),
         ("optim.lr=1e38", "optim.lr must be at most 1000"),
+        ("data.duration_s=0.3", "data.clip_duration_s (1 s a sample) must fit"),
+        ("separation.clip_duration_s=5", "separation.clip_duration_s (5 s) must fit"),
         ("seed=-1", "seed must be >= 0"),
         ("correspondence.temperature=nan", "correspondence.temperature must be a finite"),
     ],

@@ -101,6 +101,11 @@ class DataConfig:
                 )
         if self.val_seed == self.seed:
             raise ValueError("data.val_seed must differ from data.seed (held-out validation)")
+        if self.manifest is None and self.clip_duration_s > self.duration_s:
+            raise ValueError(
+                f"data.clip_duration_s ({self.clip_duration_s:g} s a sample) must fit in the "
+                f"generated clips' data.duration_s ({self.duration_s:g} s)"
+            )
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,12 @@ class TrainConfig:
             raise ValueError(
                 f"stages must be distinct and in the order {', '.join(STAGE_NAMES)}; "
                 f"got {', '.join(self.stages)}"
+            )
+        window = self.separation.clip_duration_s
+        if self.data.manifest is None and window is not None and window > self.data.duration_s:
+            raise ValueError(
+                f"separation.clip_duration_s ({window:g} s) must fit in the generated clips' "
+                f"data.duration_s ({self.data.duration_s:g} s)"
             )
         if self.init_skip and self.init_from is None:
             raise ValueError("init_skip names modules to leave out of init_from, which is not set")
