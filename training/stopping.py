@@ -13,6 +13,7 @@ Python delivers signals to the main thread only, so off it both are no-ops.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -47,6 +48,7 @@ class StopRequests:
         self.patience_s = patience_s
         self.requested = False
         self._first = 0.0
+        self._pid = os.getpid()
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopRequests:
@@ -61,6 +63,8 @@ class StopRequests:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:  # a DataLoader worker forked before it could ignore it
+            return
         if self.requested:
             if time.monotonic() - self._first >= self.patience_s:
                 raise StopNow
