@@ -239,6 +239,45 @@ def read_bundle_metadata(path: str | Path) -> BundleMetadata:
     return _parse_metadata(metadata, path)
 
 
+def check_device(device: str | None, name: str = "device") -> str | None:
+    """``device`` if this torch can run a model on it (None stays None: the model's own).
+
+    Called before any work: torch reports an unusable device late, as an ``AssertionError``
+    ("Torch not compiled with CUDA enabled") or a ``RuntimeError`` deep in model loading.
+
+    Raises:
+        ValueError: not a torch device, or one this machine or build lacks (the message
+            starts with ``name`` and the device).
+    """
+    if device is None:
+        return None
+    where = f"{name} {device}"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{where}: not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{where}: this torch has no CUDA (torch.cuda.is_available() is False)"
+            )
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"{where}: this machine has {count} CUDA device(s), cuda:0 first")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"{where}: this torch has no MPS (torch.backends.mps.is_available() is False)"
+        )
+    elif parsed.type == "meta":
+        raise ValueError(f"{where}: holds no data, a model cannot run on it")
+    try:  # any other backend this build lacks fails here, each in its own way
+        torch.empty(0, device=parsed)
+    except Exception as error:
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{where}: this torch cannot use it ({reason})") from None
+    return device
+
+
 def load_bundle(path: str | Path, device: str | torch.device | None = None) -> nn.Module:
     """Rebuild the model of a bundle through the registry, load it strictly, ``eval()`` it.
 
@@ -268,6 +307,7 @@ def load_bundle(path: str | Path, device: str | torch.device | None = None) -> n
         raise ValueError(f"{path}: cannot rebuild the model: {error}") from error
     _check_state(model, tensors, path, info.architecture)
     model.load_state_dict(tensors, strict=True)
+    check_device(None if device is None else str(device))
     return model.to(device or "cpu").eval()
 
 

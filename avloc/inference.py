@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from avloc import media
+from avloc.checkpoint import check_device
 from avloc.data.transforms import normalize_frames
 from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, MaskRule
 from avloc.maps import (
@@ -48,6 +49,7 @@ from avloc.sources import (
     FileSource,
     VideoInput,
     centre_window,
+    check_audio,
     open_source,
     prefetch,
 )
@@ -176,45 +178,6 @@ class ModelOutputError(ValueError):
     """The model itself gave unusable output (NaN maps): every input would fail the same way."""
 
 
-def check_device(device: str | None, name: str = "device") -> str | None:
-    """``device`` if this torch can run a model on it (None stays None: the model's own).
-
-    Called before any work: torch reports an unusable device late, as an ``AssertionError``
-    ("Torch not compiled with CUDA enabled") or a ``RuntimeError`` deep in model loading.
-
-    Raises:
-        ValueError: not a torch device, or one this machine or build lacks (the message
-            starts with ``name`` and the device).
-    """
-    if device is None:
-        return None
-    where = f"{name} {device}"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"{where}: not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"{where}: this torch has no CUDA (torch.cuda.is_available() is False)"
-            )
-        count = torch.cuda.device_count()
-        if parsed.index is not None and parsed.index >= count:
-            raise ValueError(f"{where}: this machine has {count} CUDA device(s), cuda:0 first")
-    elif parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(
-            f"{where}: this torch has no MPS (torch.backends.mps.is_available() is False)"
-        )
-    elif parsed.type == "meta":
-        raise ValueError(f"{where}: holds no data, a model cannot run on it")
-    try:  # any other backend this build lacks fails here, each in its own way
-        torch.empty(0, device=parsed)
-    except Exception as error:
-        reason = (str(error).splitlines() or [type(error).__name__])[0]
-        raise ValueError(f"{where}: this torch cannot use it ({reason})") from None
-    return device
-
-
 class Pipeline:
     """Localise sounding objects in videos and separate their sounds with one model.
 
@@ -268,7 +231,13 @@ class Pipeline:
             raise ValueError("presence_threshold must be in [0, 1] and map_threshold in (0, 1]")
         check_mask_rule(mask_rule, "mask_rule")
         self.scales = check_scales(scales)
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"model must be a loaded torch model, got {type(model).__name__}; by name or "
+                "file: Pipeline.from_pretrained(name) or avloc.load_model(name)"
+            )
         if device is not None:
+            check_device(str(device))
             model = model.to(device)
         # Typed loosely: any model with the AVLocModel methods (duck-typed) will do.
         self.model: Any = model.eval()
@@ -390,8 +359,8 @@ class Pipeline:
             ValueError: wrong shapes or a batch-size mismatch.
         """
         frames = np.asarray(frames)
-        windows = np.asarray(windows, np.float32)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or windows.ndim != 2:
+        windows = check_audio(windows, "windows", ndim=2)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(
                 f"frames must be (B, H, W, 3) and windows (B, L), got {frames.shape} and "
                 f"{windows.shape}"
@@ -417,9 +386,9 @@ class Pipeline:
         Shape:
             image: (H, W, 3) uint8; audio: (T,) float32 -> a :class:`FrameAnalysis` of batch 1.
         """
-        audio = np.asarray(audio, np.float32)
-        if audio.ndim != 1:
-            raise ValueError(f"audio must be mono (T,), got shape {audio.shape}")
+        audio = check_audio(audio)
+        if not (math.isfinite(audio_s) and audio_s > 0):
+            raise ValueError(f"audio_s must be a positive number of seconds, got {audio_s}")
         length = round(self.audio_window_s * self.sample_rate)
         span = min(len(audio), round(audio_s * self.sample_rate))
         count = max(1, span // length)
@@ -470,6 +439,7 @@ class Pipeline:
                 f"source_vectors needs the same number (>= 1) of frames for every source, got "
                 f"{[len(f) for f in frames]}"
             )
+        mixture = check_audio(mixture, "mixture")
         num_sources = len(frames)
         # Frame-major: frame i of every source side by side, as mixture_vectors groups them.
         stacked = np.stack([self._resized(f, self._vector_size) for f in frames], axis=1)
@@ -504,8 +474,10 @@ class Pipeline:
         """
         self._check_separator()
         vectors = np.asarray(vectors, np.float32)
-        if vectors.ndim != 2:
-            raise ValueError(f"vectors must be (S, K_s), got shape {vectors.shape}")
+        if vectors.ndim != 2 or len(vectors) == 0 or not np.isfinite(vectors).all():
+            raise ValueError(
+                f"vectors must be (S, K_s) with S >= 1 and finite values, got shape {vectors.shape}"
+            )
         source = ArraySource(mixture)
         # Frame times covering every window, each carrying the same vectors.
         times = np.arange(
@@ -641,6 +613,11 @@ class Pipeline:
         self._check_separator()
         source = open_source(video)
         loc = localization if localization is not None else self.localize(video, progress)
+        if abs(loc.duration_s - source.duration_s) > max(0.5, 0.02 * source.duration_s):
+            raise ValueError(
+                f"localization is of a {loc.duration_s:.2f}-s input, but the video lasts "
+                f"{source.duration_s:.2f} s: pass the localize result of this same video"
+            )
         objects = loc.objects
         if not objects:
             return self._separate_stream(source, None, ())

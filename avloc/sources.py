@@ -8,6 +8,7 @@ length fits in memory) and an in-memory :class:`Clip`, plus the helpers that str
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -18,6 +19,7 @@ from typing import Any, TypeVar, Union
 import numpy as np
 
 from avloc import media
+from avloc.media.limits import MAX_FPS
 
 _T = TypeVar("_T")
 
@@ -45,17 +47,43 @@ class Clip:
             raise ValueError(
                 f"Clip.frames must have shape (N, H, W, 3), N >= 1; got {self.frames.shape}"
             )
-        audio = np.asarray(self.audio)
-        if audio.ndim != 1 or audio.size == 0:
-            raise ValueError(f"Clip.audio must be a non-empty mono (T,) array, got {audio.shape}")
-        if self.fps <= 0 or self.sample_rate <= 0:
-            raise ValueError(
-                f"Clip needs fps > 0 and sample_rate > 0, got {self.fps}, {self.sample_rate}"
-            )
+        check_audio(self.audio, "Clip.audio")
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps)) or not (
+            0 < self.fps <= MAX_FPS
+        ):
+            raise ValueError(f"Clip.fps must be in (0, {MAX_FPS:g}], got {self.fps}")
+        if isinstance(self.sample_rate, bool) or not isinstance(
+            self.sample_rate, (int, np.integer)
+        ):
+            raise TypeError(f"Clip.sample_rate must be an int (Hz), got {self.sample_rate!r}")
+        if not 1000 <= self.sample_rate <= 768_000:
+            raise ValueError(f"Clip.sample_rate must be 1000..768000 Hz, got {self.sample_rate}")
 
     @property
     def duration_s(self) -> float:
         return max(len(self.frames) / self.fps, len(self.audio) / self.sample_rate)
+
+
+def check_audio(audio: object, name: str = "audio", ndim: int = 1) -> np.ndarray:
+    """``audio`` as float32 after checking that it is a non-empty, finite array of float
+    samples with ``ndim`` dimensions: mono ``(T,)``, or ``(B, T)`` windows.
+
+    Raises:
+        TypeError: not float samples (int16 PCM would be read as huge values).
+        ValueError: another shape (stereo), no samples, or NaN/infinite samples.
+    """
+    array = np.asarray(audio)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(
+            f"{name} must hold float samples in [-1, 1], got dtype {array.dtype} (divide int16 "
+            "PCM by 32768)"
+        )
+    if array.ndim != ndim or array.size == 0:
+        wanted = "a mono (T,)" if ndim == 1 else "a (B, T)"
+        raise ValueError(f"{name} must be {wanted} array with samples, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite samples")
+    return array.astype(np.float32, copy=False)
 
 
 # A file path, an in-memory Clip, or (frames, audio, fps, sample_rate).
@@ -149,7 +177,7 @@ class ArraySource:
     """A mixture already at the model's sample rate (no frames: vectors come with it)."""
 
     def __init__(self, mixture: np.ndarray) -> None:
-        self.mixture = np.asarray(mixture, np.float32)
+        self.mixture = check_audio(mixture, "mixture")
 
     def num_samples(self, sample_rate: int) -> int:
         return len(self.mixture)
@@ -184,9 +212,10 @@ def open_source(video: VideoInput) -> FileSource | ClipSource:
         return ClipSource(video)
     if isinstance(video, tuple) and len(video) == 4:
         frames, audio, fps, sample_rate = video
-        return ClipSource(
-            Clip(np.asarray(frames), np.asarray(audio, np.float32), float(fps), int(sample_rate))
-        )
+        if isinstance(sample_rate, float) and sample_rate.is_integer():
+            sample_rate = int(sample_rate)  # 16000.0 is a rate; 16000.7 is refused by Clip
+        # the audio as given: Clip refuses int16 PCM rather than read it as huge floats
+        return ClipSource(Clip(np.asarray(frames), np.asarray(audio), float(fps), sample_rate))
     raise TypeError(
         "video must be a file path, a Clip, or a (frames, audio, fps, sample_rate) tuple; "
         f"got {type(video).__name__}"

@@ -322,7 +322,13 @@ def render_overlay(
 
 
 def overlay_size(height: int, width: int, max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
-    """An overlay's ``(height, width)``: the source's aspect, longer side capped, even sizes."""
+    """An overlay's ``(height, width)``: the source's aspect, longer side capped, even sizes.
+
+    Raises:
+        ValueError: ``max_side`` below 16 pixels.
+    """
+    if not max_side >= 16:
+        raise ValueError(f"max_side must be at least 16 pixels, got {max_side}")
     scale = min(1.0, max_side / max(height, width))
     return (max(2, round(height * scale / 2) * 2), max(2, round(width * scale / 2) * 2))
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import torch
 
+from avloc.checkpoint import check_device
 from avloc.cli import localize as localize_cli
 from avloc.cli import main
-from avloc.inference import check_device
 from tests.media_fixtures import make_clip
 
 MODEL = "avloc-tiny-test"

@@ -231,7 +231,7 @@ def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> N
 def check_model_arguments(args: argparse.Namespace) -> None:
     """Check the shared model flags that fail late otherwise (``--device`` fails with a
     traceback from deep inside model loading), so that a run stops before any work."""
-    from avloc.inference import check_device
+    from avloc.checkpoint import check_device
 
     check_device(args.device, "--device")
 

@@ -7,6 +7,7 @@ file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ def _temp_sibling(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     final = Path(path)
     if not final.parent.is_dir():
         raise FileNotFoundError(f"{final}: the folder {final.parent} does not exist")
+    if final.is_dir():  # found now, not at the rename after all the encoding
+        raise IsADirectoryError(f"{final}: is a folder; name a file to write")
     return final, final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}{_PARTIAL_SUFFIX}")
 
 
@@ -56,8 +59,15 @@ def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield temp
         os.replace(temp, final)
+    except OSError as error:  # PyAV's errors name no file, or only the hidden temp one
+        if str(final) in str(error):
+            raise
+        message = f"{final}: could not write it ({error.strerror or error})"
+        # OSError(errno, text) comes back as the matching subclass (PermissionError, ...)
+        raise (OSError(error.errno, message) if error.errno else OSError(message)) from error
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses this too
+            temp.unlink(missing_ok=True)
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
