@@ -533,7 +533,9 @@ class Pipeline:
             if progress is not None:
                 progress(len(times))
         if results.num_frames == 0:
-            raise media.EmptyMediaError(str(video), "no frames could be decoded")
+            if isinstance(video, (str, Path)):
+                raise media.EmptyMediaError(video, "no frames could be decoded")
+            raise media.EmptyMediaError("<in-memory clip>", "shorter than one analysis frame")
         times, maps, class_maps, probs, vectors, level = results.arrays()
         if not (np.isfinite(maps).all() and np.isfinite(class_maps).all()):
             raise ModelOutputError(
@@ -657,7 +659,10 @@ class Pipeline:
         Raises:
             ValueError: ``point`` outside [0, 1]²; otherwise as :meth:`localize`.
         """
-        x, y = (float(v) for v in point)
+        try:
+            x, y = (float(v) for v in point)
+        except (TypeError, ValueError):  # a string, three numbers, None, ...
+            raise ValueError(f"point must be (x, y) normalised to [0, 1], got {point!r}") from None
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise ValueError(f"point must be (x, y) normalised to [0, 1], got {point}")
         self._check_separator()

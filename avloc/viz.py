@@ -272,6 +272,11 @@ def heatmap_at(times_s: np.ndarray, heatmaps: np.ndarray, t_s: float) -> np.ndar
     """
     if len(times_s) == 0:
         raise ValueError("no heatmaps to look up (the result has zero frames)")
+    if len(times_s) != len(heatmaps) or not np.isfinite(t_s):
+        raise ValueError(
+            f"heatmap_at needs one time per map and a finite t_s; got {len(times_s)} times, "
+            f"{len(heatmaps)} maps, t_s {t_s}"
+        )
     j = int(np.searchsorted(times_s, t_s))
     if j <= 0:
         return np.asarray(heatmaps[0], dtype=np.float32)

@@ -114,3 +114,25 @@ def test_writers_refuse_a_folder_before_encoding_and_name_the_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "out.wav"]  # no temp file
     with pytest.raises(ValueError, match="max_side must be at least 16"):
         overlay_size(480, 640, max_side=0)
+
+
+def test_points_metrics_and_map_lookups_refuse_nonsense(pipe: Pipeline) -> None:
+    from avloc.metrics.localization import auc, success_at
+    from avloc.viz import heatmap_at
+
+    clip = (_frames(), _audio(), 8.0, SR)
+    for point in ("0.3,0.6", (0.1, 0.2, 0.3), None):
+        with pytest.raises(ValueError, match="point must be"):
+            pipe.separate_at(clip, point)  # type: ignore[arg-type]
+    for values in ([np.nan, 0.5], [5.0, -3.0]):
+        with pytest.raises(ValueError, match=r"cIoU values must be numbers in \[0, 1\]"):
+            auc(values)
+        with pytest.raises(ValueError, match=r"cIoU values must be numbers in \[0, 1\]"):
+            success_at(values)
+    maps = np.zeros((5, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="one time per map"):
+        heatmap_at(np.arange(3.0), maps, 0.5)
+    with pytest.raises(ValueError, match="finite t_s"):
+        heatmap_at(np.arange(5.0), maps, float("nan"))
+    with pytest.raises(media.EmptyMediaError, match="<in-memory clip>: shorter than one"):
+        pipe.localize((_frames(1), np.zeros(8, np.float32), 1000.0, SR))

@@ -293,11 +293,13 @@ def success_curve(
         cious: (N,); returns (len(thresholds),) float64.
 
     Raises:
-        ValueError: no cIoU values.
+        ValueError: no cIoU values, or one that is NaN or outside [0, 1].
     """
     values = np.asarray(cious, dtype=np.float64)
     if values.size == 0:
         raise ValueError("success_curve needs at least one cIoU value")
+    if not (np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0):
+        raise ValueError("cIoU values must be numbers in [0, 1]; got NaN or a value outside")
     return np.array([np.sum(values >= t) / values.size for t in thresholds])
 
 
