@@ -221,8 +221,18 @@ class Pipeline:
         class_map_options: MapOptions = CLASS_MAP_OPTIONS,
         scales: Sequence[float] = DEFAULT_SCALES,
     ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(
+                f"batch_size must be an int (frames per model step), got {batch_size!r}"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for name, options in (
+            ("heatmap_options", heatmap_options),
+            ("class_map_options", class_map_options),
+        ):
+            if not isinstance(options, MapOptions):
+                raise TypeError(f"{name} must be an avloc.maps.MapOptions, got {options!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if decode_ahead < 0:
@@ -394,6 +404,8 @@ class Pipeline:
         count = max(1, span // length)
         windows = centre_window(audio, count * length).reshape(count, length)
         image = np.asarray(image)
+        if image.dtype != np.uint8:
+            raise TypeError(f"image must be uint8 RGB (0-255), got dtype {image.dtype}")
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"image must be (H, W, 3), got shape {image.shape}")
         each = self._localize_batch(self._resized(image[None]), windows)
@@ -410,6 +422,8 @@ class Pipeline:
         import cv2
 
         height, width = self.input_size if size is None else size
+        if frames.ndim != 4 or min(frames.shape[1:3]) < 1:  # cv2 would fail on an assertion
+            raise ValueError(f"frames must be (B, H, W, 3) with H, W >= 1, got {frames.shape}")
         if frames.shape[1:3] == (height, width):
             return frames
         return np.stack(

@@ -71,7 +71,12 @@ MAX_SCALE = 4.0
 
 def check_scales(scales: Sequence[float], name: str = "scales") -> tuple[float, ...]:
     """``scales`` as a sorted tuple of distinct factors in (0, MAX_SCALE], or a clear error."""
-    values = tuple(sorted({float(v) for v in scales}))
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence):
+        raise TypeError(f"{name} must be a sequence of factors such as (1.0, 1.5), got {scales!r}")
+    try:
+        values = tuple(sorted({float(v) for v in scales}))
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold numbers, got {scales!r}") from None
     if not values or not all(0.0 < v <= MAX_SCALE for v in values):
         raise ValueError(f"{name} must be one or more factors in (0, {MAX_SCALE:g}], got {scales}")
     return values

@@ -136,3 +136,24 @@ def test_points_metrics_and_map_lookups_refuse_nonsense(pipe: Pipeline) -> None:
         heatmap_at(np.arange(5.0), maps, float("nan"))
     with pytest.raises(media.EmptyMediaError, match="<in-memory clip>: shorter than one"):
         pipe.localize((_frames(1), np.zeros(8, np.float32), 1000.0, SR))
+
+
+def test_pipeline_arguments_and_images_of_the_wrong_kind_are_explained(pipe: Pipeline) -> None:
+    from avloc.maps import HEATMAP_OPTIONS
+
+    model = pipe.model
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        Pipeline(model, batch_size="4")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        Pipeline(model, batch_size=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="scales must be a sequence"):
+        Pipeline(model, scales=1.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="scales must be a sequence"):
+        Pipeline(model, scales="1.5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"heatmap_options must be an avloc\.maps\.MapOptions"):
+        Pipeline(model, heatmap_options={"smoothing": 0.1})  # type: ignore[arg-type]
+    assert Pipeline(model, heatmap_options=HEATMAP_OPTIONS).heatmap_options is HEATMAP_OPTIONS
+    with pytest.raises(TypeError, match="image must be uint8 RGB"):
+        pipe.analyze_image(_frames(1)[0].astype(np.float64), _audio())
+    with pytest.raises(ValueError, match=r"H, W >= 1, got \(1, 0, 0, 3\)"):
+        pipe.analyze_image(_frames(1)[0, :0, :0], _audio())
