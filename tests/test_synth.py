@@ -336,6 +336,9 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         SynthConfig(size=100_000)
     with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
         SynthConfig(seed=-1)
+    for bad in ({"fps": float("inf")}, {"fps": float("nan")}, {"sample_rate": 10**9}):
+        with pytest.raises(ValueError, match=r"need duration_s in \(0, 600\], fps in"):
+            SynthConfig(**bad)  # type: ignore[arg-type]
     bad_map = tmp_path / "map.json"
     bad_map.write_text("{not json")
     with pytest.raises(ValueError, match=r"map\.json: not valid JSON"):

@@ -61,10 +61,14 @@ class SynthConfig:
             raise ValueError(
                 f"num_clips and workers must be >= 1, got {self.num_clips}, {self.workers}"
             )
-        if not (self.duration_s > 0 and self.fps > 0 and self.sample_rate >= 4000):
+        if not (
+            0 < self.duration_s <= 600
+            and 0 < self.fps <= 120
+            and 4000 <= self.sample_rate <= 96_000
+        ):  # NaN fails every comparison too
             raise ValueError(
-                f"need duration_s > 0, fps > 0 and sample_rate >= 4000 Hz, got "
-                f"{self.duration_s}, {self.fps}, {self.sample_rate}"
+                f"need duration_s in (0, 600], fps in (0, 120] and sample_rate 4000..96000 Hz, "
+                f"got {self.duration_s}, {self.fps}, {self.sample_rate}"
             )
         if not MIN_SIZE <= self.size <= MAX_SIZE:
             raise ValueError(f"size must be {MIN_SIZE}-{MAX_SIZE} px, got {self.size}")
