@@ -111,6 +111,8 @@ def test_writers_refuse_a_folder_before_encoding_and_name_the_file(
     monkeypatch.setattr(av, "open", denied)
     with pytest.raises(PermissionError, match=r"x\.wav: could not write it \(Operation not"):
         media.write_audio(tmp_path / "x.wav", _audio(), SR)
+    with pytest.raises(PermissionError, match=r"x\.mp4: could not write it \(Operation not"):
+        media.write_video(tmp_path / "x.mp4", _frames(), 8.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "out.wav"]  # no temp file
     with pytest.raises(ValueError, match="max_side must be at least 16"):
         overlay_size(480, 640, max_side=0)

@@ -193,7 +193,11 @@ class VideoWriter:
     def _open(self, height: int, width: int) -> None:
         self._size = (height, width)
         options = {"movflags": "+faststart"}
-        self._container = av.open(str(self._temp), "w", format="mp4", options=options)
+        try:
+            self._container = av.open(str(self._temp), "w", format="mp4", options=options)
+        except OSError as error:  # PyAV's message names no file (or only the hidden temp one)
+            message = f"{self._final}: could not write it ({error.strerror or error})"
+            raise (OSError(error.errno, message) if error.errno else OSError(message)) from error
         try:
             rate = Fraction(self.fps).limit_denominator(1001)
             video = self._container.add_stream("libx264", rate=rate)
