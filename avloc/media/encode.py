@@ -52,6 +52,16 @@ def remove_partial_files(folder: str | os.PathLike[str]) -> None:
         partial.unlink(missing_ok=True)
 
 
+def _naming_the_file(final: Path, error: OSError) -> OSError:
+    """``error`` again if it names ``final``; else the same error (errno kept) that does:
+    PyAV's errors name no file, or only the hidden temp one."""
+    if str(final) in str(error):
+        return error
+    message = f"{final}: could not write it ({error.strerror or error})"
+    # OSError(errno, text) comes back as the matching subclass (PermissionError, ...)
+    return OSError(error.errno, message) if error.errno else OSError(message)
+
+
 @contextmanager
 def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path to write; rename it to ``path`` on success, delete it on failure."""
@@ -59,12 +69,11 @@ def _atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield temp
         os.replace(temp, final)
-    except OSError as error:  # PyAV's errors name no file, or only the hidden temp one
-        if str(final) in str(error):
+    except OSError as error:
+        named = _naming_the_file(final, error)
+        if named is error:
             raise
-        message = f"{final}: could not write it ({error.strerror or error})"
-        # OSError(errno, text) comes back as the matching subclass (PermissionError, ...)
-        raise (OSError(error.errno, message) if error.errno else OSError(message)) from error
+        raise named from error
     finally:
         with contextlib.suppress(OSError):  # a read-only folder refuses this too
             temp.unlink(missing_ok=True)

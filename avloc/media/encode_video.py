@@ -14,7 +14,14 @@ from typing import Any
 import av
 import numpy as np
 
-from avloc.media.encode import _LAYOUTS, _audio_frame, _check_audio, _check_frames, _temp_sibling
+from avloc.media.encode import (
+    _LAYOUTS,
+    _audio_frame,
+    _check_audio,
+    _check_frames,
+    _naming_the_file,
+    _temp_sibling,
+)
 from avloc.media.limits import _check_fps, _check_sample_rate
 
 # x264's speed presets, fastest first: a faster one gives a larger file at the same crf
@@ -195,9 +202,11 @@ class VideoWriter:
         options = {"movflags": "+faststart"}
         try:
             self._container = av.open(str(self._temp), "w", format="mp4", options=options)
-        except OSError as error:  # PyAV's message names no file (or only the hidden temp one)
-            message = f"{self._final}: could not write it ({error.strerror or error})"
-            raise (OSError(error.errno, message) if error.errno else OSError(message)) from error
+        except OSError as error:
+            named = _naming_the_file(self._final, error)
+            if named is error:
+                raise
+            raise named from error
         try:
             rate = Fraction(self.fps).limit_denominator(1001)
             video = self._container.add_stream("libx264", rate=rate)
