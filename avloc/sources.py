@@ -8,7 +8,6 @@ length fits in memory) and an in-memory :class:`Clip`, plus the helpers that str
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -19,7 +18,7 @@ from typing import Any, TypeVar, Union
 import numpy as np
 
 from avloc import media
-from avloc.media.limits import MAX_FPS
+from avloc.media.limits import _check_fps, _check_sample_rate
 
 _T = TypeVar("_T")
 
@@ -48,16 +47,11 @@ class Clip:
                 f"Clip.frames must have shape (N, H, W, 3), N >= 1; got {self.frames.shape}"
             )
         check_audio(self.audio, "Clip.audio")
-        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps)) or not (
-            0 < self.fps <= MAX_FPS
-        ):
-            raise ValueError(f"Clip.fps must be in (0, {MAX_FPS:g}], got {self.fps}")
-        if isinstance(self.sample_rate, bool) or not isinstance(
-            self.sample_rate, (int, np.integer)
-        ):
-            raise TypeError(f"Clip.sample_rate must be an int (Hz), got {self.sample_rate!r}")
-        if not 1000 <= self.sample_rate <= 768_000:
-            raise ValueError(f"Clip.sample_rate must be 1000..768000 Hz, got {self.sample_rate}")
+        try:  # the ranges avloc.media reads and writes
+            _check_fps(self.fps)
+            _check_sample_rate(self.sample_rate)
+        except (TypeError, ValueError) as error:  # "fps must be ..." -> "Clip.fps must be ..."
+            raise type(error)(f"Clip.{error}") from None
 
     @property
     def duration_s(self) -> float:

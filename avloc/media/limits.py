@@ -74,5 +74,5 @@ def _check_sample_rate(sample_rate: int) -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise TypeError(f"sample_rate must be an int (Hz), got {sample_rate!r}")
     if not 1000 <= sample_rate <= 768_000:
-        raise ValueError(f"sample_rate must be within 1000..768000 Hz, got {sample_rate}")
+        raise ValueError(f"sample_rate must be 1000..768000 Hz, got {sample_rate}")
     return int(sample_rate)
