@@ -252,9 +252,10 @@ def _finished_scenes(out: Path, num_clips: int) -> dict[int, SceneClip]:
     finished = {}
     for clip in clips:
         stems = [o.stem for o in clip.objects if o.stem is not None]
-        if clip.clip_id.isdigit() and all(p.is_file() for p in (clip.clip, *stems)):
+        in_range = clip.clip_id.isdigit() and int(clip.clip_id) < num_clips
+        if in_range and all(p.is_file() for p in (clip.clip, *stems)):
             finished[int(clip.clip_id)] = clip
-    return {i: c for i, c in finished.items() if i < num_clips}
+    return finished
 
 
 def _init_worker() -> None:
