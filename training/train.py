@@ -303,24 +303,27 @@ def save_state(
         "rng": rng,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, "the training checkpoint", lambda tmp: torch.save(state, tmp))
+
+
+def _write_atomically(path: Path, what: str, write: Callable[[Path], None]) -> None:
+    """``write`` a ``.partial`` sibling of ``path``, then rename it over ``path``; a Ctrl-C
+    waits until the file is whole. A failure removes the partial file, keeps the previous
+    ``path`` and names it, with the cause and the free space."""
     tmp = path.with_suffix(".partial")
-    with deferred_signals():  # a Ctrl-C waits until the checkpoint is whole
+    with deferred_signals():
         try:
-            torch.save(state, tmp)
+            write(tmp)
             tmp.replace(path)
         except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
-            raise _write_error(path, tmp, "the training checkpoint", error) from error
-
-
-def _write_error(path: Path, tmp: Path, what: str, error: BaseException) -> OSError:
-    """The error for a failed atomic write of ``path`` through ``tmp`` (removed if it can be):
-    names the file, the cause and the free space; the previous ``path`` is intact."""
-    with contextlib.suppress(OSError):  # a read-only folder refuses this too
-        tmp.unlink(missing_ok=True)
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-    with contextlib.suppress(OSError):
-        reason += f"; {shutil.disk_usage(path.parent).free / 1e6:.0f} MB free there"
-    return OSError(f"{path}: could not write {what} ({reason}); the previous one is kept")
+            with contextlib.suppress(OSError):  # a read-only folder refuses this too
+                tmp.unlink(missing_ok=True)
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            with contextlib.suppress(OSError):
+                reason += f"; {shutil.disk_usage(path.parent).free / 1e6:.0f} MB free there"
+            raise OSError(
+                f"{path}: could not write {what} ({reason}); the previous one is kept"
+            ) from error
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
@@ -379,16 +382,14 @@ class MetricsLog:
         columns: list[str] = []
         for item in self.rows:
             columns.extend(key for key in item if key not in columns)
-        tmp = self.path.with_suffix(".partial")
-        with deferred_signals():  # a Ctrl-C waits until the log is whole
-            try:
-                with tmp.open("w", newline="") as handle:
-                    writer = csv.DictWriter(handle, fieldnames=columns)
-                    writer.writeheader()
-                    writer.writerows(self.rows)
-                tmp.replace(self.path)
-            except OSError as error:
-                raise _write_error(self.path, tmp, "the metrics log", error) from error
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(self.rows)
+
+        _write_atomically(self.path, "the metrics log", write)
 
 
 # --- the loop ----------------------------------------------------------------------------------
