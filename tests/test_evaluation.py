@@ -17,10 +17,11 @@ from avloc.evaluation.matching import apply_matching, hungarian_match, match_by_
 from avloc.evaluation.protocols import (
     PROTOCOLS,
     ClassAwareProtocol,
+    SeparationProtocol,
     class_aware_for_scene,
     get_protocol,
 )
-from avloc.evaluation.samples import count_mixtures, draw_pairs, solo_clips
+from avloc.evaluation.samples import count_mixtures, draw_pairs, separation_window_s, solo_clips
 from avloc.metrics import localization as loc
 
 SR = 11025
@@ -314,6 +315,15 @@ def test_separation_baselines(solo_root):
     )  # type: ignore[arg-type]
     assert [m.id for m in ibm.mixtures] == [m.id for m in mixture.mixtures]  # seeded draws
     assert ibm.metrics()["sdr"] > mixture.metrics()["sdr"] + 5  # type: ignore[operator]
+
+
+def test_separation_window_is_sound_of_pixels_clip_length():
+    # SoP scores 65,535-sample clips at 11,025 Hz: clips longer than that are cut to exactly it
+    preset = PROTOCOLS["separation"]
+    assert isinstance(preset, SeparationProtocol)
+    clips = [SceneClip(Path("a.mp4"), 10.0, 8.0, SR, ()), SceneClip(Path("b.mp4"), 7.5, 8.0, SR, ())]
+    window = separation_window_s(clips, preset.window_s, preset.max_window_s)
+    assert round(window * preset.sample_rate) == 65535
 
 
 def test_separation_never_draws_a_mixture_twice(solo_root):

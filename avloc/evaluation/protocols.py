@@ -105,7 +105,7 @@ class SeparationProtocol:
     seed: int = 1234
     # Window length in seconds; None: the shortest clip of the manifest, capped at max_window_s.
     window_s: float | None = None
-    max_window_s: float = 6.0  # SoP clips are 65,535 samples at 11,025 Hz (~5.9 s)
+    max_window_s: float = 65535 / 11025  # SoP clips: 65,535 samples at 11,025 Hz (5.944 s)
     window_position: Literal["center"] = "center"  # the window is centred in each clip
     sample_rate: int = 11025
     silence_threshold: float = 1e-5  # skip unless every reference and estimate has Σ|x| > this
