@@ -20,6 +20,7 @@ from avloc.evaluation.protocols import (
     SeparationProtocol,
     class_aware_for_scene,
     get_protocol,
+    with_tau,
 )
 from avloc.evaluation.samples import count_mixtures, draw_pairs, separation_window_s, solo_clips
 from avloc.metrics import localization as loc
@@ -141,6 +142,12 @@ def test_class_aware_tau_by_scene_and_override():
     assert class_aware_for_scene("duet").rule.tau == 0.2
     assert class_aware_for_scene("grid").rule.tau == 0.5
     assert class_aware_for_scene("duet", tau=0.3).rule.tau == 0.3
+    # a threshold other than the preset's is in the name, whichever way it was asked for
+    assert class_aware_for_scene("duet", tau=0.3).name == "music-duet-tau0.3"
+    duet = PROTOCOLS["music-duet"]
+    assert isinstance(duet, ClassAwareProtocol)
+    assert with_tau(duet, 0.5).name == "music-duet-tau0.5"
+    assert with_tau(duet, 0.2) == duet
     with pytest.raises(ValueError, match="--tau"):
         class_aware_for_scene("orchestra")
     with pytest.raises(ValueError, match="tau"):
@@ -287,6 +294,17 @@ def test_class_aware_saved_maps_round_trip(duet_root, tmp_path):
     assert again.metrics() == pytest.approx(first.metrics())
 
 
+def test_class_aware_tau_override_renames_a_named_preset(duet_root):
+    result = runner.evaluate_class_aware(
+        duet_root,
+        P.ClassOracle(),
+        PROTOCOLS["music-duet"],
+        tau=0.5,
+        progress=False,  # type: ignore[arg-type]
+    )
+    assert result.protocol.name == "music-duet-tau0.5" and result.protocol.rule.tau == 0.5
+
+
 def test_class_aware_needs_clips_to_match(duet_root):
     from avloc.data.manifest import read_manifest
 
@@ -321,7 +339,10 @@ def test_separation_window_is_sound_of_pixels_clip_length():
     # SoP scores 65,535-sample clips at 11,025 Hz: clips longer than that are cut to exactly it
     preset = PROTOCOLS["separation"]
     assert isinstance(preset, SeparationProtocol)
-    clips = [SceneClip(Path("a.mp4"), 10.0, 8.0, SR, ()), SceneClip(Path("b.mp4"), 7.5, 8.0, SR, ())]
+    clips = [
+        SceneClip(Path("a.mp4"), 10.0, 8.0, SR, ()),
+        SceneClip(Path("b.mp4"), 7.5, 8.0, SR, ()),
+    ]
     window = separation_window_s(clips, preset.window_s, preset.max_window_s)
     assert round(window * preset.sample_rate) == 65535
 

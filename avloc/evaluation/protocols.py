@@ -207,7 +207,14 @@ def class_aware_for_scene(scene: str, tau: float | None = None) -> ClassAwarePro
             f"manifest scene {scene!r} has no class-aware preset (known: "
             f"{', '.join(SCENE_PRESETS)}); pass --tau to choose the relative threshold"
         )
-    if tau is None:
+    return preset if tau is None else with_tau(preset, tau)
+
+
+def with_tau(preset: ClassAwareProtocol, tau: float) -> ClassAwareProtocol:
+    """``preset`` binarising at ``tau``; a τ other than the preset's is named in the preset's
+    name (``music-duet-tau0.5``), so that no table row carries a published preset's name for
+    numbers computed at another threshold."""
+    if tau == preset.rule.tau:
         return preset
     return dataclasses.replace(
         preset, name=f"{preset.name}-tau{tau:g}", rule=dataclasses.replace(preset.rule, tau=tau)

@@ -8,7 +8,6 @@ carries the result of the items finished so far (marked ``partial``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,6 +28,7 @@ from avloc.evaluation.protocols import (
     MapRule,
     SeparationProtocol,
     class_aware_for_scene,
+    with_tau,
 )
 from avloc.evaluation.results import (
     ClassAwareResult,
@@ -480,7 +480,7 @@ def evaluate_class_aware(
     if protocol is None:
         protocol = class_aware_protocol(clips, tau)
     elif tau is not None:
-        protocol = dataclasses.replace(protocol, rule=dataclasses.replace(protocol.rule, tau=tau))
+        protocol = with_tau(protocol, tau)
     match_clips, eval_clips = _split_clips(clips, match_manifest, protocol.match_fraction)
     eval_clips = eval_clips[:limit] if limit is not None else eval_clips
     vocabulary = S.manifest_vocabulary([*match_clips, *eval_clips])
