@@ -206,6 +206,42 @@ def test_flickr_baselines_and_missing_ids(flickr_root):
     assert again.scores == results["random"].scores  # seeded
 
 
+def test_flickr_result_records_its_test_list_and_limit(flickr_root, tmp_path, capsys):
+    # a subset scored with --limit must not pass for the whole set
+    csv = flickr_root / "flickr_test.csv"
+    result = runner.evaluate_flickr(
+        flickr_root, P.WholeImage(), test_list=csv, limit=1, progress=False
+    )
+    record = result.to_json()
+    assert record["limit"] == 1 and record["num_samples"] == 1
+    assert record["test_list"] == str(csv)
+    whole = runner.evaluate_flickr(flickr_root, P.WholeImage(), progress=False).to_json()
+    assert whole["limit"] is None and whole["test_list"] is None  # every annotated id
+    out = tmp_path / "limited.json"
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--baseline", "whole",
+                 "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["limit"] == 2
+    assert "--limit 2: only the first 2 items were scored" in capsys.readouterr().err
+
+
+def test_cli_prints_centre_and_whole_baselines_beside_a_model(flickr_root, tmp_path, capsys):
+    # protocols.md §1: whole images already score high on Flickr, so print both baselines
+    runner.evaluate_flickr(flickr_root, P.RandomMap(), save_maps=tmp_path / "maps", progress=False)
+    out = tmp_path / "maps.json"
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--maps", str(tmp_path / "maps"),
+                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    table = capsys.readouterr().out
+    assert "| maps:maps |" in table and "| centre |" in table and "| whole |" in table
+    record = json.loads(out.read_text())
+    assert record["method"] == "maps:maps" and set(record["baselines"]) == {"centre", "whole"}
+    whole = runner.evaluate_flickr(flickr_root, P.WholeImage(), progress=False)
+    assert record["baselines"]["whole"] == pytest.approx(whole.metrics())
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--baseline", "random",
+                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert "| centre |" not in capsys.readouterr().out
+    assert "baselines" not in json.loads(out.read_text())
+
+
 def test_flickr_wrong_preset_and_missing_root(flickr_root, tmp_path):
     with pytest.raises(ValueError, match="Flickr preset"):
         runner.evaluate_flickr(flickr_root, P.WholeImage(), PROTOCOLS["vggss"], progress=False)  # type: ignore[arg-type]
@@ -298,11 +334,13 @@ def test_class_aware_tau_override_renames_a_named_preset(duet_root):
     result = runner.evaluate_class_aware(
         duet_root,
         P.ClassOracle(),
-        PROTOCOLS["music-duet"],
+        PROTOCOLS["music-duet"],  # type: ignore[arg-type]
         tau=0.5,
-        progress=False,  # type: ignore[arg-type]
+        limit=1,
+        progress=False,
     )
     assert result.protocol.name == "music-duet-tau0.5" and result.protocol.rule.tau == 0.5
+    assert result.to_json()["limit"] == 1
 
 
 def test_class_aware_needs_clips_to_match(duet_root):
@@ -422,7 +460,7 @@ def test_cli_separation_mixture(solo_root, tmp_path):
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--baseline", "mixture",
                  "--limit", "1", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     record = json.loads(out.read_text())
-    assert record["num_mixtures"] == 1 and record["num_skipped"] == 0
+    assert record["num_mixtures"] == 1 and record["num_skipped"] == 0 and record["limit"] == 1
     assert record["protocol"]["backend"] == "mir_eval" and record["protocol"]["seed"] == 1234
     assert record["nsdr"] == pytest.approx(0.0, abs=1e-6)
     assert {"sdr", "sir", "sar", "si_sdr"} <= set(record)

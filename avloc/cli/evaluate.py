@@ -310,6 +310,20 @@ def _report_losses(args: argparse.Namespace, result: Any, warned: set[tuple[str,
     )
 
 
+BESIDE_A_MODEL = ("centre", "whole")  # protocols.md §1: whole images already score high
+
+
+def _baselines_beside(args: argparse.Namespace, kind: str) -> list[Any]:
+    """Flickr / VGG-SS: the centre-prior and whole-image baselines on the same items as the
+    model (or saved maps), to print beside it; they take about a second per 250 images."""
+    from avloc.evaluation import predictors as P
+
+    if kind != "localization" or args.baseline is not None:
+        return []
+    quiet = argparse.Namespace(**{**vars(args), "no_progress": True})
+    return [_evaluate_one(quiet, kind, P.LOCALIZATION_BASELINES[n](), None) for n in BESIDE_A_MODEL]
+
+
 def run(args: argparse.Namespace) -> int:
     from avloc.evaluation.report import (
         format_interval_table,
@@ -341,10 +355,14 @@ def run(args: argparse.Namespace) -> int:
             _report_losses(args, results[-1], warned)
             break
         _report_losses(args, results[-1], warned)
-    print(format_table(results))
+    beside = _baselines_beside(args, kind) if status == 0 else []
+    print(format_table(results + beside))
     print(format_interval_table(results))
+    if args.limit is not None:  # a subset's numbers are not the protocol's: say so beside them
+        print(f"note: --limit {args.limit}: only the first {args.limit} items were scored, so "
+              "these are not the full set's numbers; the result records the limit", file=sys.stderr)  # fmt: skip
     if args.out is not None:
-        path = write_results(results, args.out, sha256)
+        path = write_results(results, args.out, sha256, beside)
         plots = write_plots(results, path)
         print(f"wrote {path}" + "".join(f", {p}" for p in plots))
     return status

@@ -34,16 +34,24 @@ def result_json(result: EvaluationResult, model_sha256: str | None = None) -> di
 
 
 def write_results(
-    results: Sequence[EvaluationResult], path: str | Path, model_sha256: str | None = None
+    results: Sequence[EvaluationResult],
+    path: str | Path,
+    model_sha256: str | None = None,
+    baselines: Sequence[EvaluationResult] = (),
 ) -> Path:
     """Write the results as JSON, atomically.
 
     One result is written as one flat object; several (``--baseline all``) as
     ``{"avloc_version", "partial", "results": [object, ...]}`` with full objects inside.
+    ``baselines`` scored beside them on the same items are summarised in each object's
+    ``"baselines"`` (method: metrics).
     """
     if not results:
         raise ValueError("write_results needs at least one result")
     records = [result_json(r, model_sha256) for r in results]
+    if baselines:
+        for record in records:
+            record["baselines"] = {b.method: b.metrics() for b in baselines}
     payload: dict[str, Any] = (
         records[0]
         if len(records) == 1

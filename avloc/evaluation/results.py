@@ -41,6 +41,8 @@ class LocalizationResult:
     requested_ids: tuple[str, ...]
     missing: tuple[MissingItem, ...]
     partial: bool = False
+    limit: int | None = None  # --limit: only the first ``limit`` available items were scored
+    test_list: str | None = None  # the file the ids came from; None: every annotated id
 
     @property
     def num_samples(self) -> int:
@@ -72,6 +74,8 @@ class LocalizationResult:
             "method": self.method,
             "protocol": self.protocol.to_json(),
             "partial": self.partial,
+            "limit": self.limit,
+            "test_list": self.test_list,
             **self.metrics(),
             "num_samples": self.num_samples,
             "num_requested": len(self.requested_ids),
@@ -122,6 +126,7 @@ class ClassAwareResult:
     partial: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
     missing: tuple[MissingItem, ...] = ()  # clips skipped because their media could not be read
+    limit: int | None = None  # --limit: only the first ``limit`` evaluation clips were scored
 
     @property
     def cious(self) -> np.ndarray:
@@ -164,6 +169,7 @@ class ClassAwareResult:
             "method": self.method,
             "protocol": self.protocol.to_json(),
             "partial": self.partial,
+            "limit": self.limit,
             **self.metrics(),
             "num_samples": len(self.scores),
             "num_eval_clips": self.num_eval_clips,
@@ -208,6 +214,7 @@ class SeparationResult:
     window_s: float
     num_ineligible_clips: int  # manifest clips without exactly one sounding object with a stem
     partial: bool = False
+    limit: int | None = None  # --limit: only the first ``limit`` drawn mixtures were scored
 
     @property
     def scored(self) -> list[SeparationScores]:
@@ -225,6 +232,7 @@ class SeparationResult:
             "method": self.method,
             "protocol": self.protocol.to_json(),
             "partial": self.partial,
+            "limit": self.limit,
             **self.metrics(),
             "num_mixtures": len(self.scored),
             "num_skipped": len(self.mixtures) - len(self.scored),

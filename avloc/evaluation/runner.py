@@ -170,15 +170,20 @@ def _finisher(
     protocol: LocalizationProtocol,
     requested_ids: tuple[str, ...],
     missing_ids: tuple[MissingItem, ...],
+    limit: int | None,
+    test_list: str | Path | None,
 ) -> Callable[[tuple[ImageScore, ...], bool, tuple[MissingItem, ...]], LocalizationResult]:
     """The result builder of a Flickr / VGG-SS run: the test set's missing ids plus the
-    samples whose media could not be read."""
+    samples whose media could not be read, and where the ids came from."""
 
     def finish(
         scores: tuple[ImageScore, ...], partial: bool, unreadable: tuple[MissingItem, ...]
     ) -> LocalizationResult:
         missing = missing_ids + unreadable
-        return LocalizationResult(predictor.name, protocol, scores, requested_ids, missing, partial)
+        listed = None if test_list is None else str(test_list)
+        return LocalizationResult(
+            predictor.name, protocol, scores, requested_ids, missing, partial, limit, listed
+        )
 
     return finish
 
@@ -238,7 +243,9 @@ def evaluate_flickr(
     def build(item: Any, rate: int) -> S.LocalizationSample:
         return S.flickr_sample(item, gt_of(item), rate, protocol.frame_crop, frame)
 
-    finish = _finisher(predictor, protocol, test_set.requested_ids, test_set.missing_ids)
+    finish = _finisher(
+        predictor, protocol, test_set.requested_ids, test_set.missing_ids, limit, test_list
+    )
 
     folder = Path(save_maps) if save_maps is not None else None
     return _run_localization(items, build, predictor, protocol, finish, folder, progress)
@@ -291,7 +298,9 @@ def evaluate_vggss(
     def build(item: Any, rate: int) -> S.LocalizationSample:
         return S.vggss_sample(item, gt_of(item), rate, protocol.frame_crop)
 
-    finish = _finisher(predictor, protocol, test_set.requested_ids, test_set.missing_ids)
+    finish = _finisher(
+        predictor, protocol, test_set.requested_ids, test_set.missing_ids, limit, annotations
+    )
 
     folder = Path(save_maps) if save_maps is not None else None
     return _run_localization(items, build, predictor, protocol, finish, folder, progress)
@@ -503,7 +512,7 @@ def evaluate_class_aware(
         return ClassAwareResult(
             predictor.name, protocol, vocabulary, tuple(scores), matching,
             len(match_clips), len(eval_clips), skipped, partial,
-            missing=tuple(unreadable.values()),
+            missing=tuple(unreadable.values()), limit=limit,
         )  # fmt: skip
 
     total = len(eval_clips) * protocol.frames_per_clip
@@ -604,7 +613,7 @@ def evaluate_separation(
 
     def finish(partial: bool) -> SeparationResult:
         return SeparationResult(
-            separator.name, protocol, tuple(mixtures), window, ineligible, partial
+            separator.name, protocol, tuple(mixtures), window, ineligible, partial, limit
         )
 
     try:
