@@ -195,26 +195,35 @@ def test_bad_saved_maps_name_the_file(flickr_root, tmp_path, capsys):
         assert message in err and "pickle" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_vggss_box_that_covers_no_pixel_names_the_entry(tmp_path, capsys, predicted):
+def test_vggss_boxes_that_cover_no_pixel_are_named_and_scored_as_published(tmp_path):
+    # the published code slices the map with the box: an inverted or sub-pixel box gives an
+    # empty ground truth, scored cIoU 0; dropping the entry would raise AP50 above the paper's
     fixture = Path(__file__).parent / "fixtures" / "data" / "vggss"
     entries = json.loads((fixture / "vggss.json").read_text())
     entries[0]["bbox"] = [[0.5, 0.2, 0.1, 0.9]]  # xmax < xmin
     annotations = tmp_path / "vggss.json"
     annotations.write_text(json.dumps(entries))
+    out = tmp_path / "result.json"
     argv = ["evaluate", "vggss", "--root", str(fixture / "media"), "--annotations",
-            str(annotations), "--baseline", "whole", "--no-progress"]  # fmt: skip
-    assert _cli(argv) == 2
-    err = capsys.readouterr().err
-    assert (
-        f"{annotations} entry 0 (-0OiLJ3u-5Q_000030): bbox [0.5, 0.2, 0.1, 0.9] is inverted" in err
-    )
+            str(annotations), "--baseline", "whole", "--out", str(out), "--no-progress"]  # fmt: skip
+    with pytest.warns(UserWarning) as caught:
+        assert _cli(argv) == 0
+    inverted, empty = (str(w.message) for w in caught)
+    assert f"{annotations}: 1 bbox(es) inverted" in inverted
+    assert "entry 0 (-0OiLJ3u-5Q_000030)" in inverted
+    assert "1 of 2 items have boxes that cover no pixel" in empty
+    assert f"{annotations}: entry '-0OiLJ3u-5Q_000030': boxes" in empty
+    record = json.loads(out.read_text())
+    assert record["empty_ground_truth_ids"] == ["-0OiLJ3u-5Q_000030"]
+    scored = {item["id"]: item for item in record["per_image"]}
+    assert scored["-0OiLJ3u-5Q_000030"]["ciou"] == 0.0
+    assert scored["-0OiLJ3u-5Q_000030"]["pointing"] is False
     entries[0]["bbox"] = [[0.5, 0.2, 0.501, 0.9]]  # not inverted, but thinner than a pixel
     annotations.write_text(json.dumps(entries))
-    assert _cli(argv) == 2
-    err = capsys.readouterr().err
-    assert f"{annotations}: entry '-0OiLJ3u-5Q_000030': its boxes" in err
-    assert "cover no pixel" in err
-    assert predicted == []  # found before any work
+    with pytest.warns(UserWarning) as caught:
+        assert _cli(argv) == 0
+    (empty,) = (str(w.message) for w in caught)
+    assert "1 of 2 items have boxes that cover no pixel" in empty
     media = tmp_path / "media"
     media.mkdir()
     with pytest.raises(ValueError, match=f"{media}: no VGG-SS clip to score: none of the 4"):

@@ -242,6 +242,18 @@ def test_cli_prints_centre_and_whole_baselines_beside_a_model(flickr_root, tmp_p
     assert "baselines" not in json.loads(out.read_text())
 
 
+def test_flickr_image_whose_boxes_cover_no_pixel_scores_zero(flickr_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "flickr"
+    shutil.copytree(flickr_root, root)
+    (root / "Annotations" / "1002.xml").write_text(_xml([(192, 64, 64, 192)] * 2))  # inverted
+    with pytest.warns(UserWarning, match=r"1 of 3 items have boxes that cover no pixel"):
+        result = runner.evaluate_flickr(root, P.WholeImage(), progress=False)
+    assert result.empty_ground_truth == ("1002",) and result.num_samples == 3
+    assert {s.id: (s.ciou, s.pointing) for s in result.scores}["1002"] == (0.0, False)
+
+
 def test_flickr_wrong_preset_and_missing_root(flickr_root, tmp_path):
     with pytest.raises(ValueError, match="Flickr preset"):
         runner.evaluate_flickr(flickr_root, P.WholeImage(), PROTOCOLS["vggss"], progress=False)  # type: ignore[arg-type]

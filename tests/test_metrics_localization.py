@@ -118,9 +118,13 @@ def test_ciou_weights_consensus_pixels():
     assert loc.ciou(pred, gt) == pytest.approx((4 * 0.5) / (4 * 1.0 + 4 * 0.5 + 4))
 
 
+def test_ciou_of_an_empty_ground_truth_is_zero():
+    # EZ-VSL's cal_CIOU: Σ(P·G) / (ΣG + Σ(P·[G=0])) = 0 / ΣP; and 0, not NaN, for 0 / 0
+    assert loc.ciou(np.ones((2, 2)), np.zeros((2, 2))) == 0.0
+    assert loc.ciou(np.zeros((2, 2)), np.zeros((2, 2))) == 0.0
+
+
 def test_ciou_errors():
-    with pytest.raises(ValueError, match="empty"):
-        loc.ciou(np.ones((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="shape"):
         loc.ciou(np.ones((2, 2)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="NaN"):

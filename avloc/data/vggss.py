@@ -10,6 +10,7 @@ accepted too. See ``protocols.md`` §2.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,21 +58,28 @@ def _aliases(file_id: str) -> tuple[str, ...]:
 
 
 def _clip_box(raw: Any, where: str) -> NormBox:
-    """A box clipped to [0, 1]; an inverted one (max below min) is an annotation error, named
-    here rather than surfacing mid-evaluation as an empty ground truth."""
+    """A box clipped to [0, 1]. An inverted one (max below min) is kept as it is: like the
+    published code's slicing, the ground truth then gets no pixel from it."""
     try:
         x0, y0, x1, y1 = (float(v) for v in raw)
     except (TypeError, ValueError):
         raise ValueError(
             f"{where}: bbox {raw!r} is not four numbers [xmin, ymin, xmax, ymax]"
         ) from None
-    if x1 < x0 or y1 < y0:
-        raise ValueError(
-            f"{where}: bbox {raw!r} is inverted (xmax < xmin or ymax < ymin); expected "
-            "[xmin, ymin, xmax, ymax]"
-        )
     x0, y0, x1, y1 = (min(max(v, 0.0), 1.0) for v in (x0, y0, x1, y1))
     return (x0, y0, x1, y1)
+
+
+def _warn_inverted(json_path: Path, inverted: list[str]) -> None:
+    """One warning for the file's inverted boxes (most likely corners swapped by hand)."""
+    if inverted:
+        shown = "; ".join(inverted[:3]) + (" …" if len(inverted) > 3 else "")
+        warnings.warn(
+            f"{json_path}: {len(inverted)} bbox(es) inverted (xmax < xmin or ymax < ymin; "
+            f"expected [xmin, ymin, xmax, ymax]): {shown}; as in the published evaluation "
+            "code, they cover no pixel",
+            stacklevel=3,
+        )
 
 
 def _parse_entry(raw: Any, where: str) -> tuple[str, str, tuple[NormBox, ...]]:
@@ -109,10 +117,15 @@ def read_vggss(json_path: str | Path, media_root: str | Path) -> VggssTestSet:
     for ext in VIDEO_EXTENSIONS:
         for stem, path in media[ext].items():
             videos.setdefault(stem, path)
-    samples, missing, requested = [], [], []
+    samples, missing, requested, inverted = [], [], [], []
     for number, raw in enumerate(entries):
         file_id, class_name, boxes = _parse_entry(raw, f"{json_path} entry {number}")
         requested.append(file_id)
+        inverted += [
+            f"entry {number} ({file_id}): bbox {box}"
+            for box in boxes
+            if box[2] < box[0] or box[3] < box[1]
+        ]
         names = _aliases(file_id)
         jpg, wav = _first(media[".jpg"], names), _first(media[".wav"], names)
         video = _first(videos, names)
@@ -124,4 +137,5 @@ def read_vggss(json_path: str | Path, media_root: str | Path) -> VggssTestSet:
             have = "only the image" if jpg else "only the audio" if wav else "no media"
             reason = f"{have}: need {file_id}.jpg and {file_id}.wav, or {file_id}.mp4"
             missing.append(MissingItem(file_id, f"{reason} under {media_root}"))
+    _warn_inverted(json_path, inverted)
     return VggssTestSet(tuple(samples), tuple(requested), tuple(missing))

@@ -43,6 +43,7 @@ class LocalizationResult:
     partial: bool = False
     limit: int | None = None  # --limit: only the first ``limit`` available items were scored
     test_list: str | None = None  # the file the ids came from; None: every annotated id
+    empty_ground_truth: tuple[str, ...] = ()  # ids whose boxes cover no pixel: scored cIoU 0
 
     @property
     def num_samples(self) -> int:
@@ -80,6 +81,7 @@ class LocalizationResult:
             "num_samples": self.num_samples,
             "num_requested": len(self.requested_ids),
             "missing_ids": [{"id": m.id, "reason": m.reason} for m in self.missing],
+            "empty_ground_truth_ids": list(self.empty_ground_truth),
             "success_rates": None if rates is None else rates.tolist(),
             "per_image": [
                 {"id": s.id, "ciou": s.ciou, "pointing": s.pointing} for s in self.scores

@@ -271,17 +271,19 @@ def ciou(pred_binary: np.ndarray, gt: np.ndarray) -> float:
     Shape:
         pred_binary, gt: (H, W).
 
+    An empty ground truth (a box thinner than a pixel, or inverted) scores 0, as the formula
+    gives it in the published code whenever the prediction keeps any pixel; 0 also when
+    neither keeps one, where the ratio would be 0/0.
+
     Raises:
-        ValueError: shapes differ, or the ground truth is empty (the ratio is undefined).
+        ValueError: shapes differ.
     """
     p = _check_map(pred_binary, "pred_binary").astype(np.float64)
     g = _check_map(gt, "gt").astype(np.float64)
     if p.shape != g.shape:
         raise ValueError(f"prediction {p.shape} and ground truth {g.shape} differ in shape")
-    gt_sum = g.sum()
-    if gt_sum <= 0:
-        raise ValueError("the ground-truth map is empty; cIoU is undefined")
-    return float((p * g).sum() / (gt_sum + (p * (g == 0)).sum()))
+    denominator = g.sum() + (p * (g == 0)).sum()
+    return float((p * g).sum() / denominator) if denominator > 0 else 0.0
 
 
 def success_curve(
