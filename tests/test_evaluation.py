@@ -340,6 +340,14 @@ def test_class_aware_saved_maps_round_trip(duet_root, tmp_path):
     assert (tmp_path / "d1_500.npy").is_file() and np.load(tmp_path / "d1_500.npy").shape[0] == 3
     again = runner.evaluate_class_aware(duet_root, P.SavedMaps(tmp_path), progress=False)
     assert again.metrics() == pytest.approx(first.metrics())
+    # maps from another method saved as logits: NSA's absolute rule would score anything
+    for path in tmp_path.glob("*.npy"):
+        np.save(path, 8.0 * np.load(path) - 4.0)
+    with pytest.raises(
+        ValueError,
+        match=r"maps:x returned class maps with values in .*the class-aware protocol needs maps in \[0, 1\]",
+    ):
+        runner.evaluate_class_aware(duet_root, P.SavedMaps(tmp_path, name="maps:x"), progress=False)
 
 
 def test_class_aware_tau_override_renames_a_named_preset(duet_root):

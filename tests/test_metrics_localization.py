@@ -246,3 +246,9 @@ def test_flickr_fixture_consensus_by_hand():
     # exclusive), y 43..218; box 2: 0..55.
     assert gt.max() == 0.5
     assert gt.sum() == pytest.approx(0.5 * ((223 - 87) * (218 - 43) + 56 * 56))
+
+
+def test_nsa_needs_maps_in_unit_range():
+    assert loc.nsa(np.array([[0.0, 0.2], [0.5, 1.0]])) == 0.5
+    with pytest.raises(ValueError, match=r"NSA needs a map in \[0, 1\]"):
+        loc.nsa(np.array([[-3.0, 0.1], [2.0, 5.0]]))  # logits

@@ -385,7 +385,14 @@ def _predict_classes(
 ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Raw (K, h, w) maps, their names, and the maps resized to (K, E, E)."""
     out = predictor.predict_class_maps(sample)
-    _check_finite(np.asarray(out.maps), predictor.name, sample.id)
+    maps = np.asarray(out.maps)
+    _check_finite(maps, predictor.name, sample.id)
+    if maps.size and (maps.min() < -loc.NSA_RANGE_SLACK or maps.max() > 1 + loc.NSA_RANGE_SLACK):
+        raise ValueError(
+            f"{predictor.name} returned class maps with values in [{maps.min():.3g}, "
+            f"{maps.max():.3g}] for {sample.id}; the class-aware protocol needs maps in [0, 1] "
+            "(NSA counts pixels <= 0.2): rescale them (e.g. a sigmoid) before scoring"
+        )
     return out.maps, out.names, np.stack([prepare_map(m, rule) for m in out.maps])
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 EVAL_SIZE = 224  # the side of the square frame every published protocol scores at
 FLICKR_FRAME = 256  # Flickr-SoundNet boxes are integers in a 256×256 frame
+NSA_RANGE_SLACK = 1e-6  # how far outside [0, 1] NSA lets a map stray (float error of a resize)
 # Success-curve thresholds. LVS/EZ-VSL use ``[0.05 * i for i in range(21)]``; np.linspace(0, 1, 21)
 # yields the identical float64 values (0.30000000000000004 at index 6 included — it matters for
 # DSOL's "CIoU@0.3", which is ``results[6]``), checked in the tests.
@@ -364,6 +365,15 @@ def nsa(pred: np.ndarray, threshold: float = 0.2) -> float:
 
     Shape:
         pred: (H, W).
+
+    Raises:
+        ValueError: a value outside [0, 1]: on logits or raw similarities the absolute rule
+            would score anything.
     """
     arr = _check_map(pred)
+    if arr.size and (arr.min() < -NSA_RANGE_SLACK or arr.max() > 1.0 + NSA_RANGE_SLACK):
+        raise ValueError(
+            f"NSA needs a map in [0, 1] (it counts pixels <= {threshold}); got values in "
+            f"[{arr.min():.3g}, {arr.max():.3g}]: rescale the map first (e.g. a sigmoid)"
+        )
     return float(np.mean(arr <= threshold))
