@@ -74,6 +74,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--annotations", type=Path, help="vggss: vggss.json (default ROOT/vggss.json)"
     )
+    parser.add_argument(
+        "--boxes",
+        type=Path,
+        help="music-solo/music-duet: DSOL's solotest.json or duettest.json, to score real MUSIC "
+        "videos (found under --root by their YouTube id) instead of a scene manifest",
+    )
     parser.add_argument("--match-split", type=Path, help="class-aware: manifest used for matching")
     parser.add_argument("--tau", type=float, help="class-aware: relative threshold override")
     parser.add_argument(
@@ -210,6 +216,10 @@ def _evaluate_one(
     preset = None if args.protocol == "class-aware" else get_protocol(args.protocol)
     if kind == "class-aware":
         assert preset is None or isinstance(preset, ClassAwareProtocol)
+        if args.boxes is not None:
+            return runner.evaluate_dsol(
+                args.boxes, args.root, predictor, preset, args.tau, args.limit, save_maps, progress
+            )
         return runner.evaluate_class_aware(
             args.root,
             predictor,
@@ -273,7 +283,7 @@ def _scored_and_lost(result: Any) -> tuple[int, int, list[Any], str]:
     if isinstance(result, LocalizationResult):
         return result.num_samples, len(result.requested_ids), list(result.missing), "items"
     assert isinstance(result, ClassAwareResult)
-    clips = result.num_match_clips + result.num_eval_clips
+    clips = result.num_listed or result.num_match_clips + result.num_eval_clips
     return len(result.scores), clips, list(result.missing), "clips"
 
 
@@ -336,6 +346,12 @@ def run(args: argparse.Namespace) -> int:
     kind = _KINDS[args.protocol]
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    if args.boxes is not None and args.protocol not in ("music-solo", "music-duet"):
+        raise ValueError(
+            "--boxes takes DSOL's real-MUSIC boxes: use it with music-solo or music-duet"
+        )
+    if args.boxes is not None and args.match_split is not None:
+        raise ValueError("--match-split takes a manifest; with --boxes the first videos match")
     _check_outputs(args)
     check_model_arguments(args)
     predictors, sha256 = _make_predictors(args, kind)

@@ -18,9 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avloc.data.folder import find_videos, read_json
+from avloc.data.folder import MissingItem, find_videos, read_json
 
 MUSIC_VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm")
+
+# The 11 classes of MUSIC_solo_videos.json: the class-aware vocabulary of DSOL's evaluation
+# (its NSA runs over every class map that is not sounding).
+MUSIC_SOLO_CLASSES: tuple[str, ...] = (
+    "accordion", "acoustic_guitar", "cello", "clarinet", "erhu", "flute", "saxophone",
+    "trumpet", "tuba", "violin", "xylophone",
+)  # fmt: skip
+
+# The category ids of DSOL's solotest.json / duettest.json, as its evaluation reads them
+# (``duetkeys`` in music-exp/eval_duet.py); the real-MUSIC boxes cover these 7 classes.
+DSOL_CATEGORIES: dict[int, str] = {
+    1: "cello", 3: "acoustic_guitar", 8: "saxophone", 10: "trumpet", 11: "violin",
+    12: "flute", 13: "accordion",
+}  # fmt: skip
 
 NormBox = tuple[float, float, float, float]
 
@@ -57,6 +71,17 @@ class DsolFrameBoxes:
     width: int
     height: int
     boxes: tuple[tuple[int, NormBox], ...]
+
+    @property
+    def frame_index(self) -> int:
+        """The frame's 0-based index in its video: DSOL's cut_videos.py names each kept frame
+        by the count of frames decoded before it (``00411.jpg``)."""
+        return int(Path(self.frame_name).stem)
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe id: ``<video>_frame_<sec>_<index>``."""
+        return f"{self.video_id}_frame_{self.second:03d}_{self.frame_index:05d}"
 
 
 def read_music_ids(json_path: str | Path) -> dict[str, tuple[str, ...]]:
@@ -171,3 +196,71 @@ def read_dsol_boxes(json_path: str | Path) -> tuple[DsolFrameBoxes, ...]:
     data = read_json(path, "DSOL box file")
     frames = [_parse_dsol_frame(key, value, f"{path} [{key!r}]") for key, value in data.items()]
     return tuple(sorted(frames, key=lambda f: (f.video_id, f.second, f.frame_name)))
+
+
+@dataclass(frozen=True)
+class DsolVideo:
+    """A MUSIC video found on disk and its annotated frames that show a sounding object."""
+
+    id: str
+    path: Path
+    frames: tuple[DsolFrameBoxes, ...]
+
+    @property
+    def clip_id(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class DsolTestSet:
+    """The videos of a DSOL box file found under a folder, and what could not be used."""
+
+    videos: tuple[DsolVideo, ...]
+    missing: tuple[MissingItem, ...]  # videos the folder lacks, with their frame counts
+    num_frames: int  # annotated frames in the file
+    num_empty_frames: int  # frames with no box: DSOL's evaluation skips them, and so does avloc
+
+
+def read_dsol_test_set(json_path: str | Path, video_root: str | Path) -> DsolTestSet:
+    """DSOL's real-MUSIC boxes (``solotest.json`` / ``duettest.json``) and their videos.
+
+    A video is looked up as ``<id>.<ext>`` at any depth under ``video_root`` (ext one of
+    .mp4/.mkv/.webm), ``<id>`` being the key's video id without DSOL's ``_0_1000`` suffix.
+
+    Raises:
+        FileNotFoundError: the json or ``video_root`` is missing.
+        ValueError: the json is malformed, or names a category id outside
+            :data:`DSOL_CATEGORIES`; the message names the file and the key.
+    """
+    path = Path(json_path)
+    frames = read_dsol_boxes(path)
+    for frame in frames:
+        where = f"{path}: frame {frame.video_id}/frame_{frame.second}/{frame.frame_name}"
+        if not Path(frame.frame_name).stem.isdigit():
+            raise ValueError(
+                f"{where}: the frame name must be its index in the video (e.g. 00411.jpg), "
+                "which gives its time"
+            )
+        unknown = sorted({c for c, _ in frame.boxes} - DSOL_CATEGORIES.keys())
+        if unknown:
+            raise ValueError(
+                f"{where} has category_id {unknown[0]}, which DSOL's evaluation does not map "
+                f"to a class (known: {DSOL_CATEGORIES})"
+            )
+    by_stem: dict[str, Path] = {}
+    for video in find_videos(video_root, extensions=MUSIC_VIDEO_EXTENSIONS):
+        by_stem.setdefault(video.stem, video)
+    annotated: dict[str, list[DsolFrameBoxes]] = {}
+    for frame in frames:
+        if frame.boxes:
+            annotated.setdefault(frame.video_id, []).append(frame)
+    videos, missing = [], []
+    for video_id, boxed in sorted(annotated.items()):
+        found = by_stem.get(video_id)
+        if found is None:
+            reason = f"no {video_id}.mp4/.mkv/.webm under {video_root} ({len(boxed)} frames)"
+            missing.append(MissingItem(video_id, reason))
+        else:
+            videos.append(DsolVideo(video_id, found, tuple(boxed)))
+    empty = sum(1 for frame in frames if not frame.boxes)
+    return DsolTestSet(tuple(videos), tuple(missing), len(frames), empty)

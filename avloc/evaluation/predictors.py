@@ -221,7 +221,8 @@ class SavedMaps:
 
     Layout: ``<id>.npy`` per sample — an (H, W) float map for Flickr / VGG-SS (``id`` is the
     Flickr id or the VGG-SS ``file``), a (K, H, W) array for class-aware samples (``id`` is
-    ``<clip_id>_<t_ms>``, ``t_ms`` the rounded frame time in milliseconds) with the K names in
+    ``<clip_id>_<t_ms>``, ``t_ms`` the rounded frame time in milliseconds; for DSOL's boxes
+    ``<video>_frame_<sec>_<index>``) with the K names in
     ``classes.json`` (``{"classes": [...]}``; vocabulary names, or pseudo-class ids that are
     matched to classes with the Hungarian algorithm). ``--save-maps`` writes the same layout.
     """

@@ -129,6 +129,7 @@ class ClassAwareResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     missing: tuple[MissingItem, ...] = ()  # clips skipped because their media could not be read
     limit: int | None = None  # --limit: only the first ``limit`` evaluation clips were scored
+    num_listed: int | None = None  # clips the test set lists, found or not (None: match + eval)
 
     @property
     def cious(self) -> np.ndarray:
@@ -176,6 +177,7 @@ class ClassAwareResult:
             "num_samples": len(self.scores),
             "num_eval_clips": self.num_eval_clips,
             "num_match_clips": self.num_match_clips,
+            "num_listed": self.num_listed,
             "num_skipped_frames": self.num_skipped_frames,
             "missing_ids": [{"id": m.id, "reason": m.reason} for m in self.missing],
             "vocabulary": list(self.vocabulary),

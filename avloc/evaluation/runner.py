@@ -12,6 +12,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -396,12 +397,12 @@ def _predict_classes(
     return out.maps, out.names, np.stack([prepare_map(m, rule) for m in out.maps])
 
 
-SamplesOf = Callable[[Sequence[SceneClip]], Iterator[S.ClassAwareSample]]
+SamplesOf = Callable[[Sequence[Any]], Iterator[S.ClassAwareSample]]  # clips or DSOL videos
 Unreadable = dict[str, MissingItem]  # clip id -> why; a dict, so a clip tried twice counts once
 
 
 def _readable_samples(
-    samples_of: SamplesOf, clips: Iterable[SceneClip], unreadable: Unreadable
+    samples_of: SamplesOf, clips: Iterable[Any], unreadable: Unreadable
 ) -> Iterator[S.ClassAwareSample]:
     """The frames of each clip whose media can be read, clip by clip.
 
@@ -517,10 +518,40 @@ def evaluate_class_aware(
             chosen, vocabulary, protocol.frames_per_clip, rate, predictor.audio_window_s
         )
 
+    split = _Split(match_clips, eval_clips, len(eval_clips) * protocol.frames_per_clip, "manifest")
+    return _score_class_aware(
+        predictor, protocol, vocabulary, samples_of, split, limit, save_maps, progress
+    )
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The units (manifest clips or DSOL videos) that match pseudo-classes and that are scored."""
+
+    match: Sequence[Any]
+    scored: Sequence[Any]
+    num_frames: int  # frames the scored units yield (for the progress bar)
+    source: str  # what the units come from, in messages ("manifest", "DSOL box file")
+    missing: tuple[MissingItem, ...] = ()  # units the set lists but the disk lacks
+    notes: tuple[str, ...] = ()
+    num_listed: int | None = None  # units the set lists, found or not (None: match + scored)
+
+
+def _score_class_aware(
+    predictor: ClassMapPredictor,
+    protocol: ClassAwareProtocol,
+    vocabulary: tuple[str, ...],
+    samples_of: SamplesOf,
+    split: _Split,
+    limit: int | None,
+    save_maps: str | Path | None,
+    progress: bool,
+) -> ClassAwareResult:
+    """Match the predictor's maps to the vocabulary, then score every frame of the split."""
     save = _class_map_saver(Path(save_maps) if save_maps is not None else None)
     unreadable: Unreadable = {}
     matching = _choose_matching(
-        predictor, samples_of, match_clips, eval_clips, vocabulary, protocol, save, unreadable
+        predictor, samples_of, split, vocabulary, protocol, save, unreadable
     )
     scores: list[FrameScore] = []
     skipped = 0
@@ -528,14 +559,16 @@ def evaluate_class_aware(
     def finish(partial: bool) -> ClassAwareResult:
         return ClassAwareResult(
             predictor.name, protocol, vocabulary, tuple(scores), matching,
-            len(match_clips), len(eval_clips), skipped, partial,
-            missing=tuple(unreadable.values()), limit=limit,
+            len(split.match), len(split.scored), skipped, partial, split.notes,
+            missing=split.missing + tuple(unreadable.values()), limit=limit,
+            num_listed=split.num_listed,
         )  # fmt: skip
 
-    total = len(eval_clips) * protocol.frames_per_clip
-    frames = _readable_samples(samples_of, eval_clips, unreadable)
+    frames = _readable_samples(samples_of, split.scored, unreadable)
     try:
-        for sample in _progress(frames, total, f"{protocol.name}/{predictor.name}", progress):
+        for sample in _progress(
+            frames, split.num_frames, f"{protocol.name}/{predictor.name}", progress
+        ):
             raw, names, maps = _predict_classes(predictor, sample, protocol.rule)
             save(sample.id, raw, names)
             frame = _frame_score(sample, apply_matching(maps, names, matching), protocol)
@@ -548,11 +581,83 @@ def evaluate_class_aware(
     return finish(False)
 
 
+def evaluate_dsol(
+    boxes: str | Path,
+    video_root: str | Path,
+    predictor: ClassMapPredictor,
+    protocol: ClassAwareProtocol | None = None,
+    tau: float | None = None,
+    limit: int | None = None,
+    save_maps: str | Path | None = None,
+    progress: bool = True,
+) -> ClassAwareResult:
+    """Class-aware localization on real MUSIC videos with DSOL's boxes (protocols.md §3, §5).
+
+    ``boxes`` is DSOL's ``solotest.json`` or ``duettest.json``; the videos are found under
+    ``video_root`` by their YouTube id (:func:`avloc.data.music.read_dsol_test_set`). Each
+    annotated frame with a box is scored with the 1 s of sound of its second; frames without
+    a box are skipped, as DSOL's evaluation skips them. The vocabulary is MUSIC's 11 solo
+    classes, so NSA covers every class map that is not sounding. The first
+    ``ceil(match_fraction · videos)`` videos (by id) match pseudo-classes and are not scored.
+
+    Args:
+        boxes: DSOL's box file.
+        video_root: the folder holding the downloaded MUSIC videos.
+        predictor: a :class:`ClassMapPredictor`.
+        protocol: a class-aware preset (default ``music-duet`` when the file is named
+            ``duettest*``, else ``music-solo``).
+        tau, limit, save_maps, progress: as :func:`evaluate_class_aware` (``limit`` counts
+            scored videos).
+
+    Raises:
+        ValueError: a malformed box file, too few videos to match, no readable video.
+        FileNotFoundError: the box file or ``video_root`` is missing.
+        EvaluationInterrupted: Ctrl-C; carries the partial result.
+    """
+    from avloc.data.music import MUSIC_SOLO_CLASSES, read_dsol_test_set
+
+    boxes = Path(boxes)
+    if protocol is None:
+        preset = "music-duet" if boxes.name.startswith("duettest") else "music-solo"
+        protocol = _preset(preset, ClassAwareProtocol)
+    if tau is not None:
+        protocol = with_tau(protocol, tau)
+    test_set = read_dsol_test_set(boxes, video_root)
+    if not test_set.videos:
+        raise _nothing_to_score(
+            f"{video_root}: none of the videos of {boxes} is here", test_set.missing
+        )
+    num_match = S.num_match_clips(len(test_set.videos), protocol.match_fraction)
+    if num_match >= len(test_set.videos):
+        raise ValueError(
+            f"{video_root} holds {len(test_set.videos)} of the videos of {boxes}: too few to "
+            f"hold out a matching split of {num_match}; add videos or lower match_fraction"
+        )
+    match, scored = test_set.videos[:num_match], test_set.videos[num_match:]
+    scored = scored[:limit] if limit is not None else scored
+    vocabulary = MUSIC_SOLO_CLASSES
+    rate = predictor.sample_rate or protocol.sample_rate
+
+    def samples_of(chosen: Sequence[Any]) -> Iterator[S.ClassAwareSample]:
+        return S.dsol_samples(chosen, vocabulary, rate, predictor.audio_window_s)
+
+    note = (
+        f"{boxes.name}: {test_set.num_frames} annotated frames, {test_set.num_empty_frames} "
+        "without a box skipped (as DSOL's evaluation does)"
+    )
+    split = _Split(
+        match, scored, sum(len(v.frames) for v in scored), "DSOL box file", test_set.missing,
+        (note,), len(test_set.videos) + len(test_set.missing),
+    )  # fmt: skip
+    return _score_class_aware(
+        predictor, protocol, vocabulary, samples_of, split, limit, save_maps, progress
+    )
+
+
 def _choose_matching(
     predictor: ClassMapPredictor,
     samples_of: SamplesOf,
-    match_clips: Sequence[SceneClip],
-    eval_clips: Sequence[SceneClip],
+    split: _Split,
     vocabulary: tuple[str, ...],
     protocol: ClassAwareProtocol,
     save: MapSaver,
@@ -566,20 +671,20 @@ def _choose_matching(
     method = protocol.matching
     names: tuple[str, ...] | None = None
     if method != "hungarian":
-        clips = [*eval_clips, *match_clips]
+        clips = [*split.scored, *split.match]
         first = next(_readable_samples(samples_of, clips, unreadable), None)
         if first is None:
             raise _nothing_to_score(
-                f"none of the {len(clips)} clips of the manifest could be read",
+                f"none of the {len(clips)} clips of the {split.source} could be read",
                 list(unreadable.values()),
             )
         names = predictor.predict_class_maps(first).names
         if method == "auto":
             method = "by-name" if set(vocabulary) <= set(names) else "hungarian"
     if method == "hungarian":
-        if not match_clips:
+        if not split.match:
             raise ValueError("pseudo-class maps need a matching split: set match_fraction > 0")
-        samples = _readable_samples(samples_of, match_clips, unreadable)
+        samples = _readable_samples(samples_of, split.match, unreadable)
         return _match_classes(predictor, samples, vocabulary, protocol, save)
     assert names is not None
     return match_by_name(names, vocabulary)

@@ -17,6 +17,7 @@ import numpy as np
 
 from avloc.data.flickr import FlickrSample
 from avloc.data.manifest import SceneClip
+from avloc.data.music import DSOL_CATEGORIES, DsolVideo
 from avloc.data.vggss import VggssSample
 
 NormBox = tuple[float, float, float, float]
@@ -41,7 +42,7 @@ class LocalizationSample:
 
 @dataclass(frozen=True)
 class ClassAwareSample:
-    """One frame of a scene-manifest clip, for class-aware localization.
+    """One frame of a scene-manifest clip or a DSOL-annotated video, for class-aware localization.
 
     Shape:
         image: (H, W, 3) uint8 RGB; audio: (T,) float32, the window around ``time_s``.
@@ -185,6 +186,54 @@ def class_aware_samples(
                 sample_rate=sample_rate,
                 vocabulary=vocabulary,
                 sounding=sounding,
+                class_boxes={c: tuple(b) for c, b in boxes.items()},
+            )
+
+
+def dsol_samples(
+    videos: Sequence[DsolVideo],
+    vocabulary: tuple[str, ...],
+    sample_rate: int,
+    audio_window_s: float | None,
+) -> Iterator[ClassAwareSample]:
+    """Decode DSOL's annotated frames of real MUSIC videos with their sounding classes' boxes.
+
+    As DSOL's preprocessing made them: frame ``n`` is the video's n-th frame, at its average
+    frame rate (shown from ``n / fps``; decoded mid-frame, at ``(n + 0.5) / fps``), and it
+    hears the 1-s audio of its second: a window of ``audio_window_s`` centred on that second's
+    middle, or the whole video's audio when ``None``.
+
+    Raises:
+        MediaError: a video cannot be read or has no video stream.
+    """
+    from avloc.media import MediaError, NoVideoStreamError, probe
+
+    for video in videos:
+        info = probe(video.path)
+        fps = info.fps
+        if not fps:
+            raise NoVideoStreamError(video.path, "no video frame rate to place DSOL's frames by")
+        last = max(f.frame_index for f in video.frames)
+        if last / fps > info.duration_s + 1.0:  # a shorter video: not the one DSOL annotated
+            raise MediaError(
+                video.path,
+                f"DSOL annotates its frame {last} ({last / fps:.1f} s at {fps:g} fps), past "
+                f"this video's end ({info.duration_s:.1f} s): not the video DSOL annotated?",
+            )
+        for frame in video.frames:
+            boxes: dict[str, list[NormBox]] = {}
+            for category, box in frame.boxes:
+                boxes.setdefault(DSOL_CATEGORIES[category], []).append(box)
+            t = (frame.frame_index + 0.5) / fps
+            yield ClassAwareSample(
+                id=frame.key,
+                clip_id=video.id,
+                time_s=t,
+                image=read_frame(video.path, t, fps),
+                audio=read_window(video.path, sample_rate, frame.second + 0.5, audio_window_s),
+                sample_rate=sample_rate,
+                vocabulary=vocabulary,
+                sounding=tuple(sorted(boxes)),
                 class_boxes={c: tuple(b) for c, b in boxes.items()},
             )
 
