@@ -320,6 +320,16 @@ def test_video_writer_streams_audio_and_fills_silence(tmp_path: Path) -> None:
     assert abs(silent.size - SR) <= SR / FPS and np.abs(silent).max() < 1e-3
 
 
+@pytest.mark.parametrize("audio_s", [1.5, 3.0, 8.0])
+def test_video_writer_keeps_audio_that_outlasts_the_frames(tmp_path: Path, audio_s: float) -> None:
+    # a 1-s video with a longer sound (a still image's song, pictures that stop early):
+    # all of the sound is kept, as players play it over the last frame
+    frames = np.stack([square_frame(i / FPS, SIZE) for i in range(int(FPS))])
+    path = media.write_video(tmp_path / "v.mp4", frames, FPS, tone(audio_s, SR), SR)
+    assert media.probe(path).duration_s == pytest.approx(audio_s, abs=0.05)
+    assert media.read_audio(path, SR).size == pytest.approx(audio_s * SR, abs=SR / FPS)
+
+
 def test_rotated_video_is_returned_upright(tmp_path: Path) -> None:
     image = np.zeros((32, 64, 3), np.uint8)
     image[:8, :8] = 255  # top-left marker

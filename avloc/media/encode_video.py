@@ -234,7 +234,10 @@ class VideoWriter:
         """Encode pending audio up to ``until_s`` (so audio and video packets interleave)."""
         if self._audio is None or not self._pending.size:
             return
-        limit = self._pending.shape[1] if math.isinf(until_s) else round(until_s * self._rate())
+        if math.isinf(until_s):  # everything pending, also past the last frame
+            limit = self._audio_sent + self._pending.shape[1]
+        else:
+            limit = round(until_s * self._rate())
         count = min(self._pending.shape[1], max(0, limit - self._audio_sent))
         block = 1 << 14
         for start in range(0, count, block):
