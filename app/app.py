@@ -11,9 +11,12 @@ Run it with ``avloc app`` or ``python -m app``.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,10 @@ from avloc.viz import (
 
 MAX_UPLOAD_MB = 100.0
 MAX_DURATION_S = 60.0
-MAX_SOURCES = 4  # audio players shown (strongest objects first); the rest stay in the residual
+MAX_SOURCES = 4  # audio players shown (most present objects first); the rest go to the residual
+RESULTS_KEPT_S = 3600.0  # a run's files, and Gradio's copies of uploads, are deleted after this
+MAX_EXTRA_MODELS = 2  # models other than the default kept loaded at once (memory)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # The separation menu: (shown label, avloc.masks rule).
 MASK_RULE_CHOICES = [
     ("each object its own mask, the rest in the residual", "independent"),
@@ -52,31 +58,55 @@ class AppSession:
     default_model: str = "default"
     max_upload_mb: float = MAX_UPLOAD_MB
     max_duration_s: float = MAX_DURATION_S
+    # Bundle paths typed into the model box; off when the app listens beyond this machine,
+    # where a path would let anyone probe the server's files and fill its memory.
+    allow_model_paths: bool = True
+    results_kept_s: float = RESULTS_KEPT_S
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
 
     def get_pipeline(self, model: str | None) -> Pipeline:
-        """The pipeline for a model name or bundle path, loaded once and cached."""
+        """The pipeline for a model name or bundle path, loaded once and cached (the last
+        :data:`MAX_EXTRA_MODELS` besides the default)."""
         if not model or model == self.default_model:
             return self.pipeline
+        if not self.allow_model_paths and model not in model_choices(self.default_model):
+            raise gr.Error(
+                f"this app serves the models of its menu ({', '.join(model_choices(self.default_model))}); "
+                f"{model!r} is not one of them"
+            )
         if model not in self.pipelines:
             try:
-                self.pipelines[model] = Pipeline.from_pretrained(
+                loaded = Pipeline.from_pretrained(
                     model, batch_size=self.pipeline.batch_size, precision=self.pipeline.precision
                 )
             except (OSError, ValueError) as error:
                 raise gr.Error(f"cannot load model {model!r}: {error}") from None
+            while len(self.pipelines) >= MAX_EXTRA_MODELS:
+                self.pipelines.pop(next(iter(self.pipelines)))
+            self.pipelines[model] = loaded
         return self.pipelines[model]
 
     def new_run_dir(self) -> Path:
+        """A fresh folder for one run's files; runs older than ``results_kept_s`` are deleted,
+        so a long-running app does not fill its disk."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - self.results_kept_s
+        for old in self.work_dir.glob("run-*"):
+            try:
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass  # removed meanwhile by another request
         return Path(tempfile.mkdtemp(prefix="run-", dir=self.work_dir))
 
 
-def model_choices() -> list[str]:
-    """Pretrained names for the model menu (any bundle path may also be typed)."""
-    from avloc.pretrained import list_pretrained
+def model_choices(default_model: str = "default") -> list[str]:
+    """The model menu: the app's model, then the shipped bundles meant for use (not the
+    untrained test bundle); a bundle path may also be typed when the app is local."""
+    from avloc.pretrained import PRETRAINED
 
-    return list_pretrained()
+    shipped = [name for name, entry in sorted(PRETRAINED.items()) if not entry.for_tests]
+    return _ordered([default_model, *shipped])
 
 
 def example_videos() -> list[str]:
@@ -89,8 +119,33 @@ def _check_size(path: Path, session: AppSession) -> None:
     size_mb = path.stat().st_size / 1e6
     if size_mb > session.max_upload_mb:
         raise gr.Error(
-            f"{path.name} is {size_mb:.0f} MB; the demo accepts up to {session.max_upload_mb:.0f} MB"
+            f"{path.name} is {size_mb:.1f} MB; the demo accepts up to {session.max_upload_mb:g} MB"
         )
+
+
+def _media_error(error: media.MediaError) -> gr.Error:
+    """The error by the uploaded file's name (not the server's cache path)."""
+    return gr.Error(f"{error.path.name}: {error.problem}")
+
+
+def _wrong_box(path: Path) -> gr.Error | None:
+    """A still image or a sound given as the video: say which box takes it."""
+    try:
+        info = media.probe(path)
+    except media.MediaError:
+        return None
+    if info.has_audio and not info.has_video:
+        return gr.Error(
+            f"{path.name} is a sound without pictures: open '…or an image and a sound' and "
+            "give it with an image"
+        )
+    try:
+        media.read_image(path)
+    except (media.MediaError, OSError, ValueError):
+        return None
+    return gr.Error(
+        f"{path.name} is a still image: open '…or an image and a sound' and give it with a sound"
+    )
 
 
 def prepare_input(
@@ -99,13 +154,22 @@ def prepare_input(
     """The uploaded video, or an image + sound turned into a still video, checked against limits.
 
     Raises:
-        gr.Error: nothing uploaded, too large, too long, or unreadable media.
+        gr.Error: nothing uploaded, half of an image + sound, too large, too long, or
+            unreadable media.
     """
     try:
         if video:
             path = Path(video)
             _check_size(path, session)
-            duration = media.probe(path).duration_s
+            try:
+                info = media.probe(path)
+                if not info.has_video:
+                    raise media.NoVideoStreamError(path, "has no video stream; avloc needs a video")
+                if info.duration_s <= 0:
+                    raise media.EmptyMediaError(path, "has zero duration")
+            except (media.NoVideoStreamError, media.EmptyMediaError) as error:
+                raise _wrong_box(path) or _media_error(error) from None
+            duration = info.duration_s
         elif image and audio:
             for item in (Path(image), Path(audio)):
                 _check_size(item, session)
@@ -113,17 +177,21 @@ def prepare_input(
             if duration > session.max_duration_s:
                 raise gr.Error(_too_long(duration, session))
             path = _still_video(Path(image), Path(audio), run_dir, session.pipeline.fps)
+        elif image:
+            raise gr.Error(f"{Path(image).name} needs a sound to go with it: add one below it")
+        elif audio:
+            raise gr.Error(f"{Path(audio).name} needs an image to go with it: add one above it")
         else:
             raise gr.Error("upload a video, or an image together with an audio file")
     except media.MediaError as error:
-        raise gr.Error(str(error)) from None
+        raise _media_error(error) from None
     if duration > session.max_duration_s:
         raise gr.Error(_too_long(duration, session))
     return path
 
 
 def _too_long(duration: float, session: AppSession) -> str:
-    return f"the clip lasts {duration:.0f} s; the demo accepts up to {session.max_duration_s:.0f} s"
+    return f"the clip lasts {duration:.1f} s; the demo accepts up to {session.max_duration_s:g} s"
 
 
 def _still_video(image: Path, audio: Path, run_dir: Path, fps: float) -> Path:
@@ -151,12 +219,14 @@ def _gallery(
         )
         return [(thumb, "all sound (no separate object found)")]
     items = []
-    for obj in result.objects:
+    for k, obj in enumerate(result.objects):
         index = int(np.argmax(result.class_presence[:, obj.class_index]))
         frame = _frame_at(path, float(result.times_s[index]))
         maps = result.class_maps[index, obj.class_index][None]
         (thumb,) = map_thumbnails(frame, maps, colormap=colormap, opacity=opacity)
         caption = f"{obj.label} · presence {obj.presence:.2f} · {obj.loudness_db:.0f} dBFS"
+        if k >= MAX_SOURCES:
+            caption += " · its sound is in the residual"
         items.append((thumb, caption))
     return items
 
@@ -178,15 +248,41 @@ def analyze(
     opacity: float,
     smoothing: float,
     mask_rule: str = "independent",
+    progress: Callable[..., Any] | None = None,
 ) -> tuple[Any, ...]:
     """Localise and separate: overlay video, object gallery, frame to click, stems.
 
-    ``mask_rule`` says how the objects share the sound (:data:`MASK_RULE_CHOICES`).
+    ``mask_rule`` says how the objects share the sound (:data:`MASK_RULE_CHOICES`);
+    ``progress(fraction, desc=...)`` (a ``gr.Progress``) hears how far the maps are.
+    A run that fails leaves no files behind.
 
     Returns:
         ``(overlay_path, gallery, frame_path, input_path, residual_player, *source_players)``.
     """
     run_dir = session.new_run_dir()
+    try:
+        return _analyze(
+            session, run_dir, video, image, audio, model, colormap, opacity, smoothing,
+            mask_rule, progress,
+        )  # fmt: skip
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _analyze(
+    session: AppSession,
+    run_dir: Path,
+    video: str | None,
+    image: str | None,
+    audio: str | None,
+    model: str | None,
+    colormap: str,
+    opacity: float,
+    smoothing: float,
+    mask_rule: str,
+    progress: Callable[..., Any] | None,
+) -> tuple[Any, ...]:
     path = prepare_input(session, video, image, audio, run_dir)
     pipeline = session.get_pipeline(model)
     try:
@@ -194,13 +290,13 @@ def analyze(
     except ValueError as error:
         raise gr.Error(f"unknown mask rule: {error}") from None
     try:
-        result = pipeline.localize(path)
+        result = pipeline.localize(path, _frame_counter(path, pipeline.fps, progress))
         overlay = write_overlay_video(
             run_dir / "overlay.mp4", path, result, colormap, opacity, smoothing
         )
         separation = pipeline.separate(path, localization=result)
     except media.MediaError as error:
-        raise gr.Error(str(error)) from None
+        raise _media_error(error) from None
     frame_path = media.write_image(run_dir / "frame.png", _frame_at(path, result.duration_s / 2))
     players = []
     for i in range(MAX_SOURCES):
@@ -211,11 +307,28 @@ def analyze(
             players.append(gr.Audio(value=str(wav), label=separation.labels[i], visible=True))
         else:
             players.append(gr.Audio(value=None, visible=False))
-    residual = media.write_audio(
-        run_dir / "residual.wav", separation.residual, separation.sample_rate
-    )
+    # The objects past the players' count are not lost: their sound joins the residual.
+    rest = separation.residual + separation.sources[MAX_SOURCES:].sum(axis=0)
+    residual = media.write_audio(run_dir / "residual.wav", rest, separation.sample_rate)
     gallery = _gallery(path, result, colormap, opacity)
     return (str(overlay), gallery, str(frame_path), str(path), str(residual), *players)
+
+
+def _frame_counter(
+    path: Path, fps: float, progress: Callable[..., Any] | None
+) -> Callable[[int], None] | None:
+    """A ``localize`` progress callback that reports the fraction of frames done."""
+    if progress is None:
+        return None
+    total = max(1.0, media.probe(path).duration_s * fps)
+    done = 0
+
+    def update(frames: int) -> None:
+        nonlocal done
+        done += frames
+        progress(min(done / total, 1.0), desc="finding the sounds")
+
+    return update
 
 
 def listen_at(
@@ -230,8 +343,16 @@ def listen_at(
         raise gr.Error("analyse a clip first, then click on its frame")
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
         raise gr.Error(f"the point must be normalised to [0, 1]; got ({x}, {y})")
+    if not Path(input_path).is_file():
+        raise gr.Error(
+            f"this clip's files were deleted (the app keeps them {session.results_kept_s / 60:g} "
+            "minutes): analyse it again"
+        )
     pipeline = session.get_pipeline(model)
-    wave = pipeline.separate_at(input_path, (x, y))
+    try:
+        wave = pipeline.separate_at(input_path, (x, y))
+    except media.MediaError as error:
+        raise _media_error(error) from None
     out = session.new_run_dir() / f"point_{x:.2f}_{y:.2f}.wav"
     return str(media.write_audio(out, wave, pipeline.sample_rate))
 
@@ -249,7 +370,10 @@ def frame_click(frame_path: str | None, evt: gr.SelectData) -> tuple[float, floa
 
 
 def build_demo(
-    pipeline: Pipeline, work_dir: Path | None = None, default_model: str = "default"
+    pipeline: Pipeline,
+    work_dir: Path | None = None,
+    default_model: str = "default",
+    allow_model_paths: bool = True,
 ) -> gr.Blocks:
     """The Gradio app around a loaded pipeline.
 
@@ -257,10 +381,13 @@ def build_demo(
         pipeline: the default model's pipeline.
         work_dir: the app's private output folder (default: a fresh ``tempfile.mkdtemp``).
         default_model: the name ``pipeline`` was loaded from (shown first in the model menu).
+        allow_model_paths: let the model box take bundle paths (only the menu's names
+            otherwise: for an app others can reach).
     """
     work = work_dir or Path(tempfile.mkdtemp(prefix="avloc-app-"))
-    session = AppSession(pipeline, work, default_model)
-    with gr.Blocks(title="avloc — what makes the sound?") as demo:
+    session = AppSession(pipeline, work, default_model, allow_model_paths=allow_model_paths)
+    kept = int(session.results_kept_s)
+    with gr.Blocks(title="avloc — what makes the sound?", delete_cache=(kept, kept)) as demo:
         gr.Markdown(
             "# avloc: what makes the sound?\nUpload a video (or an image and a sound). avloc "
             "paints where the sound comes from, lists the sounding objects and separates their "
@@ -272,12 +399,11 @@ def build_demo(
                 with gr.Accordion("…or an image and a sound", open=False):
                     image = gr.Image(label="image", type="filepath", sources=["upload"])
                     audio = gr.Audio(label="sound", type="filepath", sources=["upload"])
-                choices = _ordered([default_model, *model_choices()])
                 model = gr.Dropdown(
-                    choices,
+                    model_choices(default_model),
                     value=default_model,
-                    label="model (name or bundle path)",
-                    allow_custom_value=True,
+                    label="model (name or bundle path)" if allow_model_paths else "model",
+                    allow_custom_value=allow_model_paths,
                 )
                 colormap = gr.Dropdown(list_colormaps(), value=DEFAULT_COLORMAP, label="colormap")
                 opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="overlay opacity")
@@ -312,8 +438,12 @@ def build_demo(
                     label="sound from that place", type="filepath", elem_id="point-audio"
                 )
         input_state = gr.State(None)
+
+        def analyze_with_progress(*inputs: Any, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+            return analyze(session, *inputs, progress=progress)
+
         run.click(
-            functools.partial(analyze, session),
+            analyze_with_progress,
             inputs=[video, image, audio, model, colormap, opacity, smoothing, mask_rule],
             outputs=[overlay, gallery, frame, input_state, residual, *sources],
             api_name="analyze",
@@ -339,15 +469,29 @@ def _ordered(names: Sequence[str]) -> list[str]:
 
 
 def main(model: str = "default", host: str = "127.0.0.1", port: int | None = None) -> None:
-    """Load the model once and serve the app until interrupted."""
+    """Load the model once and serve the app until interrupted (Ctrl-C or SIGTERM).
+
+    Everything it writes, Gradio's copies of the uploads included, goes under one private
+    folder, deleted on exit.
+    """
     pipeline = Pipeline.from_pretrained(model)
-    demo = build_demo(pipeline, default_model=model)
-    work = demo.avloc_work_dir  # type: ignore[attr-defined]
+    work = Path(tempfile.mkdtemp(prefix="avloc-app-"))
+    # Gradio keeps uploads in a folder shared by every Gradio app (/tmp/gradio) and never
+    # empties it; this app's go under its own folder instead, unless the user chose one.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(work / "gradio"))
+    demo = build_demo(pipeline, work, default_model=model, allow_model_paths=host in LOOPBACK_HOSTS)
+    # SIGTERM (docker stop, systemd, kill) ends the app as Ctrl-C does, clean-up included.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         demo.queue(default_concurrency_limit=1).launch(
-            server_name=host, server_port=port, allowed_paths=[str(work)], theme=gr.themes.Soft()
+            server_name=host,
+            server_port=port,
+            allowed_paths=[str(work)],
+            theme=gr.themes.Soft(),
+            max_file_size=f"{int(MAX_UPLOAD_MB)}mb",  # refused while uploading, not after
         )
     finally:
+        signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(work, ignore_errors=True)
 
 

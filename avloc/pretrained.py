@@ -25,6 +25,7 @@ class PretrainedEntry:
     # Expected SHA-256 of the file; None while the bundle has not been trained and recorded yet.
     sha256: str | None
     description: str
+    for_tests: bool = False  # an untrained bundle for tests: left out of the app's menu
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {
@@ -37,6 +38,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {
         file="models/avloc-tiny-test.safetensors",
         sha256="781433b174a0bd10dea0c57856803c3e67499244fd4abf859e8eb55a24d7fc0d",
         description="untrained, seeded avloc-tiny for tests (outputs are meaningless)",
+        for_tests=True,
     ),
 }
 

@@ -101,6 +101,84 @@ def test_limits_and_bad_input_give_clear_errors(
         demo_app.listen_at(session, None, None, 0.5, 0.5)
 
 
+def test_objects_past_the_players_go_to_the_residual(
+    session: demo_app.AppSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.0, size=(32, 32))
+    real = Pipeline.separate
+    count = demo_app.MAX_SOURCES + 2
+
+    def more_objects(self: Pipeline, video: object, localization: object = None) -> object:
+        out = real(self, video, localization=localization)  # type: ignore[arg-type]
+        n = out.sources.shape[1]
+        sources = np.stack([np.full(n, 0.01 * (k + 1), np.float32) for k in range(count)])
+        residual = out.mixture - sources.sum(0)
+        labels = tuple(f"object {k}" for k in range(count))
+        return dataclasses.replace(out, sources=sources, labels=labels, residual=residual)
+
+    monkeypatch.setattr(Pipeline, "separate", more_objects)
+    outputs = demo_app.analyze(session, str(clip), None, None, MODEL, "jet", 0.6, 0.3)
+    players = [p for p in outputs[5:] if p.visible]
+    assert len(players) == demo_app.MAX_SOURCES
+    heard = sum(media.read_audio(p.value if isinstance(p.value, str) else p.value["path"], 11025)
+                for p in players) + media.read_audio(outputs[4], 11025)  # fmt: skip
+    mixture = real(session.pipeline, str(clip)).mixture
+    # players and residual add back to the mixture: no object's sound is dropped
+    assert np.abs(heard - mixture).max() < 2e-3
+
+
+def test_wrong_box_half_inputs_and_failed_runs_leave_nothing(
+    session: demo_app.AppSession, tmp_path: Path
+) -> None:
+    picture = media.write_image(tmp_path / "pic.png", np.full((40, 60, 3), 120, np.uint8))
+    sound = make_audio_file(tmp_path / "tone.wav", "pcm_s16le", duration_s=1.0)
+    cases = [
+        ((str(picture), None, None), "pic.png is a still image"),
+        ((str(sound), None, None), "tone.wav is a sound without pictures"),
+        ((None, str(picture), None), "pic.png needs a sound"),
+        ((None, None, str(sound)), "tone.wav needs an image"),
+    ]
+    for (video, image, audio), message in cases:
+        with pytest.raises(gr.Error, match=message):
+            demo_app.analyze(session, video, image, audio, None, "jet", 0.5, 0.0)
+    cache = tmp_path / "gradio" / "0123abcd"  # where Gradio keeps an upload
+    cache.mkdir(parents=True)
+    junk = cache / "junk.mp4"
+    junk.write_bytes(b"junk" * 100)
+    with pytest.raises(gr.Error) as info:
+        demo_app.analyze(session, str(junk), None, None, None, "jet", 0.5, 0.0)
+    assert str(info.value.message).startswith("junk.mp4: ") and str(cache) not in info.value.message
+    assert list(session.work_dir.glob("run-*")) == []  # no empty folder per refused upload
+
+
+def test_old_runs_are_deleted_and_their_clip_asked_again(
+    session: demo_app.AppSession, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    old = session.new_run_dir()
+    (old / "overlay.mp4").write_bytes(b"x")
+    past = time.time() - 2 * session.results_kept_s
+    os.utime(old, (past, past))
+    fresh = session.new_run_dir()
+    assert not old.exists() and fresh.is_dir()
+    with pytest.raises(gr.Error, match="files were deleted .* analyse it again"):
+        demo_app.listen_at(session, str(old / "input.mp4"), None, 0.5, 0.5)
+
+
+def test_an_app_others_can_reach_serves_only_its_menu(pipeline: Pipeline, tmp_path: Path) -> None:
+    assert demo_app.model_choices("default") == ["default"]  # the test bundle is not offered
+    public = demo_app.AppSession(pipeline, tmp_path / "work", "default", allow_model_paths=False)
+    with pytest.raises(gr.Error, match="serves the models of its menu"):
+        public.get_pipeline("/etc/passwd")
+    local = demo_app.AppSession(pipeline, tmp_path / "work", "default")
+    with pytest.raises(gr.Error, match="cannot load model '/etc/passwd'"):
+        local.get_pipeline("/etc/passwd")
+
+
 def test_build_demo_has_named_endpoints(pipeline: Pipeline) -> None:
     demo = demo_app.build_demo(pipeline, default_model=MODEL)
     names = {dep.api_name for dep in demo.fns.values()}
@@ -131,6 +209,52 @@ def test_served_app_through_gradio_client(pipeline: Pipeline, tmp_path: Path) ->
         assert len(out[1]) >= 1  # gallery
     finally:
         demo.close()
+
+
+def test_sigterm_stops_the_app_and_removes_everything_it_wrote(tmp_path: Path) -> None:
+    # docker stop / systemd / kill send SIGTERM: the app's folder, and Gradio's copies of the
+    # uploads (kept under it rather than in the /tmp/gradio every Gradio app shares), go
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from gradio_client import Client, handle_file
+
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.0, size=(32, 48))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GRADIO_TEMP_DIR", None)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "avloc", "app", "--model", MODEL, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "no app"
+                time.sleep(0.5)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict(handle_file(str(clip)), None, None, MODEL, "inferno", 0.5, 0.5,
+                       "independent", api_name="/analyze")  # fmt: skip
+        (work,) = temp.glob("avloc-app-*")
+        assert any((work / "gradio").rglob("clip.mp4"))  # the upload, in the app's own folder
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert list(temp.glob("avloc-app-*")) == []
 
 
 def test_cli_loads_the_app_from_the_checkout() -> None:
