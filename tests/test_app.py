@@ -165,7 +165,7 @@ def test_old_runs_are_deleted_and_their_clip_asked_again(
     os.utime(old, (past, past))
     fresh = session.new_run_dir()
     assert not old.exists() and fresh.is_dir()
-    with pytest.raises(gr.Error, match="files were deleted .* analyse it again"):
+    with pytest.raises(gr.Error, match=r"files were deleted .* analyse it again"):
         demo_app.listen_at(session, str(old / "input.mp4"), None, 0.5, 0.5)
 
 
