@@ -179,8 +179,8 @@ def test_an_app_others_can_reach_serves_only_its_menu(pipeline: Pipeline, tmp_pa
         local.get_pipeline("/etc/passwd")
 
 
-def test_build_demo_has_named_endpoints(pipeline: Pipeline) -> None:
-    demo = demo_app.build_demo(pipeline, default_model=MODEL)
+def test_build_demo_has_named_endpoints(pipeline: Pipeline, tmp_path: Path) -> None:
+    demo = demo_app.build_demo(pipeline, work_dir=tmp_path / "work", default_model=MODEL)
     names = {dep.api_name for dep in demo.fns.values()}
     assert {"analyze", "listen_at", "frame_click"} <= names
 
