@@ -481,6 +481,9 @@ def test_cli_separation_mixture(solo_root, tmp_path):
                  "--limit", "1", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     record = json.loads(out.read_text())
     assert record["num_mixtures"] == 1 and record["num_skipped"] == 0 and record["limit"] == 1
+    from importlib.metadata import version
+
+    assert record["scoring_libraries"]["mir_eval"] == version("mir_eval")
     assert record["protocol"]["backend"] == "mir_eval" and record["protocol"]["seed"] == 1234
     assert record["nsdr"] == pytest.approx(0.0, abs=1e-6)
     assert {"sdr", "sir", "sar", "si_sdr"} <= set(record)

@@ -25,10 +25,36 @@ _COLUMNS: dict[type, tuple[str, ...]] = {
 }
 
 
+# The libraries whose code computes each kind of result (resizes, BSS-eval), by distribution.
+_SCORING_LIBRARIES = {
+    SeparationResult: ("mir_eval", "fast_bss_eval", "numpy", "scipy"),
+    LocalizationResult: ("opencv-python-headless", "numpy"),
+    ClassAwareResult: ("opencv-python-headless", "numpy", "scipy"),
+}
+
+
+def scoring_versions(result: EvaluationResult) -> dict[str, str | None]:
+    """The installed versions of the libraries that scored ``result`` (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for name in _SCORING_LIBRARIES[type(result)]:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def result_json(result: EvaluationResult, model_sha256: str | None = None) -> dict[str, Any]:
     """The full JSON record of one result: metrics, their bootstrap intervals, per-item scores,
-    preset, versions."""
-    record = {"avloc_version": __version__, "model_sha256": model_sha256, **result.to_json()}
+    preset, versions (avloc's and the scoring libraries')."""
+    record = {
+        "avloc_version": __version__,
+        "scoring_libraries": scoring_versions(result),
+        "model_sha256": model_sha256,
+        **result.to_json(),
+    }
     record["intervals"] = statistics.intervals_json(statistics.metric_intervals(record))
     return record
 
