@@ -10,13 +10,14 @@ Run it with ``avloc app`` or ``python -m app``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,58 +261,48 @@ def analyze(
         ``(overlay_path, gallery, frame_path, input_path, residual_player, *source_players)``.
     """
     run_dir = session.new_run_dir()
-    try:
-        return _analyze(
-            session, run_dir, video, image, audio, model, colormap, opacity, smoothing,
-            mask_rule, progress,
-        )  # fmt: skip
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-
-
-def _analyze(
-    session: AppSession,
-    run_dir: Path,
-    video: str | None,
-    image: str | None,
-    audio: str | None,
-    model: str | None,
-    colormap: str,
-    opacity: float,
-    smoothing: float,
-    mask_rule: str,
-    progress: Callable[..., Any] | None,
-) -> tuple[Any, ...]:
-    path = prepare_input(session, video, image, audio, run_dir)
-    pipeline = session.get_pipeline(model)
-    try:
-        pipeline = pipeline.with_mask_rule(mask_rule)
-    except ValueError as error:
-        raise gr.Error(f"unknown mask rule: {error}") from None
-    try:
-        result = pipeline.localize(path, _frame_counter(path, pipeline.fps, progress))
-        overlay = write_overlay_video(
-            run_dir / "overlay.mp4", path, result, colormap, opacity, smoothing
-        )
-        separation = pipeline.separate(path, localization=result)
-    except media.MediaError as error:
-        raise _media_error(error) from None
-    frame_path = media.write_image(run_dir / "frame.png", _frame_at(path, result.duration_s / 2))
-    players = []
-    for i in range(MAX_SOURCES):
-        if i < len(separation.labels):
-            wav = media.write_audio(
-                run_dir / f"source_{i}.wav", separation.sources[i], separation.sample_rate
+    with _removed_on_failure(run_dir):
+        path = prepare_input(session, video, image, audio, run_dir)
+        pipeline = session.get_pipeline(model)
+        try:
+            pipeline = pipeline.with_mask_rule(mask_rule)
+        except ValueError as error:
+            raise gr.Error(f"unknown mask rule: {error}") from None
+        try:
+            result = pipeline.localize(path, _frame_counter(path, pipeline.fps, progress))
+            overlay = write_overlay_video(
+                run_dir / "overlay.mp4", path, result, colormap, opacity, smoothing
             )
-            players.append(gr.Audio(value=str(wav), label=separation.labels[i], visible=True))
-        else:
-            players.append(gr.Audio(value=None, visible=False))
-    # The objects past the players' count are not lost: their sound joins the residual.
-    rest = separation.residual + separation.sources[MAX_SOURCES:].sum(axis=0)
-    residual = media.write_audio(run_dir / "residual.wav", rest, separation.sample_rate)
-    gallery = _gallery(path, result, colormap, opacity)
-    return (str(overlay), gallery, str(frame_path), str(path), str(residual), *players)
+            separation = pipeline.separate(path, localization=result)
+        except media.MediaError as error:
+            raise _media_error(error) from None
+        frame_path = media.write_image(
+            run_dir / "frame.png", _frame_at(path, result.duration_s / 2)
+        )
+        players = []
+        for i in range(MAX_SOURCES):
+            if i < len(separation.labels):
+                wav = media.write_audio(
+                    run_dir / f"source_{i}.wav", separation.sources[i], separation.sample_rate
+                )
+                players.append(gr.Audio(value=str(wav), label=separation.labels[i], visible=True))
+            else:
+                players.append(gr.Audio(value=None, visible=False))
+        # The objects past the players' count are not lost: their sound joins the residual.
+        rest = separation.residual + separation.sources[MAX_SOURCES:].sum(axis=0)
+        residual = media.write_audio(run_dir / "residual.wav", rest, separation.sample_rate)
+        gallery = _gallery(path, result, colormap, opacity)
+        return (str(overlay), gallery, str(frame_path), str(path), str(residual), *players)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(folder: Path) -> Iterator[None]:
+    """Delete ``folder`` if the block fails, so a refused or failed run leaves nothing."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _frame_counter(
