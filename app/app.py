@@ -235,7 +235,9 @@ def _gallery(
 def _frame_at(path: Path, t_s: float) -> np.ndarray:
     info = media.probe(path)
     size = overlay_size(int(info.height or 2), int(info.width or 2))
-    frames = media.read_video(path, fps=8.0, size=size, start_s=t_s, duration_s=0.125).frames
+    frames = media.read_video(
+        path, fps=8.0, size=size, start_s=t_s, duration_s=0.125, hold_last=True
+    ).frames
     return frames[0] if len(frames) else np.zeros((*size, 3), np.uint8)
 
 
@@ -479,7 +481,7 @@ def main(model: str = "default", host: str = "127.0.0.1", port: int | None = Non
             server_port=port,
             allowed_paths=[str(work)],
             theme=gr.themes.Soft(),
-            max_file_size=f"{int(MAX_UPLOAD_MB)}mb",  # refused while uploading, not after
+            max_file_size=int(MAX_UPLOAD_MB * 1e6),  # refused while uploading, not after
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -8,7 +8,6 @@ length fits in memory) and an in-memory :class:`Clip`, plus the helpers that str
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -121,22 +120,11 @@ class FileSource:
     def frames(
         self, fps: float, size: tuple[int, int], chunk: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The frames at ``fps``; where the pictures stop before the sound (a single picture
-        with a song, a recorder that stopped writing frames), the last picture stays on screen
-        to the end, as players show it, so the whole sound is analysed."""
-        last: tuple[float, np.ndarray] | None = None
-        for part in media.iter_video(self.path, fps, size=size, chunk_frames=chunk):
-            times = np.asarray(part.times_s, np.float64)
-            if len(times):
-                last = (float(times[-1]), part.frames[-1])
-            yield times, part.frames
-        if last is None:
-            return
-        end = math.floor(self.duration_s * fps + 1e-6)  # as many frames as ClipSource gives
-        held = np.arange(round(last[0] * fps) + 1, end) / fps
-        for start in range(0, len(held), chunk):
-            times = held[start : start + chunk]
-            yield times, np.repeat(last[1][None], len(times), axis=0)
+        """The frames at ``fps``; where the pictures stop before the sound, the last one
+        stays on screen to the end (``hold_last``), so the whole sound is analysed."""
+        parts = media.iter_video(self.path, fps, size=size, chunk_frames=chunk, hold_last=True)
+        for part in parts:
+            yield np.asarray(part.times_s, np.float64), part.frames
 
     def num_samples(self, sample_rate: int) -> int:
         return max(1, round(self.duration_s * sample_rate))

@@ -385,7 +385,7 @@ def write_overlay_video(
     fps = overlay_fps(info.fps, result.fps)
 
     def frames() -> Iterator[tuple[float, np.ndarray]]:
-        for part in media.iter_video(video, fps, size=size):
+        for part in media.iter_video(video, fps, size=size, hold_last=True):
             yield from zip(part.times_s.tolist(), part.frames, strict=True)
 
     boxes = [(o.label, o.boxes) for o in result.objects] if draw_objects else []

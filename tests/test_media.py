@@ -330,6 +330,21 @@ def test_video_writer_keeps_audio_that_outlasts_the_frames(tmp_path: Path, audio
     assert media.read_audio(path, SR).size == pytest.approx(audio_s * SR, abs=SR / FPS)
 
 
+def test_hold_last_keeps_the_last_picture_while_the_sound_goes_on(tmp_path: Path) -> None:
+    frames = np.stack([square_frame(i / FPS, SIZE) for i in range(int(FPS))])  # 1 s of pictures
+    path = media.write_video(tmp_path / "v.mp4", frames, FPS, tone(3.0, SR), SR)  # 3 s of sound
+    assert media.read_video(path, FPS).frames.shape[0] == FPS  # players' pictures stop at 1 s
+    held = media.read_video(path, FPS, hold_last=True)
+    assert np.allclose(held.times_s, np.arange(3 * int(FPS)) / FPS)
+    assert np.abs(held.frames[int(FPS) :].astype(int) - held.frames[int(FPS) - 1]).max() <= 2
+    later = media.read_video(path, FPS, start_s=2.0, duration_s=0.5, hold_last=True)
+    assert later.frames.shape[0] == 4  # read from past the last picture: it is still shown
+    assert media.read_video(path, FPS, start_s=2.0, duration_s=0.5).frames.shape[0] == 0
+    # a few ms of sound past the last picture (AAC padding) add no frame
+    short = media.write_video(tmp_path / "s.mp4", frames, FPS, tone(1.02, SR), SR)
+    assert media.read_video(short, FPS, hold_last=True).frames.shape[0] == FPS
+
+
 def test_rotated_video_is_returned_upright(tmp_path: Path) -> None:
     image = np.zeros((32, 64, 3), np.uint8)
     image[:8, :8] = 255  # top-left marker

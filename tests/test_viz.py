@@ -154,3 +154,11 @@ def test_overlay_video_plays_at_the_sources_frame_rate(tmp_path) -> None:  # typ
     assert len(frames) == 50
     corner, rest = frames[:, :8, :12].astype(float), frames[:, -8:, -12:].astype(float)
     assert np.abs(corner - rest).mean() > 20  # the map is painted on every frame
+    # pictures that stop at 1 s of a 2-s sound: the overlay holds the last one, painted, to 2 s
+    pictures = media.read_video(clip, 25.0, duration_s=1.0).frames
+    sound = media.read_audio(clip, 11025)
+    early = media.write_video(tmp_path / "early.mp4", pictures, 25.0, sound, 11025)
+    out = viz.write_overlay_video(tmp_path / "held.mp4", early, result, smoothing=0.5)
+    frames = np.concatenate([p.frames for p in media.iter_video(out, 25.0)])
+    assert len(frames) >= 50  # (+1 where AAC padding leaves more than a frame of sound)
+    assert np.abs(frames[-1, :8, :12].astype(float) - frames[-1, -8:, -12:]).mean() > 20

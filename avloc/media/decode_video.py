@@ -44,11 +44,18 @@ def _frame_duration_s(frame: Any, stream: Any) -> float:
 
 
 def _sampled(
-    timed: Iterator[tuple[float, Any]], start_s: float, end_s: float, fps: float, stream: Any
+    timed: Iterator[tuple[float, Any]],
+    start_s: float,
+    end_s: float,
+    fps: float,
+    stream: Any,
+    hold_until_s: float = 0.0,
 ) -> Iterator[tuple[float, Any]]:
     """``(target_time, frame)`` for each target time: the frame on screen at that time.
 
-    Also checks, at the end of the stream, that the stream did not end before its header says.
+    After the last frame, targets before ``hold_until_s`` get that frame again (a player holds
+    it while the sound goes on). Also checks, at the end of the stream, that the stream did not
+    end before its header says.
     """
     i, prev = 0, None
     for t, frame in timed:
@@ -60,7 +67,7 @@ def _sampled(
         prev = (t, frame)
     if prev is None:
         return
-    stop_s = min(end_s, prev[0] + _frame_duration_s(prev[1], stream))
+    stop_s = min(end_s, max(prev[0] + _frame_duration_s(prev[1], stream), hold_until_s))
     while (target := start_s + i / fps) < stop_s - _TIME_EPS_S:
         yield target, prev[1]
         i += 1
@@ -101,6 +108,7 @@ def _video_chunks(
     start_s: float,
     end_s: float,
     chunk_frames: int,
+    hold_until_s: float = 0.0,
 ) -> Iterator[VideoFrames]:
     with _open_stream(path, "video") as (container, stream):
         stream.thread_type = "AUTO"
@@ -108,7 +116,7 @@ def _video_chunks(
         times: list[float] = []
         last: tuple[Any, np.ndarray] | None = None
         timed = _decoded_from(container, stream, path, start_s)
-        for target, frame in _sampled(timed, start_s, end_s, fps, stream):
+        for target, frame in _sampled(timed, start_s, end_s, fps, stream, hold_until_s):
             if last is None or last[0] is not frame:  # convert each kept frame once
                 last = (frame, _to_rgb(frame, size or (last[1].shape[:2] if last else None)))
             frames.append(last[1])
@@ -129,11 +137,15 @@ def iter_video(
     start_s: float = 0.0,
     duration_s: float | None = None,
     chunk_frames: int = 64,
+    hold_last: bool = False,
 ) -> Iterator[VideoFrames]:
     """Decode a video in chunks of frames sampled at ``fps``, holding one chunk at a time.
 
     Frame ``i`` is the source frame on screen at ``start_s + i / fps``; reading stops at
-    ``start_s + duration_s`` or where the last source frame stops being shown (never repeats).
+    ``start_s + duration_s`` or where the last source frame stops being shown (never repeats),
+    or, with ``hold_last``, where the file ends: where the pictures stop before the sound (a
+    picture with a song, a recorder that stopped writing frames), the last one stays on screen
+    as players show it, for every whole frame period of sound left.
 
     Args:
         path: a video file (mp4, mkv, webm, avi, mov, ...).
@@ -142,6 +154,7 @@ def iter_video(
         start_s: time of the first frame, seconds.
         duration_s: length to read, seconds; None reads to the end.
         chunk_frames: frames per yielded chunk.
+        hold_last: show the last picture until the file's end (its longest stream).
 
     Returns:
         An iterator of :class:`VideoFrames`; concatenated, they equal :func:`read_video`.
@@ -158,7 +171,11 @@ def iter_video(
     start_s, end_s = _check_window(start_s, duration_s)
     if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
         raise ValueError(f"chunk_frames must be an int >= 1, got {chunk_frames!r}")
-    return _video_chunks(_existing_file(path), fps, size, start_s, end_s, chunk_frames)
+    path = _existing_file(path)
+    # A held frame needs a whole frame period of sound after it (a few ms of AAC padding
+    # past the last picture add none).
+    hold_until_s = probe(path).duration_s - 1.0 / fps + 2 * _TIME_EPS_S if hold_last else 0.0
+    return _video_chunks(path, fps, size, start_s, end_s, chunk_frames, hold_until_s)
 
 
 def read_video(
@@ -167,6 +184,7 @@ def read_video(
     size: tuple[int, int] | None = None,
     start_s: float = 0.0,
     duration_s: float | None = None,
+    hold_last: bool = False,
 ) -> VideoFrames:
     """Decode a video's frames at the times ``start_s + i / fps`` (see :func:`iter_video`).
 
@@ -176,6 +194,7 @@ def read_video(
         size: output ``(height, width)``; None keeps the source size.
         start_s: time of the first frame, seconds.
         duration_s: length to read, seconds; None reads to the end.
+        hold_last: show the last picture until the file's end (see :func:`iter_video`).
 
     Returns:
         The sampled frames; none when ``start_s`` is past the end.
@@ -191,7 +210,7 @@ def read_video(
         UnsupportedCodecError: FFmpeg has no decoder for the video codec.
         MediaTooLargeError: over :data:`MAX_SIDE_PX` px a side or :data:`MAX_DURATION_S` s.
     """
-    chunks = list(iter_video(path, fps, size, start_s, duration_s, chunk_frames=256))
+    chunks = list(iter_video(path, fps, size, start_s, duration_s, 256, hold_last))
     if chunks:
         return VideoFrames(
             np.concatenate([c.frames for c in chunks]),
