@@ -120,8 +120,17 @@ def _check_size(path: Path, session: AppSession) -> None:
     size_mb = path.stat().st_size / 1e6
     if size_mb > session.max_upload_mb:
         raise gr.Error(
-            f"{path.name} is {size_mb:.1f} MB; the demo accepts up to {session.max_upload_mb:g} MB"
+            f"{path.name} is {_over(size_mb, session.max_upload_mb)} MB; the demo accepts up to "
+            f"{session.max_upload_mb:g} MB"
         )
+
+
+def _over(value: float, limit: float) -> str:
+    """``value`` with as many decimals as show it above ``limit`` (100.04, not 100.0)."""
+    digits = 1
+    while round(value, digits) <= limit and digits < 6:
+        digits += 1
+    return f"{value:.{digits}f}"
 
 
 def _media_error(error: media.MediaError) -> gr.Error:
@@ -132,10 +141,10 @@ def _media_error(error: media.MediaError) -> gr.Error:
 def _wrong_box(path: Path) -> gr.Error | None:
     """A still image or a sound given as the video: say which box takes it."""
     try:
-        info = media.probe(path)
+        info: media.MediaInfo | None = media.probe(path)
     except media.MediaError:
-        return None
-    if info.has_audio and not info.has_video:
+        info = None  # e.g. a PNG named .mp4: "zero duration"; it may still read as an image
+    if info is not None and info.has_audio and not info.has_video:
         return gr.Error(
             f"{path.name} is a sound without pictures: open '…or an image and a sound' and "
             "give it with an image"
@@ -192,7 +201,10 @@ def prepare_input(
 
 
 def _too_long(duration: float, session: AppSession) -> str:
-    return f"the clip lasts {duration:.1f} s; the demo accepts up to {session.max_duration_s:g} s"
+    return (
+        f"the clip lasts {_over(duration, session.max_duration_s)} s; the demo accepts up to "
+        f"{session.max_duration_s:g} s"
+    )
 
 
 def _still_video(image: Path, audio: Path, run_dir: Path, fps: float) -> Path:

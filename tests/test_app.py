@@ -134,8 +134,11 @@ def test_wrong_box_half_inputs_and_failed_runs_leave_nothing(
 ) -> None:
     picture = media.write_image(tmp_path / "pic.png", np.full((40, 60, 3), 120, np.uint8))
     sound = make_audio_file(tmp_path / "tone.wav", "pcm_s16le", duration_s=1.0)
+    renamed = tmp_path / "pic_as_video.mp4"
+    renamed.write_bytes(picture.read_bytes())
     cases = [
         ((str(picture), None, None), "pic.png is a still image"),
+        ((str(renamed), None, None), "pic_as_video.mp4 is a still image"),
         ((str(sound), None, None), "tone.wav is a sound without pictures"),
         ((None, str(picture), None), "pic.png needs a sound"),
         ((None, None, str(sound)), "tone.wav needs an image"),
@@ -262,3 +265,9 @@ def test_cli_loads_the_app_from_the_checkout() -> None:
 
     module = load_app_module()
     assert callable(module.build_demo) and callable(module.main)
+
+
+def test_limit_messages_never_read_as_the_limit_itself() -> None:
+    assert demo_app._over(100.4, 100.0) == "100.4"
+    assert demo_app._over(100.04, 100.0) == "100.04"
+    assert demo_app._over(60.02, 60.0) == "60.02"
