@@ -41,6 +41,7 @@ MAX_DURATION_S = 60.0
 MAX_SOURCES = 4  # audio players shown (most present objects first); the rest go to the residual
 RESULTS_KEPT_S = 3600.0  # a run's files, and Gradio's copies of uploads, are deleted after this
 MAX_EXTRA_MODELS = 2  # models other than the default kept loaded at once (memory)
+MAX_REMEMBERED = 8  # analyses kept in memory for "Listen here" (maps at grid size: small)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # The separation menu: (shown label, avloc.masks rule).
 MASK_RULE_CHOICES = [
@@ -64,6 +65,15 @@ class AppSession:
     allow_model_paths: bool = True
     results_kept_s: float = RESULTS_KEPT_S
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    # The last analyses, by (input path, model), so "Listen here" needs no second pass.
+    localizations: dict[tuple[str, str], LocalizationResult] = field(default_factory=dict)
+
+    def remember(self, path: str, model: str | None, result: LocalizationResult) -> None:
+        key = (path, model or self.default_model)
+        self.localizations.pop(key, None)
+        self.localizations[key] = result
+        while len(self.localizations) > MAX_REMEMBERED:
+            self.localizations.pop(next(iter(self.localizations)))
 
     def get_pipeline(self, model: str | None) -> Pipeline:
         """The pipeline for a model name or bundle path, loaded once and cached (the last
@@ -284,6 +294,7 @@ def analyze(
             raise gr.Error(f"unknown mask rule: {error}") from None
         try:
             result = pipeline.localize(path, _frame_counter(path, pipeline.fps, progress))
+            session.remember(str(path), model, result)
             overlay = write_overlay_video(
                 run_dir / "overlay.mp4", path, result, colormap, opacity, smoothing
             )
@@ -354,8 +365,9 @@ def listen_at(
             "minutes): analyse it again"
         )
     pipeline = session.get_pipeline(model)
+    analysed = session.localizations.get((input_path, model or session.default_model))
     try:
-        wave = pipeline.separate_at(input_path, (x, y))
+        wave = pipeline.separate_at(input_path, (x, y), localization=analysed)
     except media.MediaError as error:
         raise _media_error(error) from None
     out = session.new_run_dir() / f"point_{x:.2f}_{y:.2f}.wav"

@@ -9,8 +9,8 @@ audio window of ``audio_window_s`` seconds centred on t, so successive windows o
 and audio are decoded chunk by chunk; only grid-resolution maps are kept.
 
 Separation is Sound-of-Pixels style (Zhao et al. 2018): one visual vector per object (pooled over
-the object's map region, or taken at one pixel for :meth:`Pipeline.separate_at`) conditions a
-mask on the mixture's spectrogram. Long audio is cut into windows with 50 % overlap that are
+the object's map region, or taken at one pixel for :meth:`Pipeline.separate_at` off every object)
+conditions a mask on the mixture's spectrogram; the objects' masks share each bin. Long audio is cut into windows with 50 % overlap that are
 cross-faded with a periodic Hann window (which sums to one), so no seams are audible.
 """
 
@@ -122,6 +122,38 @@ class SeparationResult:
 
 # ----------------------------------------------------------------------------------------------
 # The pipeline.
+
+
+def _check_same_length(loc: LocalizationResult, source: Any) -> None:
+    if abs(loc.duration_s - source.duration_s) > max(0.5, 0.02 * source.duration_s):
+        raise ValueError(
+            f"localization is of a {loc.duration_s:.2f}-s input, but the video lasts "
+            f"{source.duration_s:.2f} s: pass the localize result of this same video"
+        )
+
+
+def object_at(
+    objects: Sequence[DetectedObject], point: tuple[float, float], min_fraction: float = 0.5
+) -> int | None:
+    """The index of the object ``point`` is on: inside its box for at least ``min_fraction``
+    of the frames where it sounds (the most often, if several); None when on none.
+
+    Shape:
+        each object's ``boxes``: (N, 4) normalised ``(x0, y0, x1, y1)``, NaN where silent.
+    """
+    x, y = point
+    best, best_fraction = None, min_fraction
+    for k, obj in enumerate(objects):
+        boxes = obj.boxes
+        sounding = ~np.isnan(boxes[:, 0])
+        if not sounding.any():
+            continue
+        inside = sounding & (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y)
+        inside &= y <= boxes[:, 3]
+        fraction = float(inside.sum() / sounding.sum())
+        if fraction >= best_fraction:
+            best, best_fraction = k, fraction
+    return best
 
 
 def _as_size(value: Any) -> tuple[int, int]:
@@ -629,20 +661,12 @@ class Pipeline:
         self._check_separator()
         source = open_source(video)
         loc = localization if localization is not None else self.localize(video, progress)
-        if abs(loc.duration_s - source.duration_s) > max(0.5, 0.02 * source.duration_s):
-            raise ValueError(
-                f"localization is of a {loc.duration_s:.2f}-s input, but the video lasts "
-                f"{source.duration_s:.2f} s: pass the localize result of this same video"
-            )
-        objects = loc.objects
-        if not objects:
+        _check_same_length(loc, source)
+        if not loc.objects:
             return self._separate_stream(source, None, ())
-        if loc.class_vectors is None or loc.class_vectors.shape[-1] == 0:
-            raise ValueError("the localization result holds no separator vectors; rerun localize")
-        vectors = loc.class_vectors[:, [o.class_index for o in objects]]
-        active = np.stack([~np.isnan(o.boxes[:, 0]) for o in objects], axis=1)
+        vectors, active = self._object_vectors(loc)
         return self._separate_stream(
-            source, (loc.times_s, vectors, active), [o.label for o in objects]
+            source, (loc.times_s, vectors, active), [o.label for o in loc.objects]
         )
 
     def _check_separator(self) -> None:
@@ -655,13 +679,21 @@ class Pipeline:
         self,
         video: VideoInput,
         point: tuple[float, float],
+        localization: LocalizationResult | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """The sound coming from one location (Sound-of-Pixels' pixel-wise separation).
+        """The sound coming from one place.
+
+        On a detected object (the point inside its box for at least half the frames where
+        it sounds) this is that object's sound, as :meth:`separate` gives it. Elsewhere it is
+        Sound-of-Pixels' pixel-wise separation: the visual vector at that pixel, competing
+        for each spectrogram bin with every detected object, as the separator was trained
+        (a vector alone takes the whole mixture); a place where nothing sounds gets little.
 
         Args:
             video: as for :meth:`localize`.
             point: ``(x, y)`` normalised to [0, 1] of the frame's width and height.
+            localization: a previous :meth:`localize` result of the same video (saves a pass).
             progress: called with the number of frames done after each chunk.
 
         Returns:
@@ -671,7 +703,8 @@ class Pipeline:
             returns (T,) float32.
 
         Raises:
-            ValueError: ``point`` outside [0, 1]²; otherwise as :meth:`localize`.
+            ValueError: ``point`` outside [0, 1]², or a localization of another video;
+                otherwise as :meth:`localize`.
         """
         try:
             x, y = (float(v) for v in point)
@@ -680,11 +713,31 @@ class Pipeline:
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise ValueError(f"point must be (x, y) normalised to [0, 1], got {point}")
         self._check_separator()
+        loc = localization if localization is not None else self.localize(video, progress)
         source = open_source(video)
+        _check_same_length(loc, source)
+        on = object_at(loc.objects, (x, y))
+        if on is not None:
+            return self.separate(video, localization=loc).sources[on]
         times, vectors = self._point_vectors(source, (x, y), progress)
         active = np.ones((len(vectors), 1), bool)
-        result = self._separate_stream(source, (times, vectors, active), ["point"])
-        return result.sources[0]
+        labels = ["point"]
+        if loc.objects:
+            count = min(len(times), len(loc.times_s))  # the same frames, decoded twice
+            others, others_active = self._object_vectors(loc)
+            times = times[:count]
+            vectors = np.concatenate([vectors[:count], others[:count]], axis=1)
+            active = np.concatenate([active[:count], others_active[:count]], axis=1)
+            labels += [o.label for o in loc.objects]
+        return self._separate_stream(source, (times, vectors, active), labels).sources[0]
+
+    def _object_vectors(self, loc: LocalizationResult) -> tuple[np.ndarray, np.ndarray]:
+        """Each object's separator vectors per frame (N, S, K_s) and where it sounds (N, S)."""
+        if loc.class_vectors is None or loc.class_vectors.shape[-1] == 0:
+            raise ValueError("the localization result holds no separator vectors; rerun localize")
+        vectors = loc.class_vectors[:, [o.class_index for o in loc.objects]]
+        active = np.stack([~np.isnan(o.boxes[:, 0]) for o in loc.objects], axis=1)
+        return vectors, active
 
     def _point_vectors(
         self,

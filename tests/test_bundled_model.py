@@ -88,3 +88,26 @@ def test_separation_of_the_demo_duet_gives_sources_and_residual(pipeline: Pipeli
     np.testing.assert_allclose(
         result.sources.sum(axis=0) + result.residual, result.mixture, atol=1e-4
     )
+
+
+def test_the_sound_at_a_point_is_the_objects_there_and_little_elsewhere(
+    pipeline: Pipeline,
+) -> None:
+    """A point on a sounding instrument gives its stem; on the silent accordion or the empty
+    corner, its pixel's vector competes with the objects and gets almost nothing (a vector
+    alone would take the whole mixture: the separator shares each bin among those it is given).
+    """
+    clip = next(c for c in read_manifest(assets_dir() / "demo") if c.clip.name == "duet.mp4")
+    localization = pipeline.localize(clip.clip)
+    stems = pipeline.separate(clip.clip, localization=localization)
+    energy = float(stems.mixture @ stems.mixture)
+    for obj in clip.objects:
+        box = obj.box_at(clip.duration_s / 2)
+        centre = ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
+        sound = pipeline.separate_at(clip.clip, centre, localization=localization)
+        if obj.sounding:
+            assert any(np.array_equal(sound, stem) for stem in stems.sources), obj.class_name
+        else:
+            assert sound @ sound < 0.05 * energy, obj.class_name
+    corner = pipeline.separate_at(clip.clip, (0.02, 0.02), localization=localization)
+    assert corner @ corner < 0.05 * energy

@@ -405,3 +405,20 @@ def test_extract_objects_tracks_presence_and_loudness() -> None:
 def test_loudness_db() -> None:
     windows = np.stack([np.zeros(100), np.ones(100)]).astype(np.float32)
     np.testing.assert_allclose(loudness_db(windows), [-100.0, 0.0], atol=1e-5)
+
+
+def test_object_at_needs_the_point_inside_for_half_the_frames_it_sounds() -> None:
+    from avloc.inference import object_at
+    from avloc.objects import DetectedObject
+
+    nan = [np.nan] * 4
+    left = np.array([[0.0, 0.0, 0.5, 1.0]] * 3 + [nan] * 5)  # sounds in 3 of 8 frames
+    moving = np.array([[0.0, 0.0, 0.5, 1.0]] * 3 + [[0.5, 0.0, 1.0, 1.0]] * 5)
+    objects = [
+        DetectedObject("a", 0, 0.9, 3 / 8, left, -20.0),
+        DetectedObject("b", 1, 0.9, 1.0, moving, -20.0),
+    ]
+    assert object_at(objects, (0.25, 0.5)) == 0  # inside a in all its frames; b in 3 of 8
+    assert object_at(objects, (0.75, 0.5)) == 1  # b's box there for 5 of its 8 frames
+    assert object_at(objects[1:], (0.25, 0.5)) is None  # 3 of 8: less than half
+    assert object_at([], (0.5, 0.5)) is None

@@ -27,7 +27,8 @@ def add_parser(subparsers: Any) -> None:
         "--point",
         default=None,
         metavar="X,Y",
-        help="instead, the sound at one location, normalised x,y in [0, 1] (e.g. 0.5,0.25)",
+        help="instead, the sound at one location, normalised x,y in [0, 1] (e.g. 0.5,0.25): "
+        "the stem of the object there, or the pixel's own sound, competing with the objects",
     )
     add_model_arguments(parser)
     parser.set_defaults(run=run)
