@@ -104,6 +104,14 @@ def read_music_ids(json_path: str | Path) -> dict[str, tuple[str, ...]]:
     return result
 
 
+def _videos_by_id(video_root: str | Path) -> dict[str, list[Path]]:
+    """Every MUSIC video under ``video_root`` (any depth), by its file name's stem: its id."""
+    by_stem: dict[str, list[Path]] = {}
+    for path in find_videos(video_root, extensions=MUSIC_VIDEO_EXTENSIONS):
+        by_stem.setdefault(path.stem, []).append(path)
+    return by_stem
+
+
 def _pick_video(candidates: list[Path], key: str, classes: tuple[str, ...]) -> Path | None:
     """Prefer the copy in the class folder (an id may be listed under two classes)."""
     for path in candidates:
@@ -123,9 +131,7 @@ def read_music(json_path: str | Path, video_root: str | Path) -> MusicSet:
         ValueError: the json is malformed.
     """
     ids = read_music_ids(json_path)
-    by_stem: dict[str, list[Path]] = {}
-    for path in find_videos(video_root, extensions=MUSIC_VIDEO_EXTENSIONS):
-        by_stem.setdefault(path.stem, []).append(path)
+    by_stem = _videos_by_id(video_root)
     videos: list[MusicVideo] = []
     missing: list[tuple[str, str]] = []
     for key, key_ids in ids.items():
@@ -247,16 +253,14 @@ def read_dsol_test_set(json_path: str | Path, video_root: str | Path) -> DsolTes
                 f"{where} has category_id {unknown[0]}, which DSOL's evaluation does not map "
                 f"to a class (known: {DSOL_CATEGORIES})"
             )
-    by_stem: dict[str, Path] = {}
-    for video in find_videos(video_root, extensions=MUSIC_VIDEO_EXTENSIONS):
-        by_stem.setdefault(video.stem, video)
+    by_stem = _videos_by_id(video_root)
     annotated: dict[str, list[DsolFrameBoxes]] = {}
     for frame in frames:
         if frame.boxes:
             annotated.setdefault(frame.video_id, []).append(frame)
     videos, missing = [], []
     for video_id, boxed in sorted(annotated.items()):
-        found = by_stem.get(video_id)
+        found = next(iter(by_stem.get(video_id, [])), None)  # the first, as find_videos sorts
         if found is None:
             reason = f"no {video_id}.mp4/.mkv/.webm under {video_root} ({len(boxed)} frames)"
             missing.append(MissingItem(video_id, reason))

@@ -459,13 +459,27 @@ def _split_clips(
 ) -> tuple[list[SceneClip], list[SceneClip]]:
     if match_manifest is not None:
         return read_manifest(match_manifest), clips
-    num = S.num_match_clips(len(clips), fraction)
-    if num >= len(clips):
-        raise ValueError(
-            f"the manifest has {len(clips)} clip(s): too few to hold out a matching split of "
-            f"{num}; add clips, pass --match-split, or lower match_fraction"
-        )
-    return clips[:num], clips[num:]
+    return _hold_out(
+        clips,
+        fraction,
+        f"the manifest has {len(clips)} clip(s)",
+        "add clips, pass --match-split, or lower match_fraction",
+    )
+
+
+def _hold_out(
+    units: Sequence[T], fraction: float, have: str, remedy: str
+) -> tuple[list[T], list[T]]:
+    """The first ``ceil(fraction · units)`` units (the matching split) and the rest (scored).
+
+    Raises:
+        ValueError: nothing would be left to score; ``have`` says what there is, ``remedy``
+            what to do.
+    """
+    num = S.num_match_clips(len(units), fraction)
+    if num >= len(units):
+        raise ValueError(f"{have}: too few to hold out a matching split of {num}; {remedy}")
+    return list(units[:num]), list(units[num:])
 
 
 def evaluate_class_aware(
@@ -627,13 +641,12 @@ def evaluate_dsol(
         raise _nothing_to_score(
             f"{video_root}: none of the videos of {boxes} is here", test_set.missing
         )
-    num_match = S.num_match_clips(len(test_set.videos), protocol.match_fraction)
-    if num_match >= len(test_set.videos):
-        raise ValueError(
-            f"{video_root} holds {len(test_set.videos)} of the videos of {boxes}: too few to "
-            f"hold out a matching split of {num_match}; add videos or lower match_fraction"
-        )
-    match, scored = test_set.videos[:num_match], test_set.videos[num_match:]
+    match, scored = _hold_out(
+        test_set.videos,
+        protocol.match_fraction,
+        f"{video_root} holds {len(test_set.videos)} of the videos of {boxes}",
+        "add videos or lower match_fraction",
+    )
     scored = scored[:limit] if limit is not None else scored
     vocabulary = MUSIC_SOLO_CLASSES
     rate = predictor.sample_rate or protocol.sample_rate
