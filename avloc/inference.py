@@ -10,8 +10,9 @@ and audio are decoded chunk by chunk; only grid-resolution maps are kept.
 
 Separation is Sound-of-Pixels style (Zhao et al. 2018): one visual vector per object (pooled over
 the object's map region, or taken at one pixel for :meth:`Pipeline.separate_at` off every object)
-conditions a mask on the mixture's spectrogram; the objects' masks share each bin. Long audio is cut into windows with 50 % overlap that are
-cross-faded with a periodic Hann window (which sums to one), so no seams are audible.
+conditions a mask on the mixture's spectrogram; the objects' masks share each bin. Long audio is
+cut into windows with 50 % overlap that are cross-faded with a periodic Hann window (which sums
+to one), so no seams are audible.
 """
 
 from __future__ import annotations
