@@ -69,20 +69,22 @@ class AppSession:
     localizations: dict[tuple[str, str], LocalizationResult] = field(default_factory=dict)
 
     def remember(self, path: str, model: str | None, result: LocalizationResult) -> None:
-        key = (path, model or self.default_model)
-        self.localizations.pop(key, None)
-        self.localizations[key] = result
-        while len(self.localizations) > MAX_REMEMBERED:
-            self.localizations.pop(next(iter(self.localizations)))
+        """Keep ``path``'s analysis by ``model`` for :meth:`analysis`."""
+        _keep_last(self.localizations, (path, model or self.default_model), result, MAX_REMEMBERED)
+
+    def analysis(self, path: str, model: str | None) -> LocalizationResult | None:
+        """The remembered analysis of ``path`` by ``model``, if it is still kept."""
+        return self.localizations.get((path, model or self.default_model))
 
     def get_pipeline(self, model: str | None) -> Pipeline:
         """The pipeline for a model name or bundle path, loaded once and cached (the last
         :data:`MAX_EXTRA_MODELS` besides the default)."""
         if not model or model == self.default_model:
             return self.pipeline
-        if not self.allow_model_paths and model not in model_choices(self.default_model):
+        menu = model_choices(self.default_model)
+        if not self.allow_model_paths and model not in menu:
             raise gr.Error(
-                f"this app serves the models of its menu ({', '.join(model_choices(self.default_model))}); "
+                f"this app serves the models of its menu ({', '.join(menu)}); "
                 f"{model!r} is not one of them"
             )
         if model not in self.pipelines:
@@ -92,9 +94,7 @@ class AppSession:
                 )
             except (OSError, ValueError) as error:
                 raise gr.Error(f"cannot load model {model!r}: {error}") from None
-            while len(self.pipelines) >= MAX_EXTRA_MODELS:
-                self.pipelines.pop(next(iter(self.pipelines)))
-            self.pipelines[model] = loaded
+            _keep_last(self.pipelines, model, loaded, MAX_EXTRA_MODELS)
         return self.pipelines[model]
 
     def new_run_dir(self) -> Path:
@@ -109,6 +109,14 @@ class AppSession:
             except OSError:
                 pass  # removed meanwhile by another request
         return Path(tempfile.mkdtemp(prefix="run-", dir=self.work_dir))
+
+
+def _keep_last(cache: dict[Any, Any], key: Any, value: Any, most: int) -> None:
+    """Put ``value`` at ``key`` as the newest entry; drop the oldest beyond ``most``."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > most:
+        cache.pop(next(iter(cache)))
 
 
 def model_choices(default_model: str = "default") -> list[str]:
@@ -365,7 +373,7 @@ def listen_at(
             "minutes): analyse it again"
         )
     pipeline = session.get_pipeline(model)
-    analysed = session.localizations.get((input_path, model or session.default_model))
+    analysed = session.analysis(input_path, model)
     try:
         wave = pipeline.separate_at(input_path, (x, y), localization=analysed)
     except media.MediaError as error:
