@@ -279,6 +279,13 @@ def test_softmax_mode_masks_compete_and_one_object_is_a_sigmoid() -> None:
         torch.testing.assert_close(alone.masks, torch.sigmoid(alone.mask_logits))
         hard = model.separate(audio, torch.rand(2, 3, 4), hard=True)
     assert set(hard.masks.unique().tolist()) <= {0.0, 1.0}
+    # An absent object leaves the softmax: the others compete as if it were never given.
+    vectors = torch.rand(2, 3, 4)
+    with torch.no_grad():
+        absent = model.separate(audio, vectors, active=torch.tensor([[True, False, True]] * 2))
+        without = model.separate(audio, vectors[:, [0, 2]])
+    assert absent.masks[:, 1].abs().max() == 0
+    torch.testing.assert_close(absent.masks[:, [0, 2]], without.masks)
     with pytest.raises(ValueError, match="softmax"):
         create_model("avloc-tiny", separator={"mask_mode": "max"})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from avloc.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from avloc.models import create_model
@@ -79,6 +80,7 @@ def test_overrides_parse_against_field_types() -> None:
         ("warmup.num_clips=0", "warmup.num_clips must be > 0"),
         ("separation.loss_weighting=energy", "separation.loss_weighting must be one of"),
         ("separation.snr_loss_weight=-1", "separation.snr_loss_weight must be >= 0"),
+        ("separation.hidden_fraction=1.5", "separation.hidden_fraction must be in [0, 1]"),
         ("optim.lr=inf", "optim.lr must be a finite number"),
         ("optim.betas=2,3", "optim.betas must be two numbers in [0, 1)"),
         ("optim.lr=1e38", "optim.lr must be at most 1000"),
@@ -698,15 +700,29 @@ def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
     result = train(config, tmp_path / "run", progress=False)
     assert result.global_step == 6
     # Softmax masks (the sources compete for each bin) train through the same stage, here
-    # with magnitude-weighted cross-entropy and the waveforms' SNR loss beside it.
+    # with magnitude-weighted cross-entropy and the waveforms' SNR loss beside it, and every
+    # mixture's second source heard but not seen: its bins are the rest's.
     softmax = apply_overrides(
         config,
         ["model_overrides.separator.mask_mode=softmax", "separation.loss_weighting=magnitude",
-         "separation.snr_loss_weight=0.05"],
+         "separation.snr_loss_weight=0.05", "separation.hidden_fraction=1"],
     )  # fmt: skip
+    from avloc import losses
+
+    seen: list[tuple[Tensor, Tensor]] = []
+    softmax_loss = losses.mask_softmax_loss
+
+    def spy_loss(logits: Tensor, targets: Tensor, *args: Any) -> Tensor:
+        seen.append((logits.detach(), targets))
+        return softmax_loss(logits, targets, *args)
+
+    monkeypatch.setattr(losses, "mask_softmax_loss", spy_loss)
     assert train(softmax, tmp_path / "softmax", progress=False).global_step == 6
+    assert seen and all((t[:, 1] == 0).all() and (t[:, 0] > 0).any() for _, t in seen)
+    assert all((logits[:, 1] == -1e4).all() and (logits[:, 0] > -1e4).all() for logits, _ in seen)
     logged = (tmp_path / "softmax/metrics.csv").read_text().splitlines()
     assert {"mask", "neg_snr"} <= set(logged[0].split(","))
+    assert all(math.isfinite(float(row.split(",")[2])) for row in logged[1:] if row.split(",")[2])
     with pytest.raises(ValueError, match=r"separation\.clip_duration_s"):
         apply_overrides(config, ["separation.clip_duration_s=0"])
     assert apply_overrides(config, ["separation.augment=none"]).separation.augment is None

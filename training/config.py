@@ -251,10 +251,19 @@ class SeparationConfig:
     # Weight of a waveform loss added to the mask loss: minus the SNR (dB) of the waveforms the
     # masks rebuild (``avloc.losses.negative_snr_loss``); 0: the mask loss alone.
     snr_loss_weight: float = 0.0
+    # Fraction of mixtures whose second source is heard but not seen: its vector is left out,
+    # so its bins are the rest's. Without it a softmax separator learns that the objects it is
+    # given share all the sound, and one object alone takes the whole mixture. Softmax masks
+    # only: binary and ratio masks each hear their own vector alone already.
+    hidden_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _check_positive("separation.steps", self.steps, allow_zero=True)
         _check_positive("separation.snr_loss_weight", self.snr_loss_weight, allow_zero=True)
+        if not 0.0 <= self.hidden_fraction <= 1.0:
+            raise ValueError(
+                f"separation.hidden_fraction must be in [0, 1]; got {self.hidden_fraction}"
+            )
         _check_choice("separation.loss_weighting", self.loss_weighting, MASK_WEIGHTINGS)
         if self.clip_duration_s is not None:
             _check_positive("separation.clip_duration_s", self.clip_duration_s)

@@ -421,22 +421,31 @@ class SeparationStage(_ClipStage):
             ],
             dim=1,
         )
-        out = model.separate(mix.mixture, vectors)
         sep = model.separator.config
+        # The second source of some mixtures is heard but not seen: its bins are the rest's
+        # (softmax masks only: binary and ratio masks each hear their own vector alone).
+        seen = torch.ones(len(labels), 2, dtype=torch.bool, device=vectors.device)
+        if self.cfg.hidden_fraction > 0 and sep.mask_mode == "softmax":
+            seen[:, 1] = torch.rand(len(labels)) >= self.cfg.hidden_fraction
+        out = model.separate(mix.mixture, vectors, active=seen)
         weighting = self.cfg.loss_weighting  # checked against MASK_WEIGHTINGS by SeparationConfig
         with torch.no_grad():
             source_mags = stft(mix.sources.float(), sep.n_fft, sep.hop_length).abs()
-        if sep.mask_mode in ("binary", "softmax"):
+        if sep.mask_mode == "softmax":  # an unseen source leaves the softmax, as in activate()
+            unseen = ~seen[:, :, None, None]
+            targets = binary_mask_targets(source_mags, out.mix_magnitude).masked_fill(unseen, 0)
+            logits = out.mask_logits.masked_fill(unseen, _ABSENT_LOGIT)
+            loss = losses.mask_softmax_loss(logits, targets, out.mix_magnitude, weighting)
+        elif sep.mask_mode == "binary":
             targets = binary_mask_targets(source_mags, out.mix_magnitude)
-            loss_fn = (
-                losses.mask_bce_loss if sep.mask_mode == "binary" else losses.mask_softmax_loss
-            )
-            loss = loss_fn(out.mask_logits, targets, out.mix_magnitude, weighting)
+            loss = losses.mask_bce_loss(out.mask_logits, targets, out.mix_magnitude, weighting)
         else:
             targets = ratio_mask_targets(source_mags, out.mix_magnitude, sep.max_ratio)
             loss = losses.mask_l1_loss(out.masks, targets, out.mix_magnitude, weighting)
-        if self.cfg.snr_loss_weight > 0:
-            snr_loss = losses.negative_snr_loss(out.waveforms, mix.sources)
+        if self.cfg.snr_loss_weight > 0:  # the seen sources' waveforms
+            snr_loss = losses.negative_snr_loss(
+                out.waveforms[seen].unsqueeze(1), mix.sources[seen].unsqueeze(1)
+            )
             return StepOutput(
                 loss + self.cfg.snr_loss_weight * snr_loss,
                 {"mask": loss.item(), "neg_snr": snr_loss.item()},
@@ -456,6 +465,10 @@ STAGE_BUILDERS: dict[str, StageBuilder] = {
     "class_aware": ClassAwareStage,
     "separation": SeparationStage,
 }
+
+# An unseen source's logit in the softmax loss: exp() of it is 0, yet 0 * log-probability is 0
+# (with -inf it would be NaN).
+_ABSENT_LOGIT = -1e4
 
 _NEEDS = {"pseudo_classes": "class_head", "class_aware": "class_head", "separation": "separator"}
 

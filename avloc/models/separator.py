@@ -188,13 +188,22 @@ class Separator(nn.Module):
         with torch.autocast(device_type=logits.device.type, enabled=False):
             return log_frequency_unwarp(logits.float(), self.config.num_freqs)
 
-    def activate(self, mask_logits: Tensor) -> Tensor:
+    def activate(self, mask_logits: Tensor, active: Tensor | None = None) -> Tensor:
         """Masks from logits (B, S, F, N): σ for binary mode, ``max_ratio · σ`` for ratio mode,
-        a softmax over the S objects and a zero "rest" logit for softmax mode."""
+        a softmax over the S objects and a zero "rest" logit for softmax mode.
+
+        ``active`` (B, S) bool: objects absent from a mixture get zero masks. In softmax mode
+        they also take no part in the softmax, so their bins go to the present objects or to
+        the rest, as the separator decides (trained so with ``separation.hidden_fraction``).
+        """
         if self.config.mask_mode == "softmax":
+            if active is not None:
+                absent = ~active.to(torch.bool)[:, :, None, None]
+                mask_logits = mask_logits.masked_fill(absent, float("-inf"))
             return with_rest_logit(mask_logits).softmax(dim=1)[:, :-1]
         masks = torch.sigmoid(mask_logits)
-        return masks * self.config.max_ratio if self.config.mask_mode == "ratio" else masks
+        masks = masks * self.config.max_ratio if self.config.mask_mode == "ratio" else masks
+        return masks if active is None else masks * active.to(masks.dtype)[:, :, None, None]
 
     def forward(
         self,
@@ -212,7 +221,7 @@ class Separator(nn.Module):
             hard: threshold binary masks at 0.5 (SoP's evaluation) instead of soft masks.
             rule: how the objects' masks share the mixture (:func:`avloc.masks.combine_masks`).
             active: (B, S) bool, objects present in each mixture; the others get zero masks
-                and take no part in ``rule``. None: all.
+                and take no part in the softmax (softmax mode) or in ``rule``. None: all.
 
         Shape:
             mixture: (B, T), visual_vectors: (B, S, K_s) -> masks (B, S, F, N), waveforms
@@ -236,11 +245,9 @@ class Separator(nn.Module):
             mix_spec = stft(mixture.float(), cfg.n_fft, cfg.hop_length)
         mix_magnitude = mix_spec.abs()
         logits = self.mask_logits(self.audio_features(mix_magnitude), visual_vectors)
-        masks = self.activate(logits)
+        masks = self.activate(logits, active)
         if hard and cfg.mask_mode in ("binary", "softmax"):
             masks = (masks > 0.5).float()
-        if active is not None:
-            masks = masks * active.to(masks.dtype)[:, :, None, None]
         masks = combine_masks(masks, rule)
         with torch.autocast(device_type=mixture.device.type, enabled=False):
             waves = apply_masks(
