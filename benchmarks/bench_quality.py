@@ -161,6 +161,8 @@ def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[
         models += [(f"model-{r}", ["--model", model, "--mask-rule", r]) for r in MASK_RULES[1:]]
         # the sources' regions from unshifted class maps, as the earlier default found them
         models.append(("model-unshifted", ["--model", model, "--class-map-offset", "0"]))
+        # each source with its own vector only, the other heard but not seen (off screen)
+        models.append(("model-alone", ["--model", model, "--alone"]))
     return models + [(n, ["--baseline", n]) for n in names]
 
 

@@ -22,7 +22,13 @@ from avloc.evaluation.protocols import (
     get_protocol,
     with_tau,
 )
-from avloc.evaluation.samples import count_mixtures, draw_pairs, separation_window_s, solo_clips
+from avloc.evaluation.samples import (
+    count_mixtures,
+    draw_pairs,
+    separation_sample,
+    separation_window_s,
+    solo_clips,
+)
 from avloc.metrics import localization as loc
 
 SR = 11025
@@ -646,6 +652,17 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
                  "--class-map-offset", "0", "--limit", "1", "--out", str(out),
                  "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map offset 0)"
+    assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
+                 "--alone", "--limit", "1", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (alone)"
+    for wrong in (
+        ["--model", "avloc-tiny-test", "--mask-rule", "share"],
+        ["--baseline", "mixture"],
+    ):
+        assert _cli(["evaluate", "separation", "--root", str(solo_root), *wrong, "--alone",
+                     "--no-progress"]) == 2  # fmt: skip
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--alone"]) == 2  # fmt: skip
 
 
 def test_model_separator_returns_one_estimate_per_source(solo_root):
@@ -655,6 +672,29 @@ def test_model_separator_returns_one_estimate_per_source(solo_root):
     preset = dataclasses.replace(PROTOCOLS["separation"], num_mixtures=1)
     result = runner.evaluate_separation(solo_root, separator, preset, progress=False)  # type: ignore[arg-type]
     assert len(result.mixtures) == 1
+
+
+def test_model_separator_alone_hears_each_source_with_its_own_vector_only(solo_root):
+    from avloc.evaluation.model_predictors import ModelSeparator, model_predictor
+    from avloc.sources import resample_audio
+
+    separator = model_predictor("avloc-tiny-test", "separation", alone=True)
+    assert isinstance(separator, ModelSeparator) and separator.alone
+    usable, _ = solo_clips(read_manifest(solo_root))
+    sample = separation_sample(usable[:2], 1.0, 11025, separator.num_frames)
+    pipeline = separator.pipeline
+    mixture = resample_audio(sample.mixture, sample.sample_rate, pipeline.sample_rate)
+    vectors = pipeline.source_vectors(sample.frames, mixture)
+    estimates = separator.separate(sample)
+    for i in range(2):
+        (alone,) = pipeline.separate_mixture(mixture, vectors[i : i + 1])
+        expected = resample_audio(alone, pipeline.sample_rate, sample.sample_rate)
+        np.testing.assert_allclose(estimates[i], expected[: len(estimates[i])], atol=1e-6)
+    # This model's binary masks are each their own already; softmax masks compete (the
+    # bundled model: test_bundled_model.py)
+    assert pipeline.model.separator.config.mask_mode == "binary"
+    together = dataclasses.replace(separator, alone=False).separate(sample)
+    np.testing.assert_allclose(together, estimates, atol=1e-6)
 
 
 def test_model_predictor_rejects_unknown_kind():

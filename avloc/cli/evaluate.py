@@ -89,6 +89,13 @@ def add_parser(subparsers: Any) -> None:
         "fast_bss_eval agrees to < 0.01 dB and is several times faster)",
     )
     add_mask_rule_argument(parser, when="separation with --model: ")
+    parser.add_argument(
+        "--alone",
+        action="store_true",
+        help="separation with --model: separate each source with its own frames only, the "
+        "other sources heard but not seen (Sound-of-Pixels' per-source masks; a sound from off "
+        "screen)",
+    )
     add_map_smoothing_argument(parser, when="localization with --model: ")
     add_scales_argument(parser, when="localization with --model: ")
     from avloc.defaults import IMAGE_AUDIO_S
@@ -113,6 +120,8 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
     from avloc.evaluation import predictors as P
     from avloc.evaluation.protocols import SeparationProtocol, get_protocol
 
+    if args.alone and (kind != "separation" or args.model is None):
+        raise ValueError("--alone separates with a model's frames: it takes separation --model")
     if args.maps is not None:
         if kind == "separation":
             raise ValueError(
@@ -132,6 +141,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             class_map_options,
             args.scales,
             args.image_audio_s,
+            args.alone,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -170,6 +180,7 @@ def _model_predictor(
     class_map_options: MapOptions,
     scales: tuple[float, ...],
     image_audio_s: float,
+    alone: bool,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -184,6 +195,7 @@ def _model_predictor(
         class_map_options,
         scales,
         image_audio_s,
+        alone,
     )
 
 

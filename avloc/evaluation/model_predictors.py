@@ -14,7 +14,8 @@ uses (frame size, mean/std, audio window, sample rate, all from ``model.config``
   with the mixture; the separator vector is pooled where ``AVLocModel.source_weights`` finds the
   source's object under the mixture's sound (as the separator is trained) and max-pooled over
   the frames (Sound-of-Pixels pools over time); the mixture is separated with one vector per
-  source, the masks combined by the pipeline's ``mask_rule`` (``--mask-rule``).
+  source, the masks combined by the pipeline's ``mask_rule`` (``--mask-rule``), or with each
+  source's vector alone, the other sources heard but not seen (``--alone``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ModelSeparator:
     pipeline: Pipeline
     name: str
     num_frames: int = 3
+    alone: bool = False  # each source separated with its own vector only, the others unseen
 
     def separate(self, sample: SeparationSample) -> np.ndarray:
         rate = self.pipeline.sample_rate
@@ -79,7 +81,15 @@ class ModelSeparator:
         if any(len(f) == 0 for f in sample.frames):
             raise ValueError(f"{sample.id}: the model separator needs each source's frames")
         vectors = self.pipeline.source_vectors(sample.frames, mixture)
-        estimates = self.pipeline.separate_mixture(mixture, vectors)
+        if self.alone:
+            estimates = np.concatenate(
+                [
+                    self.pipeline.separate_mixture(mixture, vectors[i : i + 1])
+                    for i in range(len(vectors))
+                ]
+            )
+        else:
+            estimates = self.pipeline.separate_mixture(mixture, vectors)
         return _resample_rows(estimates, rate, sample.sample_rate, len(sample.mixture))
 
 
@@ -100,6 +110,7 @@ def model_predictor(
     class_map_options: MapOptions = CLASS_MAP_OPTIONS,
     scales: Sequence[float] = DEFAULT_SCALES,
     image_audio_s: float = IMAGE_AUDIO_S,
+    alone: bool = False,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -112,14 +123,23 @@ def model_predictor(
     ``" (class map offset <l>)"``. ``scales`` are the pipeline's frame scales (localization and
     class-aware); others than the default add ``" (scales <s,...>)"``. ``image_audio_s``
     (localization) is how much of each image's sound the model hears
-    (:meth:`Pipeline.analyze_image`); another value adds ``" (image audio <s> s)"``.
+    (:meth:`Pipeline.analyze_image`); another value adds ``" (image audio <s> s)"``. ``alone``
+    (separation) separates each source with its own vector only, the others heard but not seen
+    (Sound-of-Pixels' per-source masks; what :meth:`Pipeline.separate` meets when a sound's
+    object is off screen), and adds ``" (alone)"``.
 
     Raises:
-        FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``, or
-        ``image_audio_s`` not positive.
+        FileNotFoundError: no such model. ValueError: unknown ``kind`` or ``mask_rule``,
+        ``image_audio_s`` not positive, or ``alone`` with a mask rule other than independent
+        (one source alone has nothing to share the mixture with).
     """
     if not image_audio_s > 0:
         raise ValueError(f"image_audio_s must be > 0 seconds, got {image_audio_s}")
+    if alone and mask_rule != "independent":
+        raise ValueError(
+            f"a source separated alone has no other source to share the mixture with: the "
+            f"{mask_rule!r} mask rule needs them all together"
+        )
     pipeline = Pipeline.from_pretrained(
         name_or_path,
         device=device,
@@ -142,7 +162,8 @@ def model_predictor(
         return ModelLocalizer(pipeline, f"{name_or_path}{suffix}", image_audio_s)
     if kind == "separation":
         masks = "" if mask_rule == "independent" else f" ({mask_rule} masks)"
-        return ModelSeparator(pipeline, name=f"{name_or_path}{masks}{suffix}")
+        masks += " (alone)" if alone else ""
+        return ModelSeparator(pipeline, name=f"{name_or_path}{masks}{suffix}", alone=alone)
     raise ValueError(f"unknown predictor kind {kind!r}: localization, class-aware or separation")
 
 
