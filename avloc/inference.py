@@ -10,9 +10,9 @@ and audio are decoded chunk by chunk; only grid-resolution maps are kept.
 
 Separation is Sound-of-Pixels style (Zhao et al. 2018): one visual vector per object (pooled over
 the object's map region, or taken at one pixel for :meth:`Pipeline.separate_at` off every object)
-conditions a mask on the mixture's spectrogram; the objects' masks share each bin. Long audio is
-cut into windows with 50 % overlap that are cross-faded with a periodic Hann window (which sums
-to one), so no seams are audible.
+conditions a mask on the mixture's spectrogram; the objects' masks share each bin with the
+rest of the sound, which is the residual. Long audio is cut into windows with 50 % overlap that
+are cross-faded with a periodic Hann window (which sums to one), so no seams are audible.
 """
 
 from __future__ import annotations
@@ -645,7 +645,8 @@ class Pipeline:
 
         Each object's visual vector is pooled over its map region at every frame where it
         sounds; an audio window uses the max over its frames (Sound-of-Pixels' temporal
-        max-pooling), and is silent for an object that does not sound in it.
+        max-pooling), and is silent for an object that does not sound in it. Sound that no
+        object makes (from off screen, or from an object not found) stays in the residual.
 
         Args:
             video: as for :meth:`localize`.
@@ -688,8 +689,8 @@ class Pipeline:
         On a detected object (the point inside its box for at least half the frames where
         it sounds) this is that object's sound, as :meth:`separate` gives it. Elsewhere it is
         Sound-of-Pixels' pixel-wise separation: the visual vector at that pixel, competing
-        for each spectrogram bin with every detected object, as the separator was trained
-        (a vector alone takes the whole mixture); a place where nothing sounds gets little.
+        for each spectrogram bin with every detected object and with the rest of the sound;
+        a place where nothing sounds gets little.
 
         Args:
             video: as for :meth:`localize`.

@@ -31,7 +31,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="904c9fe4683dd8f0e2a74b6c3b21fd94840d60868197d15792b4d0424a135ddf",
+        sha256="b013ca5b20d82d711646106feabcd1cb9c732132edf0310be7f452e2ac065a3f",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
