@@ -398,6 +398,7 @@ class SeparationStage(_ClipStage):
         from avloc.audio import stft
         from avloc.data.mixing import mix_sources, random_gains
         from avloc.masks import binary_mask_targets, ratio_mask_targets
+        from avloc.models.separator import leave_out_absent
 
         with torch.no_grad():
             visual = model.encode_frames(_centre_frames(batch))
@@ -434,7 +435,7 @@ class SeparationStage(_ClipStage):
         if sep.mask_mode == "softmax":  # an unseen source leaves the softmax, as in activate()
             unseen = ~seen[:, :, None, None]
             targets = binary_mask_targets(source_mags, out.mix_magnitude).masked_fill(unseen, 0)
-            logits = out.mask_logits.masked_fill(unseen, _ABSENT_LOGIT)
+            logits = leave_out_absent(out.mask_logits, seen)
             loss = losses.mask_softmax_loss(logits, targets, out.mix_magnitude, weighting)
         elif sep.mask_mode == "binary":
             targets = binary_mask_targets(source_mags, out.mix_magnitude)
@@ -465,10 +466,6 @@ STAGE_BUILDERS: dict[str, StageBuilder] = {
     "class_aware": ClassAwareStage,
     "separation": SeparationStage,
 }
-
-# An unseen source's logit in the softmax loss: exp() of it is 0, yet 0 * log-probability is 0
-# (with -inf it would be NaN).
-_ABSENT_LOGIT = -1e4
 
 _NEEDS = {"pseudo_classes": "class_head", "class_aware": "class_head", "separation": "separator"}
 

@@ -83,6 +83,22 @@ class SeparatorConfig:
         return self.n_fft // 2 + 1
 
 
+# The logit of an object absent from a mixture: its softmax share is exactly 0 (exp underflows),
+# yet finite, so a cross-entropy's 0 · log-probability stays 0 (with -inf it would be NaN).
+ABSENT_LOGIT = -1e4
+
+
+def leave_out_absent(mask_logits: Tensor, active: Tensor) -> Tensor:
+    """The objects' logits with each absent one (``active`` False) set to :data:`ABSENT_LOGIT`,
+    so that it takes no part in a softmax over the objects and the rest.
+
+    Shape:
+        mask_logits: (B, S, F, N), active: (B, S) bool -> (B, S, F, N).
+    """
+    absent = ~active.to(device=mask_logits.device, dtype=torch.bool)[:, :, None, None]
+    return mask_logits.masked_fill(absent, ABSENT_LOGIT)
+
+
 def with_rest_logit(mask_logits: Tensor) -> Tensor:
     """Append the fixed zero logit of "the rest of the sound" after the objects' logits.
 
@@ -198,8 +214,7 @@ class Separator(nn.Module):
         """
         if self.config.mask_mode == "softmax":
             if active is not None:
-                absent = ~active.to(torch.bool)[:, :, None, None]
-                mask_logits = mask_logits.masked_fill(absent, float("-inf"))
+                mask_logits = leave_out_absent(mask_logits, active)
             return with_rest_logit(mask_logits).softmax(dim=1)[:, :-1]
         masks = torch.sigmoid(mask_logits)
         masks = masks * self.config.max_ratio if self.config.mask_mode == "ratio" else masks
