@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from avloc._messages import abridged
 from avloc.cli.localize import (
     add_map_smoothing_argument,
     add_mask_rule_argument,
@@ -320,7 +321,7 @@ def _report_losses(args: argparse.Namespace, result: Any, warned: set[tuple[str,
     if not ids or ids in warned:
         return
     warned.add(ids)
-    shown = ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
+    shown = abridged(ids)
     where = (
         f"see missing_ids in {args.out}"
         if args.out is not None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avloc._messages import abridged
 from avloc.data.folder import VIDEO_EXTENSIONS, MissingItem, index_files, read_json
 
 NormBox = tuple[float, float, float, float]
@@ -73,7 +74,7 @@ def _clip_box(raw: Any, where: str) -> NormBox:
 def _warn_inverted(json_path: Path, inverted: list[str]) -> None:
     """One warning for the file's inverted boxes (most likely corners swapped by hand)."""
     if inverted:
-        shown = "; ".join(inverted[:3]) + (" …" if len(inverted) > 3 else "")
+        shown = abridged(inverted, sep="; ")
         warnings.warn(
             f"{json_path}: {len(inverted)} bbox(es) inverted (xmax < xmin or ymax < ymin; "
             f"expected [xmin, ymin, xmax, ymax]): {shown}; as in the published evaluation "

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from avloc._messages import abridged
 from avloc.data.folder import MissingItem
 from avloc.data.manifest import SceneClip, read_manifest
 from avloc.evaluation import samples as S
@@ -121,10 +122,10 @@ def _empty_ground_truth(
     AP50 and AUC above the published set's."""
     empty = [item for item in items if gt_of(item).sum() <= 0]
     if empty:
-        shown = "; ".join(f"{where(item)}: boxes {list(item.boxes)}" for item in empty[:3])
+        shown = abridged([f"{where(item)}: boxes {list(item.boxes)}" for item in empty], sep="; ")
         warnings.warn(
             f"{len(empty)} of {len(items)} items have boxes that cover no pixel of the "
-            f"evaluation frame ({shown}{' …' if len(empty) > 3 else ''}); they score cIoU 0 "
+            f"evaluation frame ({shown}); they score cIoU 0 "
             "and miss the pointing game, as in the published evaluation code",
             stacklevel=3,
         )

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from avloc._messages import abridged
 from avloc.metrics import localization as loc
 
 LEVEL = 0.95
@@ -399,7 +400,7 @@ def format_comparison(comparison: Comparison) -> str:
     for label, ids in (("only in base", comparison.only_in_base),
                        ("only in new", comparison.only_in_new)):  # fmt: skip
         if ids:
-            shown = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+            shown = abridged(ids, limit=5)
             lines.append(f"{label} (not compared): {len(ids)} items: {shown}")
     if comparison.protocol_differences:
         lines.append("preset settings that differ: " + "; ".join(comparison.protocol_differences))
