@@ -247,10 +247,10 @@ def test_a_signal_mid_step_stops_after_that_step_and_resume_replays_the_run(
         train(config, tmp_path / "run", **_toy_builders(signals_at={5: (sig,)}))
     assert load_state(tmp_path / "run" / "checkpoints/last.pt")["global_step"] == 5
     assert not list((tmp_path / "run").rglob("*.partial"))
-    from training.export import _unfinished_note
+    from training.export import _unfinished_note, training_facts
 
-    assert _unfinished_note(tmp_path / "straight") is None
-    note = _unfinished_note(tmp_path / "run")
+    assert _unfinished_note(training_facts(load_state(straight.checkpoint))) is None
+    note = _unfinished_note(training_facts(load_state(tmp_path / "run" / "checkpoints/last.pt")))
     assert note is not None and "stopped in stage 'correspondence' (0 of 3 stages" in note
     assert signal.getsignal(sig) is not None  # the handlers in place before are back
     resumed = train(config, tmp_path / "run", resume=True, **_toy_builders())

@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -37,7 +38,6 @@ def model_from_run(run_dir: str | Path) -> tuple[nn.Module, dict[str, str]]:
         ValueError: the checkpoint is not a training state or does not fit its model.
     """
     from avloc.models import create_model
-    from training.objectives import active_stages
 
     path = Path(run_dir)
     checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
@@ -48,14 +48,21 @@ def model_from_run(run_dir: str | Path) -> tuple[nn.Module, dict[str, str]]:
         model.load_state_dict(state["model"], strict=True)
     except RuntimeError as error:
         raise ValueError(f"{checkpoint}: weights do not fit {config.model!r}: {error}") from error
-    model.eval()
-    done = active_stages(config)[: state["stage_index"]]  # the stages the loop ran, in order
-    metadata = {
+    return model.eval(), training_facts(state)
+
+
+def training_facts(state: Mapping[str, Any]) -> dict[str, str]:
+    """The bundle metadata a training state gives: its recipe config (JSON), the stages the
+    loop ran, in order (JSON list), and the global step."""
+    from training.objectives import active_stages
+
+    config = config_from_json(state["config"])
+    done = active_stages(config)[: state["stage_index"]]
+    return {
         "training_config": state["config"],
         "training_stages_done": json.dumps(list(done)),
         "training_step": str(state["global_step"]),
     }
-    return model, metadata
 
 
 def export(run_dir: str | Path, out_path: str | Path) -> Path:
@@ -102,30 +109,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", help="run directory (or its checkpoints/last.pt)")
     parser.add_argument("out", help="bundle to write, e.g. assets/models/avloc-small.safetensors")
     args = parser.parse_args(argv)
+    from avloc.checkpoint import read_bundle_metadata
+
     try:
         path = export(args.run_dir, args.out)
     except (ValueError, OSError) as error:
         print(f"export: error: {error}", file=sys.stderr)
         return 2
     print(f"export: wrote {path}")
-    if unfinished := _unfinished_note(args.run_dir):
+    if unfinished := _unfinished_note(read_bundle_metadata(path).extra):
         print(f"export: note: {unfinished}")
     return 0
 
 
-def _unfinished_note(run_dir: str | Path) -> str | None:
-    """What an export of a run that stopped before its last stage should say, else None."""
+def _unfinished_note(metadata: Mapping[str, str]) -> str | None:
+    """What an export of a run that stopped before its last stage should say, else None.
+
+    ``metadata``: the :func:`training_facts` of the run (which its bundle keeps)."""
     from training.objectives import active_stages
 
-    source = Path(run_dir)
-    state = load_state(source / CHECKPOINT_NAME if source.is_dir() else source)
-    stages = active_stages(config_from_json(state["config"]))
-    index = int(state["stage_index"])
-    if index >= len(stages):
+    stages = active_stages(config_from_json(metadata["training_config"]))
+    done = len(json.loads(metadata["training_stages_done"]))
+    if done >= len(stages):
         return None
     return (
-        f"the run stopped in stage {stages[index]!r} ({index} of {len(stages)} stages done, "
-        f"step {state['global_step']}); the bundle holds its weights as they were then"
+        f"the run stopped in stage {stages[done]!r} ({done} of {len(stages)} stages done, "
+        f"step {metadata['training_step']}); the bundle holds its weights as they were then"
     )
 
 
