@@ -218,6 +218,69 @@ def prepare_input(
     return path
 
 
+# What a browser's <video> element plays, by container: (video codecs, audio codecs) as FFmpeg
+# names them. Anything else (AVI, MPEG-4 Part 2, HEVC, PCM sound, ...) shows "not playable" in
+# the upload box, so :func:`playable_preview` re-encodes it.
+BROWSER_CODECS = {
+    ".mp4": ({"h264"}, {"aac", "mp3"}),
+    ".m4v": ({"h264"}, {"aac", "mp3"}),
+    ".webm": ({"vp8", "vp9"}, {"opus", "vorbis"}),
+}
+PREVIEW_MAX_FPS = 30.0
+
+
+def plays_in_browser(path: Path, info: media.MediaInfo) -> bool:
+    """Whether a browser plays ``path`` (as :func:`media.probe` found it) as it is."""
+    video_codecs, audio_codecs = BROWSER_CODECS.get(path.suffix.lower(), (set(), set()))
+    return info.video_codec in video_codecs and (
+        not info.has_audio or info.audio_codec in audio_codecs
+    )
+
+
+def playable_preview(session: AppSession, video: str | None) -> str | None:
+    """The uploaded video as the upload box can play it: the file itself when a browser plays
+    it, else an H.264/AAC mp4 of it (at most the overlay's size and 30 frames/s), which the
+    analysis then reads too. A file that is unreadable, has no pictures, or is too large or too
+    long comes back as it is: "Find the sounds" says what is wrong with it."""
+    if not video:
+        return video
+    path = Path(video)
+    try:
+        _check_size(path, session)
+        info = media.probe(path)
+    except (gr.Error, media.MediaError, OSError):
+        return video
+    if (
+        not info.has_video
+        or not 0 < info.duration_s <= session.max_duration_s
+        or plays_in_browser(path, info)
+    ):
+        return video
+    try:
+        preview = _reencoded(path, info, session.new_run_dir())
+    except (media.MediaError, OSError, ValueError):
+        return video
+    gr.Info(
+        f"{path.name}: browsers do not play this file, so the box shows an H.264 copy of it, "
+        "which the analysis reads"
+    )
+    return str(preview)
+
+
+def _reencoded(path: Path, info: media.MediaInfo, run_dir: Path) -> Path:
+    """``path`` as an H.264/AAC mp4 in ``run_dir``, named after it."""
+    assert info.width is not None and info.height is not None
+    fps = min(info.fps or PREVIEW_MAX_FPS, PREVIEW_MAX_FPS)
+    size = overlay_size(info.height, info.width)
+    chunks = media.iter_video(path, fps, size=size, hold_last=True)
+    rate = info.sample_rate
+    sound = media.read_audio(path, rate) if rate is not None else None
+    frames = (chunk.frames for chunk in chunks)
+    return media.write_video(
+        run_dir / f"{path.stem}.mp4", frames, fps, audio=sound, sample_rate=rate
+    )
+
+
 def _too_long(duration: float, session: AppSession) -> str:
     return (
         f"the clip lasts {_over(duration, session.max_duration_s)} s; the demo accepts up to "
@@ -420,7 +483,7 @@ def build_demo(
         )
         with gr.Row():
             with gr.Column():
-                video = gr.Video(label="video", sources=["upload"])
+                video = gr.Video(label="video", sources=["upload"], elem_id="upload")
                 with gr.Accordion("…or an image and a sound", open=False):
                     image = gr.Image(label="image", type="filepath", sources=["upload"])
                     audio = gr.Audio(label="sound", type="filepath", sources=["upload"])
@@ -467,6 +530,12 @@ def build_demo(
         def analyze_with_progress(*inputs: Any, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
             return analyze(session, *inputs, progress=progress)
 
+        video.upload(
+            functools.partial(playable_preview, session),
+            inputs=[video],
+            outputs=[video],
+            api_name="playable_preview",
+        )
         run.click(
             analyze_with_progress,
             inputs=[video, image, audio, model, colormap, opacity, smoothing, mask_rule],

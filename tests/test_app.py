@@ -182,10 +182,44 @@ def test_an_app_others_can_reach_serves_only_its_menu(pipeline: Pipeline, tmp_pa
         local.get_pipeline("/etc/passwd")
 
 
+def test_a_video_browsers_cannot_play_is_reencoded_for_the_upload_box(
+    session: demo_app.AppSession, tmp_path: Path
+) -> None:
+    """An AVI (MPEG-4 Part 2 pictures, PCM sound) shows "not playable" in the upload box: its
+    preview, which the analysis then reads, is an H.264/AAC mp4 of the same length and size.
+    Files a browser plays, and files the run will refuse, come back as they are."""
+    avi = make_clip(
+        tmp_path / "clip.avi",
+        video_codec="mpeg4",
+        audio_codec="pcm_s16le",
+        duration_s=1.5,
+        size=(48, 64),
+    )
+    assert not demo_app.plays_in_browser(avi, media.probe(avi))
+    preview = Path(demo_app.playable_preview(session, str(avi)) or "")
+    assert preview.name == "clip.mp4" and session.work_dir in preview.parents
+    info = media.probe(preview)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert (info.height, info.width) == (48, 64) and abs(info.duration_s - 1.5) < 0.15
+    assert demo_app.plays_in_browser(preview, info)
+    overlay, *_ = demo_app.analyze(session, str(preview), None, None, MODEL, "jet", 0.6, 0.3)
+    assert Path(overlay).is_file()
+
+    mp4 = make_clip(tmp_path / "plays.mp4", duration_s=1.0, size=(32, 48))
+    silent = make_clip(tmp_path / "silent.webm", video_codec="libvpx", audio_codec=None)
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"not a video at all")
+    for kept in (mp4, silent, broken):
+        assert demo_app.playable_preview(session, str(kept)) == str(kept)
+    session.max_duration_s = 1.0  # the AVI is now too long: "Find the sounds" will say so
+    assert demo_app.playable_preview(session, str(avi)) == str(avi)
+    assert demo_app.playable_preview(session, None) is None
+
+
 def test_build_demo_has_named_endpoints(pipeline: Pipeline, tmp_path: Path) -> None:
     demo = demo_app.build_demo(pipeline, work_dir=tmp_path / "work", default_model=MODEL)
     names = {dep.api_name for dep in demo.fns.values()}
-    assert {"analyze", "listen_at", "frame_click"} <= names
+    assert {"analyze", "listen_at", "frame_click", "playable_preview"} <= names
 
 
 def _free_port() -> int:

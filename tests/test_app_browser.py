@@ -105,3 +105,43 @@ def test_upload_run_and_play(tmp_path: Path) -> None:
             browser.close()
     finally:
         demo.close()
+
+
+def test_an_avi_upload_plays_in_the_upload_box(tmp_path: Path) -> None:
+    """Chromium plays no AVI: the upload box shows the mp4 the app re-encodes it to, and says
+    so. (The box's own "Video not playable" toast, from its first try at the AVI, still shows
+    for a few seconds.)"""
+    chromium = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    from app import app as demo_app
+    from avloc.inference import Pipeline
+    from tests.media_fixtures import make_clip
+
+    avi = make_clip(tmp_path / "clip.avi", video_codec="mpeg4", audio_codec="pcm_s16le")
+    pipeline = Pipeline.from_pretrained("avloc-tiny-test", precision="fp32")
+    demo = demo_app.build_demo(
+        pipeline, work_dir=tmp_path / "work", default_model="avloc-tiny-test"
+    )
+    port = _free_port()
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+            page.get_by_role("button", name="Find the sounds").wait_for(timeout=30_000)
+            page.locator("#upload input[type=file]").set_input_files(str(avi))
+            page.wait_for_function(
+                "() => { const v = document.querySelector('#upload video');"
+                " return v && v.src.includes('clip.mp4') && v.readyState >= 2; }",
+                timeout=60_000,
+            )
+            page.get_by_text("clip.avi: browsers do not play this file").wait_for(timeout=10_000)
+            browser.close()
+    finally:
+        demo.close()
