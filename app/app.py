@@ -268,10 +268,10 @@ def playable_preview(session: AppSession, video: str | None) -> str | None:
 
 
 def _reencoded(path: Path, info: media.MediaInfo, run_dir: Path) -> Path:
-    """``path`` as an H.264/AAC mp4 in ``run_dir``, named after it."""
-    assert info.width is not None and info.height is not None
+    """``path`` as an H.264/AAC mp4 in ``run_dir``, named after it (its sound downmixed to
+    mono, as the analysis hears it)."""
     fps = min(info.fps or PREVIEW_MAX_FPS, PREVIEW_MAX_FPS)
-    size = overlay_size(info.height, info.width)
+    size = overlay_size(info.height, info.width) if info.height and info.width else None
     chunks = media.iter_video(path, fps, size=size, hold_last=True)
     rate = info.sample_rate
     sound = media.read_audio(path, rate) if rate is not None else None
