@@ -85,7 +85,8 @@ def _check_map(heatmap: np.ndarray) -> np.ndarray:
 
 
 def upsample_map(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of a grid map to an image size, clipped to [0, 1].
+    """Bilinear upsampling of a grid map to an image size, clipped to [0, 1]. NaN (no value:
+    a cell or a frame the map does not cover) reads as 0, so an overlay leaves it uncoloured.
 
     Args:
         heatmap: map at grid resolution.

@@ -21,6 +21,13 @@ def test_overlay_colours_only_where_the_map_is_hot() -> None:
     assert np.array_equal(out[40, 60], [100, 100, 100])  # cold corner untouched
 
 
+def test_a_map_without_values_leaves_the_frame_uncoloured() -> None:
+    """NaN cells read as 0: an overlay of an all-NaN map is the frame itself."""
+    heatmap = np.full((4, 4), np.nan, np.float32)
+    assert np.array_equal(viz.upsample_map(heatmap, (8, 8)), np.zeros((8, 8), np.float32))
+    assert np.array_equal(viz.overlay_heatmap(_frame(), heatmap, opacity=1.0), _frame())
+
+
 def test_overlay_with_zero_opacity_is_the_frame() -> None:
     frame = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     out = viz.overlay_heatmap(frame, np.ones((2, 2)), opacity=0.0)
