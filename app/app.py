@@ -240,8 +240,9 @@ def plays_in_browser(path: Path, info: media.MediaInfo) -> bool:
 def playable_preview(session: AppSession, video: str | None) -> str | None:
     """The uploaded video as the upload box can play it: the file itself when a browser plays
     it, else an H.264/AAC mp4 of it (at most the overlay's size and 30 frames/s), which the
-    analysis then reads too. A file that is unreadable, has no pictures, or is too large or too
-    long comes back as it is: "Find the sounds" says what is wrong with it."""
+    analysis then reads too. A file that is unreadable, has no pictures, is too large or too
+    long, or has no sound comes back as it is: "Find the sounds" says what is wrong with it,
+    by the name it was uploaded with."""
     if not video:
         return video
     path = Path(video)
@@ -251,7 +252,7 @@ def playable_preview(session: AppSession, video: str | None) -> str | None:
     except (gr.Error, media.MediaError, OSError):
         return video
     if (
-        not info.has_video
+        not (info.has_video and info.has_audio)
         or not 0 < info.duration_s <= session.max_duration_s
         or plays_in_browser(path, info)
     ):
