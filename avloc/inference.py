@@ -664,6 +664,12 @@ class Pipeline:
         source = open_source(video)
         loc = localization if localization is not None else self.localize(video, progress)
         _check_same_length(loc, source)
+        return self._separate_objects(source, loc)
+
+    def _separate_objects(
+        self, source: FileSource | ClipSource, loc: LocalizationResult
+    ) -> SeparationResult:
+        """:meth:`separate` once the source is open and ``loc`` checked against it."""
         if not loc.objects:
             return self._separate_stream(source, None, ())
         vectors, active = self._object_vectors(loc)
@@ -720,7 +726,7 @@ class Pipeline:
         _check_same_length(loc, source)
         on = object_at(loc.objects, (x, y))
         if on is not None:
-            return self.separate(video, localization=loc).sources[on]
+            return self._separate_objects(source, loc).sources[on]
         times, vectors = self._point_vectors(source, (x, y), progress)
         active = np.ones((len(vectors), 1), bool)
         labels = ["point"]
