@@ -208,9 +208,10 @@ def test_a_video_browsers_cannot_play_is_reencoded_for_the_upload_box(
     mp4 = make_clip(tmp_path / "plays.mp4", duration_s=1.0, size=(32, 48))
     silent = make_clip(tmp_path / "silent.webm", video_codec="libvpx", audio_codec=None)
     silent_avi = make_clip(tmp_path / "silent.avi", video_codec="mpeg4", audio_codec=None)
+    sound_only = make_audio_file(tmp_path / "sound.wav", "pcm_s16le")
     broken = tmp_path / "broken.avi"
     broken.write_bytes(b"not a video at all")
-    for kept in (mp4, silent, silent_avi, broken):
+    for kept in (mp4, silent, silent_avi, sound_only, broken):
         assert demo_app.playable_preview(session, str(kept)) == str(kept)
     session.max_duration_s = 1.0  # the AVI is now too long: "Find the sounds" will say so
     assert demo_app.playable_preview(session, str(avi)) == str(avi)
