@@ -748,6 +748,57 @@ def test_ddp_tiny_recipe_two_cpu_processes(tmp_path: Path, synth_cache: Path) ->
     assert (out / "metrics.csv").read_text().startswith("step,stage,loss")
 
 
+def _launch_two_machines(
+    port: int, runs: tuple[tuple[Path, Path], tuple[Path, Path]], *extra: str
+) -> list[subprocess.CompletedProcess[str]]:
+    """The tiny recipe's first stage as one job on two "machines": two torchrun agents on this
+    host (``--nnodes 2``, one process each), machine ``i`` with its own ``(cache, out)``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    agents = []
+    for node, (cache, out) in enumerate(runs):
+        command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2"]
+        command += ["--node_rank", str(node), "--nproc_per_node", "1"]
+        command += ["--master_addr", "127.0.0.1", "--master_port", str(port)]
+        command += ["-m", "training.train", "tiny", "--out", str(out), "--no-progress"]
+        command += ["--set", f"data.cache_dir={cache}", "--set", "stages=correspondence", *extra]
+        agents.append(
+            subprocess.Popen(
+                command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
+    done = []
+    for agent in agents:
+        stdout, stderr = agent.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(agent.args, agent.returncode, stdout, stderr))
+    return done
+
+
+def test_ddp_on_two_machines_that_share_no_files(tmp_path: Path, synth_cache: Path) -> None:
+    """Rank 0 keeps the run folder, and the other machine is sent the state to resume from; the
+    other machine, not seeing rank 0's data cache, makes its own copy of the same clips."""
+    port = 29500 + (os.getpid() + 500) % 1000
+    first, second = (synth_cache, tmp_path / "run0"), (tmp_path / "cache1", tmp_path / "run1")
+    for done in _launch_two_machines(port, (first, second)):
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert load_state(tmp_path / "run0/checkpoints/last.pt")["global_step"] == 2
+    assert not (tmp_path / "run1").exists()  # rank 1 writes no run folder of its own
+    made = sorted((tmp_path / "cache1").rglob("*.mp4"))  # the same clips, byte for byte
+    assert len(made) == 10 and all(
+        p.read_bytes() == (synth_cache / p.relative_to(tmp_path / "cache1")).read_bytes()
+        for p in made
+    )
+
+    # --resume of the finished run: machine 1 has no checkpoint, and is sent rank 0's
+    for done in _launch_two_machines(port + 1, (first, second), "--resume"):
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert not (tmp_path / "run1").exists()
+
+    # rank 0's error (nothing to resume in its --out) stops both machines, each saying why
+    empty = (synth_cache, tmp_path / "empty")
+    for done in _launch_two_machines(port + 2, (empty, second), "--resume"):
+        assert done.returncode != 0 and "holds no run" in done.stderr
+
+
 _DDP_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})

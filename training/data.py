@@ -4,7 +4,8 @@ Generated sets live in ``data.cache_dir/<scene>-n<N>-seed<S>-<D>s-<P>px-f<F>/`` 
 when their manifest lists all N clips; ``F`` (:data:`SYNTH_FORMAT`) names what ``avloc synth``
 writes for the same arguments, so a cache from an older avloc is never mistaken for today's.
 Training seeds are >= 1000 and evaluation seeds 1-999 (``training.config.MIN_TRAIN_SEED``).
-Under DDP only rank 0 generates; the others wait.
+Under DDP rank 0 generates and the others wait; on several machines, a machine that does not
+see rank 0's cache then makes its own copy.
 
 ``TrainData`` also holds the validation code shared by the stages: localisation on held-out
 solo clips (cIoU at the top-50 % rule, AP50 and the pointing game, from
@@ -334,16 +335,26 @@ def warmup_sets(config: Any) -> list[SynthSet]:
 
 
 def _generated(config: Any, runtime: Any, progress: bool) -> tuple[list[Path], list[Path], Path]:
-    """Folders of the generated train, warm-up and val sets (made by rank 0, others wait)."""
+    """Folders of the generated train, warm-up and val sets (made by rank 0, others wait).
+
+    On several machines, the first process of a machine that does not see rank 0's cache
+    (no shared filesystem) then makes its own copy: the same clips, as generation is
+    deterministic. Where the cache is shared, every machine sees it complete by then, so no two
+    processes ever write one folder.
+    """
     data = config.data
     val_set = SynthSet("solo", data.num_val_clips, data.val_seed, data.duration_s, data.size)
     wanted = [] if data.manifest is not None else train_sets(data)
     warmup = warmup_sets(config)
+    needed = wanted + warmup + ([val_set] if data.val_manifest is None else [])
     if runtime.is_main:
-        needed = wanted + warmup + ([val_set] if data.val_manifest is None else [])
         for synth_set in needed:
             ensure_synth(data.cache_dir, synth_set, data.synth_workers, progress)
     if runtime.distributed:
+        dist.barrier()
+        if runtime.local_rank == 0 and not runtime.is_main:
+            for synth_set in needed:
+                ensure_synth(data.cache_dir, synth_set, data.synth_workers, progress=False)
         dist.barrier()
 
     def folders(sets: list[SynthSet]) -> list[Path]:

@@ -5,11 +5,15 @@ Usage::
     python -m training.train RECIPE [--set optim.lr=3e-4 --set data.num_clips=100]
                                     [--out runs/NAME] [--resume]
     torchrun --nproc_per_node 2 -m training.train tiny --out runs/tiny-ddp
+    torchrun --nnodes 2 --node_rank I --master_addr HOST --nproc_per_node 8 \
+        -m training.train avloc_resnet18      # on each of two machines, I = 0 or 1
 
 A run directory holds ``config.json`` (the resolved config), ``metrics.csv`` (step, stage,
 loss, lr, clips/s and validation metrics) and ``checkpoints/last.pt`` (the training state:
 model, optimizer, scheduler, stage, step, RNG states and config). The data order is a pure
-function of (seed, stage, epoch), so resuming from a checkpoint replays the same run.
+function of (seed, stage, epoch), so resuming from a checkpoint replays the same run. Under DDP
+rank 0 alone reads and writes the run directory and sends the others the state to resume
+from, so on several machines only rank 0's needs to exist.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -51,6 +55,7 @@ _STATE_KEYS = {"config", "model", "stage_index", "stage_step", "global_step", "r
 
 ModelBuilder = Callable[[TrainConfig], nn.Module]
 StagesBuilder = Callable[[TrainConfig, nn.Module, "Runtime"], list[Stage]]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -671,9 +676,30 @@ def _default_stages(
     return build_stages(config, model, load_data(config, model, runtime, progress))
 
 
-def _prepare_run_dir(
-    config: TrainConfig, run_dir: Path, resume: bool, runtime: Runtime
-) -> dict[str, Any] | None:
+def _from_main(runtime: Runtime, make: Callable[[], _T]) -> _T:
+    """``make()`` on rank 0 alone, its result (or the error it raised) shared with every rank.
+
+    The processes of a job on several machines need not see the same files: rank 0's run
+    folder may be on its own disk, so it alone reads it and the others are sent what it read.
+    Every rank raises rank 0's error, so none is left waiting for the others.
+    """
+    if not runtime.distributed:
+        return make()
+    outcome: list[Any] = [None]
+    if runtime.is_main:
+        try:
+            outcome[0] = (make(), None)
+        except Exception as error:  # sent to every rank, and raised there
+            outcome[0] = (None, error)
+    dist.broadcast_object_list(outcome, src=0)
+    result, error = outcome[0]
+    if error is not None:
+        raise error
+    return result
+
+
+def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> dict[str, Any] | None:
+    """Check (and make) the run folder: the state to resume from, or None for a new run."""
     checkpoint = run_dir / CHECKPOINT_NAME
     config_path = run_dir / "config.json"
     if run_dir.exists() and not run_dir.is_dir():
@@ -701,9 +727,8 @@ def _prepare_run_dir(
             f"{run_dir} already holds a training run ({checkpoint}); pass --resume to continue "
             "it or choose another --out"
         )
-    if runtime.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(config_to_json(config) + "\n")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config_to_json(config) + "\n")
     return None
 
 
@@ -753,7 +778,8 @@ def train(
     seed_everything(config.seed)
     # the model first: a bad init_from is refused before the run folder is made
     model = place_model((build_model or _default_model)(config), config, runtime.device)
-    state = _prepare_run_dir(config, run_dir, resume, runtime)
+    # rank 0 alone reads and writes the run folder; the others are sent the state to resume
+    state = _from_main(runtime, lambda: _prepare_run_dir(config, run_dir, resume))
     with preserved_rng():
         if build_stages is None:
             stages = _default_stages(config, model, runtime, progress)
