@@ -56,6 +56,17 @@ def test_every_float_tensor_is_the_weighted_mean_and_step_counts_are_the_first_i
     assert sources[1]["sha256"] == bundle_sha256(tuned)
 
 
+def test_a_pretrained_name_stands_for_its_file(tmp_path: Path) -> None:
+    from avloc.pretrained import resolve
+
+    out = tmp_path / "same.safetensors"
+    assert main([str(out), "default:0.5", f"{resolve('default')}:0.5"]) == 0
+    sources = json.loads(read_bundle_metadata(out).extra["averaged_from"])
+    assert {s["file"] for s in sources} == {"avloc-small.safetensors"}
+    original = load_bundle(resolve("default")).state_dict()
+    assert all(torch.equal(t, original[n]) for n, t in load_bundle(out).state_dict().items())
+
+
 def test_a_bundle_averaged_with_itself_is_unchanged(tmp_path: Path) -> None:
     base = _bundle(tmp_path / "base.safetensors", 3)
     model, _ = average_bundles([WeightedBundle(base, 0.5), WeightedBundle(base, 0.5)])

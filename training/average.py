@@ -3,6 +3,7 @@
 Usage::
 
     python -m training.average OUT.safetensors BASE.safetensors:0.75 TUNED.safetensors:0.25
+    python -m training.average OUT.safetensors default:0.75 runs/tuned.safetensors:0.25
 
 Fine-tunes from one start stay in one basin of the loss, so their weights can be averaged
 (Wortsman et al. 2022, "Model soups"), and a fine-tune averaged with its start keeps what the
@@ -29,7 +30,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class WeightedBundle:
-    """One input of an average: a bundle file and its weight."""
+    """One input of an average: a bundle file (or a pretrained name) and its weight."""
 
     path: Path
     weight: float
@@ -54,19 +55,24 @@ def parse_weighted(text: str) -> WeightedBundle:
 def average_bundles(inputs: Sequence[WeightedBundle]) -> tuple[nn.Module, dict[str, str]]:
     """The weighted average of ``inputs`` as a model (in eval mode), with its bundle metadata.
 
+    Each input is a bundle file or a pretrained name (``default``).
+
     Raises:
         ValueError: fewer than two inputs, weights that do not add to 1, or bundles of
             different architectures or configs (the message names the file).
-        FileNotFoundError / OSError: a bundle cannot be read.
+        FileNotFoundError / OSError: a bundle cannot be read, or an input is neither a file
+            nor a pretrained name.
     """
     from avloc.checkpoint import bundle_sha256, load_bundle, read_bundle_metadata
     from avloc.models import config_to_dict
+    from avloc.pretrained import resolve
 
     if len(inputs) < 2:
         raise ValueError("average: name at least two bundles to average")
     total = sum(item.weight for item in inputs)
     if not math.isclose(total, 1.0, abs_tol=1e-6):
         raise ValueError(f"average: the weights add to {total:g}; they must add to 1")
+    inputs = [WeightedBundle(resolve(item.path), item.weight) for item in inputs]
     first = load_bundle(inputs[0].path, device="cpu")
     identity = (first.registry_name, config_to_dict(first.config))
     mean = {
@@ -105,14 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write the weighted average of bundles of one model as a new bundle.",
     )
     parser.add_argument("out", help="bundle to write")
-    parser.add_argument("inputs", nargs="+", help="FILE:WEIGHT, the weights adding to 1")
+    parser.add_argument(
+        "inputs", nargs="+", help="FILE:WEIGHT (FILE a bundle or a pretrained name), adding to 1"
+    )
     args = parser.parse_args(argv)
     from avloc.checkpoint import save_bundle
+    from avloc.pretrained import resolve
 
     out = Path(args.out)
     try:
         inputs = [parse_weighted(text) for text in args.inputs]
-        if any(out.exists() and out.resolve() == item.path.resolve() for item in inputs):
+        if out.exists() and any(out.resolve() == resolve(i.path).resolve() for i in inputs):
             raise ValueError(f"{out} is one of the inputs; write the average elsewhere")
         model, metadata = average_bundles(inputs)
         path = save_bundle(model, out, extra_metadata=metadata)
