@@ -9,7 +9,8 @@ audio window of ``audio_window_s`` seconds centred on t, so successive windows o
 and audio are decoded chunk by chunk; only grid-resolution maps are kept.
 
 Separation is Sound-of-Pixels style (Zhao et al. 2018): one visual vector per object (pooled over
-the object's map region, or taken at one pixel for :meth:`Pipeline.separate_at` off every object)
+the object's map region, or for :meth:`Pipeline.separate_at` off every object taken at one pixel
+or pooled over a box)
 conditions a mask on the mixture's spectrogram; the objects' masks share each bin with the
 rest of the sound, which is the residual. Long audio is cut into windows with 50 % overlap that
 are cross-faded with a periodic Hann window (which sums to one), so no seams are audible.
@@ -41,6 +42,7 @@ from avloc.maps import (
     fuse_scales,
 )
 from avloc.masks import check_mask_rule
+from avloc.models.layers import box_weights
 from avloc.objects import DetectedObject, extract_objects, loudness_db
 from avloc.sources import (
     ArraySource,
@@ -155,6 +157,57 @@ def object_at(
         if fraction >= best_fraction:
             best, best_fraction = k, fraction
     return best
+
+
+def objects_in(
+    objects: Sequence[DetectedObject],
+    box: tuple[float, float, float, float],
+    min_overlap: float = 0.5,
+    min_fraction: float = 0.5,
+) -> list[int]:
+    """The indices of the objects ``box`` holds: at each frame where an object sounds, the
+    smaller of its box and ``box`` lies at least ``min_overlap`` inside the other, for at
+    least ``min_fraction`` of those frames. So a box around an object holds it, and so does
+    a box drawn on part of it.
+
+    Shape:
+        box: normalised ``(x0, y0, x1, y1)``; each object's ``boxes``: (N, 4), NaN where silent.
+    """
+    x0, y0, x1, y1 = box
+    area = (x1 - x0) * (y1 - y0)
+    held = []
+    for k, obj in enumerate(objects):
+        boxes = obj.boxes[~np.isnan(obj.boxes[:, 0])]
+        if not len(boxes):
+            continue
+        width = np.minimum(x1, boxes[:, 2]) - np.maximum(x0, boxes[:, 0])
+        height = np.minimum(y1, boxes[:, 3]) - np.maximum(y0, boxes[:, 1])
+        overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
+        smaller = np.minimum(area, (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+        inside = overlap >= min_overlap * np.maximum(smaller, 1e-12)
+        if inside.mean() >= min_fraction:
+            held.append(k)
+    return held
+
+
+def _checked_place(point: Any, box: Any) -> tuple[float, float] | tuple[float, float, float, float]:
+    """``separate_at``'s place: a point ``(x, y)`` or a box ``(x0, y0, x1, y1)``, normalised."""
+    if (point is None) == (box is None):
+        raise ValueError(
+            "point must be (x, y) normalised to [0, 1], or pass box=(x0, y0, x1, y1) "
+            f"instead (one of the two); got point={point!r}, box={box!r}"
+        )
+    name, value, size = ("point", point, 2) if box is None else ("box", box, 4)
+    shape = "(x, y)" if size == 2 else "(x0, y0, x1, y1)"
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):  # a string, None, ...
+        numbers = ()
+    if len(numbers) != size or not all(0.0 <= v <= 1.0 for v in numbers):
+        raise ValueError(f"{name} must be {shape} normalised to [0, 1], got {value!r}")
+    if size == 4 and not (numbers[0] < numbers[2] and numbers[1] < numbers[3]):
+        raise ValueError(f"box must have x0 < x1 and y0 < y1, got {value!r}")
+    return numbers  # type: ignore[return-value]
 
 
 def _as_size(value: Any) -> tuple[int, int]:
@@ -686,23 +739,28 @@ class Pipeline:
     def separate_at(
         self,
         video: VideoInput,
-        point: tuple[float, float],
+        point: tuple[float, float] | None = None,
         localization: LocalizationResult | None = None,
         progress: Callable[[int], None] | None = None,
+        *,
+        box: tuple[float, float, float, float] | None = None,
     ) -> np.ndarray:
-        """The sound coming from one place.
+        """The sound coming from one place: a point, or a region of the frame (``box``).
 
         On a detected object (the point inside its box for at least half the frames where
-        it sounds) this is that object's sound, as :meth:`separate` gives it. Elsewhere it is
-        Sound-of-Pixels' pixel-wise separation: the visual vector at that pixel, competing
-        for each spectrogram bin with every detected object and with the rest of the sound;
-        a place where nothing sounds gets little.
+        it sounds) this is that object's sound, as :meth:`separate` gives it; a box gives
+        the summed sounds of the objects it holds (:func:`objects_in`: around an object, or
+        drawn on part of it). Elsewhere it is Sound-of-Pixels' pixel-wise separation: the
+        visual vector at that pixel (or pooled over the box), competing for each
+        spectrogram bin with every detected object and with the rest of the sound; a place
+        where nothing sounds gets little.
 
         Args:
             video: as for :meth:`localize`.
             point: ``(x, y)`` normalised to [0, 1] of the frame's width and height.
             localization: a previous :meth:`localize` result of the same video (saves a pass).
             progress: called with the number of frames done after each chunk.
+            box: instead of ``point``, ``(x0, y0, x1, y1)`` normalised to [0, 1].
 
         Returns:
             The waveform at the model's sample rate.
@@ -711,25 +769,24 @@ class Pipeline:
             returns (T,) float32.
 
         Raises:
-            ValueError: ``point`` outside [0, 1]², or a localization of another video;
-                otherwise as :meth:`localize`.
+            ValueError: neither or both of ``point`` and ``box``, either outside [0, 1]², an
+                empty box, or a localization of another video; otherwise as :meth:`localize`.
         """
-        try:
-            x, y = (float(v) for v in point)
-        except (TypeError, ValueError):  # a string, three numbers, None, ...
-            raise ValueError(f"point must be (x, y) normalised to [0, 1], got {point!r}") from None
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(f"point must be (x, y) normalised to [0, 1], got {point}")
+        place = _checked_place(point, box)
         self._check_separator()
         loc = localization if localization is not None else self.localize(video, progress)
         source = open_source(video)
         _check_same_length(loc, source)
-        on = object_at(loc.objects, (x, y))
-        if on is not None:
-            return self._separate_objects(source, loc).sources[on]
-        times, vectors = self._point_vectors(source, (x, y), progress)
+        if len(place) == 2:
+            on = object_at(loc.objects, place)
+            held = [] if on is None else [on]
+        else:
+            held = objects_in(loc.objects, place)
+        if held:
+            return self._separate_objects(source, loc).sources[held].sum(axis=0)
+        times, vectors = self._place_vectors(source, place, progress)
         active = np.ones((len(vectors), 1), bool)
-        labels = ["point"]
+        labels = ["place"]
         if loc.objects:
             count = min(len(times), len(loc.times_s))  # the same frames, decoded twice
             others, others_active = self._object_vectors(loc)
@@ -747,21 +804,28 @@ class Pipeline:
         active = np.stack([~np.isnan(o.boxes[:, 0]) for o in loc.objects], axis=1)
         return vectors, active
 
-    def _point_vectors(
+    def _place_vectors(
         self,
         source: FileSource | ClipSource,
-        point: tuple[float, float],
+        place: tuple[float, ...],
         progress: Callable[[int], None] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Frame times (N,) and the separator vector at ``point`` per frame (N, 1, K_s)."""
+        """Frame times (N,) and the separator vector per frame (N, 1, K_s) at a point
+        ``(x, y)``, or pooled over a box ``(x0, y0, x1, y1)``."""
         times_out: list[np.ndarray] = []
         out: list[np.ndarray] = []
         chunks = source.frames(self.fps, self._vector_size, self.batch_size)
         for times, frames in prefetch(chunks, self.decode_ahead):
-            points = torch.tensor(point, dtype=torch.float32).expand(len(times), 1, 2)
+            where = torch.tensor(place, dtype=torch.float32, device=self.device)
+            where = where.expand(len(times), 1, len(place))
             with torch.inference_mode(), self._autocast():
                 visual = self.model.encode_frames(self._frames_tensor(frames))
-                vectors = self.model.pixel_visual_vectors(visual, points.to(self.device))
+                if len(place) == 2:
+                    vectors = self.model.pixel_visual_vectors(visual, where)
+                else:
+                    grid = visual.features.shape[-2:]
+                    weights = box_weights(where, *grid)
+                    vectors = self.model.visual_vectors(visual, weights)
             out.append(vectors.float().cpu().numpy())
             times_out.append(times)
             if progress is not None:

@@ -126,6 +126,17 @@ def test_points_metrics_and_map_lookups_refuse_nonsense(pipe: Pipeline) -> None:
     for point in ("0.3,0.6", (0.1, 0.2, 0.3), None):
         with pytest.raises(ValueError, match="point must be"):
             pipe.separate_at(clip, point)  # type: ignore[arg-type]
+    for box, message in (
+        ((0.1, 0.2, 0.3), r"box must be \(x0, y0, x1, y1\) normalised"),
+        ((0.5, 0.2, 1.5, 0.4), "normalised to"),
+        ((0.5, 0.2, 0.4, 0.4), "x0 < x1 and y0 < y1"),
+        ((0.1, 0.2, 0.1, 0.4), "x0 < x1 and y0 < y1"),
+        ("0,0,1,1", "box must be"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            pipe.separate_at(clip, box=box)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one of the two"):
+        pipe.separate_at(clip, (0.5, 0.5), box=(0.0, 0.0, 1.0, 1.0))
     for values in ([np.nan, 0.5], [5.0, -3.0]):
         with pytest.raises(ValueError, match=r"cIoU values must be numbers in \[0, 1\]"):
             auc(values)

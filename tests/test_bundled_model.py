@@ -129,6 +129,38 @@ def test_the_sound_at_a_point_is_the_objects_there_and_little_elsewhere(
     assert corner @ corner < 0.05 * energy
 
 
+def test_the_sound_of_a_region_is_that_of_the_objects_it_holds(
+    pipeline: Pipeline, duet: tuple[SceneClip, LocalizationResult]
+) -> None:
+    """A box around both sounding instruments gives their summed stems, a box on part of one
+    its stem; a box around the silent accordion, or an empty one, competes with the objects
+    and gets almost nothing."""
+    clip, localization = duet
+    stems = pipeline.separate(clip.clip, localization=localization)
+    energy = float(stems.mixture @ stems.mixture)
+    t = clip.duration_s / 2
+    sounding = [o.box_at(t) for o in clip.objects if o.sounding]
+    around = tuple(
+        f(getattr(b, side) for b in sounding)
+        for f, side in ((min, "x0"), (min, "y0"), (max, "x1"), (max, "y1"))
+    )
+    both = pipeline.separate_at(clip.clip, box=around, localization=localization)
+    assert len(stems.sources) == 2
+    np.testing.assert_array_equal(both, stems.sources.sum(axis=0))
+    for obj in clip.objects:
+        b = obj.box_at(t)
+        # the middle half of the instrument's box
+        part = (b.x0 + (b.x1 - b.x0) / 4, b.y0 + (b.y1 - b.y0) / 4)
+        part += (b.x1 - (b.x1 - b.x0) / 4, b.y1 - (b.y1 - b.y0) / 4)
+        sound = pipeline.separate_at(clip.clip, box=part, localization=localization)
+        if obj.sounding:
+            assert any(np.array_equal(sound, stem) for stem in stems.sources), obj.class_name
+        else:
+            assert sound @ sound < 0.05 * energy, obj.class_name
+    corner = pipeline.separate_at(clip.clip, box=(0.0, 0.0, 0.06, 0.06), localization=localization)
+    assert corner @ corner < 0.05 * energy
+
+
 def test_a_steady_tone_from_off_screen_stays_mostly_in_the_residual(
     pipeline: Pipeline, duet: tuple[SceneClip, LocalizationResult]
 ) -> None:

@@ -132,6 +132,14 @@ def test_separate_command(tmp_path: Path) -> None:
     assert main([*argv, "--point", "0.5,0.25"]) == 0
     assert (out / "point_0.50_0.25.wav").is_file()
     assert main([*argv, "--point", "2,0"]) == 2
+    assert main([*argv, "--box", "0.1,0.2,0.5,0.9"]) == 0
+    assert (out / "box_0.10_0.20_0.50_0.90.wav").is_file()
+    for bad in (
+        ["--box", "0.5,0.2,0.1,0.9"],
+        ["--box", "0,0,1"],
+        ["--box", "0,0,1,1", "--point", "0.5,0.5"],
+    ):
+        assert main([*argv, *bad]) == 2
     shared = tmp_path / "shared"
     argv[3] = str(shared)
     assert main([*argv, "--mask-rule", "share"]) == 0 and (shared / "residual.wav").is_file()

@@ -308,6 +308,8 @@ def test_separate_at_gives_a_waveform(model: torch.nn.Module) -> None:
     assert wave.shape == (int(1.5 * SR),) and np.isfinite(wave).all()
     with pytest.raises(ValueError, match="normalised"):
         pipe.separate_at(_clip(1.5, 12), (1.5, 0.2))
+    region = pipe.separate_at(_clip(1.5, 12), box=(0.1, 0.5, 0.4, 0.9))
+    assert region.shape == wave.shape and np.isfinite(region).all()
 
 
 def test_source_vectors_pool_each_sources_frames_under_the_mixture(
@@ -422,3 +424,25 @@ def test_object_at_needs_the_point_inside_for_half_the_frames_it_sounds() -> Non
     assert object_at(objects, (0.75, 0.5)) == 1  # b's box there for 5 of its 8 frames
     assert object_at(objects[1:], (0.25, 0.5)) is None  # 3 of 8: less than half
     assert object_at([], (0.5, 0.5)) is None
+
+
+def test_a_box_holds_the_objects_around_it_or_under_it() -> None:
+    from avloc.inference import objects_in
+    from avloc.objects import DetectedObject
+
+    nan = [np.nan] * 4
+    small = np.array([[0.1, 0.1, 0.3, 0.3]] * 4 + [nan] * 4)  # sounds in 4 of 8 frames
+    big = np.array([[0.5, 0.0, 1.0, 1.0]] * 8)
+    moving = np.array([[0.0, 0.6, 0.2, 0.8]] * 3 + [[0.8, 0.6, 1.0, 0.8]] * 5)
+    objects = [
+        DetectedObject("small", 0, 0.9, 0.5, small, -20.0),
+        DetectedObject("big", 1, 0.9, 1.0, big, -20.0),
+        DetectedObject("moving", 2, 0.9, 1.0, moving, -20.0),
+    ]
+    assert objects_in(objects, (0.0, 0.0, 0.4, 0.4)) == [0]  # around it while it sounds
+    assert objects_in(objects, (0.0, 0.0, 1.0, 1.0)) == [0, 1, 2]  # the whole frame
+    assert objects_in(objects, (0.6, 0.2, 0.7, 0.3)) == [1]  # drawn on part of it
+    assert objects_in(objects, (0.2, 0.0, 0.6, 1.0)) == []  # a fifth of big, a quarter of small
+    assert objects_in(objects, (0.0, 0.5, 0.3, 0.9)) == []  # moving is there for 3 of 8 frames
+    assert objects_in(objects, (0.7, 0.5, 1.0, 0.9)) == [1, 2]  # 5 of 8
+    assert objects_in([], (0.0, 0.0, 1.0, 1.0)) == []

@@ -1,4 +1,5 @@
-"""``avloc separate``: one stem per sounding object (plus the residual), or the sound at a point."""
+"""``avloc separate``: one stem per sounding object (plus the residual), or the sound of one
+place: a point or a region."""
 
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ def add_parser(subparsers: Any) -> None:
         help="instead, the sound at one location, normalised x,y in [0, 1] (e.g. 0.5,0.25): "
         "the stem of the object there, or the pixel's own sound, competing with the objects",
     )
+    parser.add_argument(
+        "--box",
+        default=None,
+        metavar="X0,Y0,X1,Y1",
+        help="instead, the sound of a region, normalised in [0, 1] (e.g. 0.1,0.2,0.5,0.9): the "
+        "summed stems of the objects it holds, or else the region's own sound, competing "
+        "with the objects",
+    )
     add_model_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -53,10 +62,33 @@ def parse_point(text: str) -> tuple[float, float]:
     return x, y
 
 
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` → the box, all in [0, 1], with x0 < x1 and y0 < y1.
+
+    Raises:
+        ValueError: not four such numbers.
+    """
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--box must be four numbers x0,y0,x1,y1 such as 0.1,0.2,0.5,0.9; got {text!r}"
+        ) from None
+    if not all(0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)) or not (x0 < x1 and y0 < y1):
+        raise ValueError(
+            "--box must be normalised to [0, 1] (fractions of width, height) with x0 < x1 and "
+            f"y0 < y1; got {text!r}"
+        )
+    return x0, y0, x1, y1
+
+
 def run(args: argparse.Namespace) -> int:
     from avloc import media
 
+    if args.point is not None and args.box is not None:
+        raise ValueError("--point and --box each name a place; give one of them")
     point = parse_point(args.point) if args.point is not None else None
+    box = parse_box(args.box) if args.box is not None else None
     if not args.video.is_file():
         raise FileNotFoundError(f"{args.video}: no such video file")
     check_model_arguments(args)
@@ -66,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
     if point is not None:
         wave = pipeline.separate_at(args.video, point)
         path = args.output / f"point_{point[0]:.2f}_{point[1]:.2f}.wav"
+        media.write_audio(path, wave, pipeline.sample_rate)
+        print(f"avloc separate: wrote {path}")
+        return 0
+    if box is not None:
+        wave = pipeline.separate_at(args.video, box=box)
+        path = args.output / ("box_" + "_".join(f"{v:.2f}" for v in box) + ".wav")
         media.write_audio(path, wave, pipeline.sample_rate)
         print(f"avloc separate: wrote {path}")
         return 0
