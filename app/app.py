@@ -420,17 +420,26 @@ def _frame_counter(
 
 
 def listen_at(
-    session: AppSession, input_path: str | None, model: str | None, x: float, y: float
+    session: AppSession,
+    input_path: str | None,
+    model: str | None,
+    x: float,
+    y: float,
+    region: float = 0.0,
 ) -> str:
-    """The sound at normalised ``(x, y)`` of the analysed clip, as a wav path.
+    """The sound at normalised ``(x, y)`` of the analysed clip, as a wav path; with ``region``
+    > 0, the sound of the square around it, ``region`` of the frame's width and height wide
+    (cut at the frame's edges): :meth:`Pipeline.separate_at` with that box.
 
     Raises:
-        gr.Error: nothing analysed yet, or a point outside [0, 1]².
+        gr.Error: nothing analysed yet, a point outside [0, 1]², or a region outside [0, 1].
     """
     if not input_path:
         raise gr.Error("analyse a clip first, then click on its frame")
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
         raise gr.Error(f"the point must be normalised to [0, 1]; got ({x}, {y})")
+    if not (0.0 <= region <= 1.0):
+        raise gr.Error(f"the region must be a fraction of the frame in [0, 1]; got {region}")
     if not Path(input_path).is_file():
         raise gr.Error(
             f"this clip's files were deleted (the app keeps them {session.results_kept_s / 60:g} "
@@ -438,11 +447,18 @@ def listen_at(
         )
     pipeline = session.get_pipeline(model)
     analysed = session.analysis(input_path, model)
+    half = region / 2
+    box = (max(x - half, 0.0), max(y - half, 0.0), min(x + half, 1.0), min(y + half, 1.0))
     try:
-        wave = pipeline.separate_at(input_path, (x, y), localization=analysed)
+        if box[0] < box[2] and box[1] < box[3]:
+            wave = pipeline.separate_at(input_path, box=box, localization=analysed)
+            name = "region_" + "_".join(f"{v:.2f}" for v in box)
+        else:
+            wave = pipeline.separate_at(input_path, (x, y), localization=analysed)
+            name = f"point_{x:.2f}_{y:.2f}"
     except media.MediaError as error:
         raise _media_error(error) from None
-    out = session.new_run_dir() / f"point_{x:.2f}_{y:.2f}.wav"
+    out = session.new_run_dir() / f"{name}.wav"
     return str(media.write_audio(out, wave, pipeline.sample_rate))
 
 
@@ -480,7 +496,8 @@ def build_demo(
         gr.Markdown(
             "# avloc: what makes the sound?\nUpload a video (or an image and a sound). avloc "
             "paints where the sound comes from, lists the sounding objects and separates their "
-            "sounds. Click on the frame to hear the sound from that place."
+            "sounds. Click on the frame to hear the sound from that place (or from the square "
+            "around it)."
         )
         with gr.Row():
             with gr.Column():
@@ -522,6 +539,13 @@ def build_demo(
             with gr.Column():
                 x = gr.Number(label="x (0 = left, 1 = right)", value=0.5, minimum=0, maximum=1)
                 y = gr.Number(label="y (0 = top, 1 = bottom)", value=0.5, minimum=0, maximum=1)
+                region = gr.Slider(
+                    0.0,
+                    1.0,
+                    value=0.0,
+                    step=0.05,
+                    label="listen to the square around it (fraction of the frame; 0: the point)",
+                )
                 listen = gr.Button("Listen here")
                 point_audio = gr.Audio(
                     label="sound from that place", type="filepath", elem_id="point-audio"
@@ -545,13 +569,13 @@ def build_demo(
         )
         frame.select(frame_click, inputs=[frame], outputs=[x, y], api_name="frame_click").then(
             functools.partial(listen_at, session),
-            inputs=[input_state, model, x, y],
+            inputs=[input_state, model, x, y, region],
             outputs=[point_audio],
             api_name="listen_after_click",
         )
         listen.click(
             functools.partial(listen_at, session),
-            inputs=[input_state, model, x, y],
+            inputs=[input_state, model, x, y, region],
             outputs=[point_audio],
             api_name="listen_at",
         )

@@ -48,6 +48,31 @@ def test_analyze_video(session: demo_app.AppSession, tmp_path: Path) -> None:
     assert Path(sound).is_file() and session.work_dir in Path(sound).parents
 
 
+def test_listening_to_a_region_separates_the_square_around_the_point(
+    session: demo_app.AppSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.0, size=(48, 64))
+    state = demo_app.analyze(session, str(clip), None, None, MODEL, "jet", 0.6, 0.3)[3]
+    asked: list[dict] = []
+    real = Pipeline.separate_at
+
+    def spy(self: Pipeline, *args: object, **kwargs: object) -> np.ndarray:
+        asked.append({"args": args[1:], "box": kwargs.get("box")})
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pipeline, "separate_at", spy)
+    sound = demo_app.listen_at(session, state, MODEL, 0.5, 0.9, 0.4)  # cut at the bottom edge
+    assert Path(sound).name == "region_0.30_0.70_0.70_1.00.wav" and Path(sound).is_file()
+    assert asked[-1]["box"] == pytest.approx((0.3, 0.7, 0.7, 1.0))
+    point = demo_app.listen_at(session, state, MODEL, 0.5, 0.9, 0.0)
+    assert Path(point).name == "point_0.50_0.90.wav" and asked[-1] == {
+        "args": ((0.5, 0.9),),
+        "box": None,
+    }
+    with pytest.raises(gr.Error, match="region must be"):
+        demo_app.listen_at(session, state, MODEL, 0.5, 0.5, 1.5)
+
+
 def test_mask_rule_decides_what_stays_in_the_residual(
     session: demo_app.AppSession, tmp_path: Path
 ) -> None:
@@ -246,6 +271,9 @@ def test_served_app_through_gradio_client(pipeline: Pipeline, tmp_path: Path) ->
         overlay = out[0]["video"] if isinstance(out[0], dict) else out[0]
         assert media.probe(overlay).has_video
         assert len(out[1]) >= 1  # gallery
+        # the analysed clip is this client session's state, not a parameter
+        region = client.predict(MODEL, 0.5, 0.5, 0.4, api_name="/listen_at")
+        assert Path(region).name == "region_0.30_0.30_0.70_0.70.wav"
     finally:
         demo.close()
 
