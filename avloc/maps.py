@@ -20,18 +20,22 @@ import torch.nn.functional as F
 
 from avloc.defaults import (
     CLASS_MAP_HALO,
+    CLASS_MAP_KERNEL,
     CLASS_MAP_OFFSET,
     DEFAULT_CLASS_MAP_SMOOTHING,
     DEFAULT_MAP_SMOOTHING,
     MAP_HALO,
+    MAP_KERNEL,
+    MAP_KERNELS,
     MAP_OFFSET,
+    MapKernel,
 )
 
 
 @dataclass(frozen=True)
 class MapOptions:
     """How inference draws one kind of map from the model's logits: ``sigmoid(logit +
-    offset)``, then :func:`smooth_maps` with ``smoothing`` and ``halo``.
+    offset)``, then :func:`smooth_maps` with ``smoothing``, ``halo`` and ``kernel``.
 
     ``dataclasses.replace(HEATMAP_OPTIONS, smoothing=0)`` gives the model's raw heatmaps.
 
@@ -41,6 +45,8 @@ class MapOptions:
         halo: the halo's height as a fraction of each map's peak, in [0, 1).
         offset: added to the logits before their sigmoid, in [-50, 50] (0: the model's
             calibrated probabilities).
+        kernel: the blur, ``"gaussian"`` or ``"box"`` (a uniform filter, the same standard
+            deviation).
 
     Raises:
         ValueError: a value out of its range; the message starts with the field's name.
@@ -49,6 +55,7 @@ class MapOptions:
     smoothing: float
     halo: float
     offset: float = 0.0
+    kernel: MapKernel = "gaussian"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.smoothing < 10.0:
@@ -57,14 +64,18 @@ class MapOptions:
             raise ValueError(f"halo must be in [0, 1) (of the peak), got {self.halo}")
         if not math.isfinite(self.offset) or abs(self.offset) > 50.0:
             raise ValueError(f"offset must be a logit shift in [-50, 50], got {self.offset}")
+        if self.kernel not in MAP_KERNELS:
+            raise ValueError(f"kernel must be one of {', '.join(MAP_KERNELS)}, got {self.kernel!r}")
 
     def smooth(self, maps: torch.Tensor) -> torch.Tensor:
         """:func:`smooth_maps` with these options."""
-        return smooth_maps(maps, self.smoothing, self.halo)
+        return smooth_maps(maps, self.smoothing, self.halo, self.kernel)
 
 
-HEATMAP_OPTIONS = MapOptions(DEFAULT_MAP_SMOOTHING, MAP_HALO, MAP_OFFSET)
-CLASS_MAP_OPTIONS = MapOptions(DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO, CLASS_MAP_OFFSET)
+HEATMAP_OPTIONS = MapOptions(DEFAULT_MAP_SMOOTHING, MAP_HALO, MAP_OFFSET, MAP_KERNEL)
+CLASS_MAP_OPTIONS = MapOptions(
+    DEFAULT_CLASS_MAP_SMOOTHING, CLASS_MAP_HALO, CLASS_MAP_OFFSET, CLASS_MAP_KERNEL
+)
 
 MAX_SCALE = 4.0
 
@@ -104,9 +115,11 @@ def fuse_scales(maps: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack([on_finest_grid(m) for m in maps]).amax(dim=0)
 
 
-def smooth_maps(maps: torch.Tensor, sigma: float, halo: float = MAP_HALO) -> torch.Tensor:
-    """Peak-preserving smoothing: ``max(map, halo)``, the halo a Gaussian blur of the map
-    rescaled so that its top is ``halo`` times the map's peak.
+def smooth_maps(
+    maps: torch.Tensor, sigma: float, halo: float = MAP_HALO, kernel: MapKernel = "gaussian"
+) -> torch.Tensor:
+    """Peak-preserving smoothing: ``max(map, halo)``, the halo a blur of the map rescaled so
+    that its top is ``halo`` times the map's peak.
 
     A Gaussian blur alone spreads a map over its object but can move its peak (towards a wide
     patch of moderate response); taking the maximum with the map keeps every peak where it
@@ -114,33 +127,47 @@ def smooth_maps(maps: torch.Tensor, sigma: float, halo: float = MAP_HALO) -> tor
     a halo fainter than the map's background, which the top-50 % rule then ranks above it;
     rescaling gives every map the same halo relative to its peak, however sharp the peak.
 
+    The blur is a Gaussian, or a box (a uniform filter) of the same standard deviation: a
+    half-width of ``sqrt(3) * sigma`` map widths, rounded to whole cells (at least one). Its
+    halo's level sets are squares rather than discs. Both pad the map by repeating its edge.
+
     Args:
         maps: (B, h, w) or (B, K, h, w) non-negative maps; each (h, w) map is smoothed alone.
-        sigma: the Gaussian's standard deviation as a fraction of the map's width (0: none).
+        sigma: the blur's standard deviation as a fraction of the map's width (0: none).
         halo: the halo's height as a fraction of the map's peak, in [0, 1).
+        kernel: ``"gaussian"`` or ``"box"``.
 
     Raises:
-        ValueError: ``sigma`` < 0, ``halo`` outside [0, 1), or ``maps`` neither (B, h, w) nor
-        (B, K, h, w).
+        ValueError: ``sigma`` < 0, ``halo`` outside [0, 1), an unknown ``kernel``, or
+        ``maps`` neither (B, h, w) nor (B, K, h, w).
     """
     if sigma < 0:
         raise ValueError(f"map smoothing must be >= 0, got {sigma}")
     if not 0.0 <= halo < 1.0:
         raise ValueError(f"the halo's height must be in [0, 1), got {halo}")
+    if kernel not in MAP_KERNELS:
+        raise ValueError(
+            f"the blur's kernel must be one of {', '.join(MAP_KERNELS)}, got {kernel!r}"
+        )
     if maps.dim() not in (3, 4):
         raise ValueError(f"maps must be (B, h, w) or (B, K, h, w), got shape {tuple(maps.shape)}")
     if sigma == 0 or maps.numel() == 0:
         return maps
     if maps.dim() == 4:
-        return smooth_maps(maps.flatten(0, 1), sigma, halo).view(maps.shape)
+        return smooth_maps(maps.flatten(0, 1), sigma, halo, kernel).view(maps.shape)
     import kornia  # a heavy import, only where smoothing is asked for
 
     maps = maps.float()
     cells = sigma * maps.shape[-1]
-    radius = max(1, int(3.0 * cells + 0.5))  # scipy.ndimage.gaussian_filter(truncate=3)
-    blurred = kornia.filters.gaussian_blur2d(
-        maps[:, None], (2 * radius + 1, 2 * radius + 1), (cells, cells), "replicate"
-    )[:, 0]
+    if kernel == "box":  # a uniform filter's variance is ((2r + 1)^2 - 1) / 12 ~ r^2 / 3
+        radius = max(1, round(math.sqrt(3.0) * cells))
+        size = (2 * radius + 1, 2 * radius + 1)
+        blurred = kornia.filters.box_blur(maps[:, None], size, "replicate")[:, 0]
+    else:
+        radius = max(1, int(3.0 * cells + 0.5))  # scipy.ndimage.gaussian_filter(truncate=3)
+        blurred = kornia.filters.gaussian_blur2d(
+            maps[:, None], (2 * radius + 1, 2 * radius + 1), (cells, cells), "replicate"
+        )[:, 0]
     peak = maps.flatten(1).amax(1)
     scale = halo * peak / blurred.flatten(1).amax(1).clamp_min(1e-12)
     return torch.maximum(maps, blurred * scale[:, None, None])

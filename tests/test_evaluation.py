@@ -619,6 +619,13 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
         halos[halo] = json.loads(out.read_text())
     assert halos["0.65"]["method"] == "avloc-tiny-test (map halo 0.65) (scales 1)"
     assert halos["0.65"]["per_image"] != halos["0.95"]["per_image"]
+    out = tmp_path / "kernel.json"  # --map-kernel reaches the maps, and names the method
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--scales", "1", "--map-kernel", "gaussian", "--map-halo", "0.65",
+                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    gaussian = json.loads(out.read_text())
+    assert gaussian["method"] == "avloc-tiny-test (map halo 0.65) (map kernel gaussian) (scales 1)"
+    assert gaussian["per_image"] != halos["0.65"]["per_image"]
     out = tmp_path / "offset.json"  # --map-offset reaches the maps, and names the method
     assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
                  "--scales", "1", "--map-offset", "-4", "--out", str(out),

@@ -167,10 +167,12 @@ def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
     ):
         before, after = getattr(raw_result, name), getattr(smooth, name)
         assert not np.allclose(before, after)
-        expected = smooth_maps(torch.from_numpy(before), options.smoothing, options.halo)
+        kernel = options.kernel  # heatmaps: a box; class maps: a Gaussian
+        expected = smooth_maps(torch.from_numpy(before), options.smoothing, options.halo, kernel)
         np.testing.assert_allclose(after, expected, atol=1e-6)
-        expected = smooth_maps(torch.from_numpy(before), options.smoothing, own_halo)
+        expected = smooth_maps(torch.from_numpy(before), options.smoothing, own_halo, kernel)
         np.testing.assert_allclose(getattr(tall, name), expected, atol=1e-6)
+    assert (HEATMAP_OPTIONS.kernel, CLASS_MAP_OPTIONS.kernel) == ("box", "gaussian")
     # The separator vectors are pooled over the raw class maps: smoothing leaves them alone.
     np.testing.assert_allclose(raw_result.class_vectors, smooth.class_vectors, atol=1e-6)
 

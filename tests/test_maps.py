@@ -49,6 +49,31 @@ def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
     torch.testing.assert_close(stacked[:, 1], out.flip(0))
 
 
+def test_a_box_blur_has_the_gaussians_deviation_and_square_level_sets() -> None:
+    from scipy.ndimage import uniform_filter
+
+    lone = torch.zeros(1, 24, 24)
+    lone[0, 12, 12] = 0.8
+    out = smooth_maps(lone, 0.19, 0.15, "box")
+    radius = round(np.sqrt(3) * 0.19 * 24)  # 8 cells: a uniform filter of the same deviation
+    assert radius == 8 and float(out.max()) == pytest.approx(0.8) and int(out.argmax()) == 300
+    # A flat square of the halo's height, 2r + 1 cells wide, around the peak; nothing beyond.
+    square = np.zeros((24, 24), bool)
+    square[12 - radius : 12 + radius + 1, 12 - radius : 12 + radius + 1] = True
+    square[12, 12] = False
+    np.testing.assert_allclose(out[0].numpy()[square], 0.8 * 0.15, rtol=1e-5)
+    assert float(out[0].numpy()[~square].max()) == pytest.approx(0.8)  # the peak alone
+    assert float(out[0, 12, 12 + radius + 1]) == 0.0 and float(out[0, 4, 4]) > 0.0  # corner in
+    # Any map: max(map, the uniform filter rescaled to the halo), edges repeated.
+    maps = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    blurred = np.stack([uniform_filter(m, 2 * 5 + 1, mode="nearest") for m in maps.numpy()])
+    scale = 0.15 * maps.numpy().max((1, 2)) / blurred.max((1, 2))
+    expected = np.maximum(maps.numpy(), blurred * scale[:, None, None])
+    np.testing.assert_allclose(smooth_maps(maps, 0.19, 0.15, "box").numpy(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="kernel must be one of gaussian, box"):
+        smooth_maps(maps, 0.19, 0.15, "disc")  # type: ignore[arg-type]
+
+
 def test_fuse_scales_keeps_each_cells_highest_value_on_the_finest_grid() -> None:
     coarse = torch.zeros(2, 3, 4, 4)
     coarse[0, 1, 1, 1] = 0.8  # an object the coarse scale sees ...
@@ -83,6 +108,7 @@ def test_map_options_reject_values_out_of_range_naming_the_field() -> None:
         ("offset", float("inf")),
         ("offset", float("nan")),
         ("offset", 100.0),
+        ("kernel", "disc"),
     ):
         with pytest.raises(ValueError, match=f"^{field} must be"):
             dataclasses.replace(HEATMAP_OPTIONS, **{field: bad})

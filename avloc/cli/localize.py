@@ -109,14 +109,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
     """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.maps.smooth_maps`),
-    with their halos' heights (``--map-halo``, ``--class-map-halo``) and logit offsets
-    (``--map-offset``, ``--class-map-offset``); ``when`` prefixes the help."""
+    with their halos' heights (``--map-halo``, ``--class-map-halo``), blurs
+    (``--map-kernel``, ``--class-map-kernel``) and logit offsets (``--map-offset``,
+    ``--class-map-offset``); ``when`` prefixes the help."""
     from avloc.defaults import (
         CLASS_MAP_HALO,
+        CLASS_MAP_KERNEL,
         CLASS_MAP_OFFSET,
         DEFAULT_CLASS_MAP_SMOOTHING,
         DEFAULT_MAP_SMOOTHING,
         MAP_HALO,
+        MAP_KERNEL,
+        MAP_KERNELS,
         MAP_OFFSET,
     )
 
@@ -125,9 +129,9 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
         type=float,
         default=DEFAULT_MAP_SMOOTHING,
         metavar="SIGMA",
-        help=f"{when}peak-preserving smoothing of the heatmaps: max(map, a Gaussian blur of it "
-        f"topped at --map-halo of the map's peak), sigma as a fraction of the map's width "
-        f"(default {DEFAULT_MAP_SMOOTHING}; 0: the model's raw maps)",
+        help=f"{when}peak-preserving smoothing of the heatmaps: max(map, a blur of it topped "
+        f"at --map-halo of the map's peak), sigma the blur's standard deviation as a fraction "
+        f"of the map's width (default {DEFAULT_MAP_SMOOTHING}; 0: the model's raw maps)",
     )
     parser.add_argument(
         "--class-map-smoothing",
@@ -145,6 +149,14 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
             metavar="H",
             help=f"{when}the height of the {name.replace('-', ' ')} smoothing's halo as a "
             f"fraction of each map's peak, in [0, 1) (default {default:g})",
+        )
+    for kind, kernel in (("map", MAP_KERNEL), ("class-map", CLASS_MAP_KERNEL)):
+        parser.add_argument(
+            f"--{kind}-kernel",
+            choices=MAP_KERNELS,
+            default=kernel,
+            help=f"{when}the {kind.replace('-', ' ')} smoothing's blur: a Gaussian, or a box "
+            f"(uniform) filter of the same standard deviation (default {kernel})",
         )
     parser.add_argument(
         "--map-offset",
@@ -176,7 +188,8 @@ def map_options(args: argparse.Namespace) -> tuple[MapOptions, MapOptions]:
     made = []
     for flag in ("map", "class-map"):
         prefix = flag.replace("-", "_")
-        values = [getattr(args, f"{prefix}_{name}") for name in ("smoothing", "halo", "offset")]
+        fields = ("smoothing", "halo", "offset", "kernel")
+        values = [getattr(args, f"{prefix}_{name}") for name in fields]
         try:
             made.append(MapOptions(*values))
         except ValueError as error:  # its message starts with the field's name

@@ -120,6 +120,7 @@ def model_predictor(
     (class-aware; separation pools under the class maps shifted by their offset) are how the
     pipeline draws its maps (:class:`avloc.maps.MapOptions`); each value other than the default
     names the predictor, e.g. ``"<model> (map smoothing <sigma>)"``, ``" (map halo <h>)"``,
+    ``" (map kernel gaussian)"``,
     ``" (class map offset <l>)"``. ``scales`` are the pipeline's frame scales (localization and
     class-aware); others than the default add ``" (scales <s,...>)"``. ``image_audio_s``
     (localization) is how much of each image's sound the model hears
@@ -171,12 +172,16 @@ def _changed(
     label: str,
     options: MapOptions,
     default: MapOptions,
-    names: Sequence[str] = ("smoothing", "halo", "offset"),
+    names: Sequence[str] = ("smoothing", "halo", "offset", "kernel"),
 ) -> str:
     """``" (<label> <field> <value>)"`` for each of ``names`` where ``options`` differ from
     ``default``."""
+
+    def shown(value: float | str) -> str:
+        return value if isinstance(value, str) else f"{value:g}"
+
     return "".join(
-        f" ({label} {name} {getattr(options, name):g})"
+        f" ({label} {name} {shown(getattr(options, name))})"
         for name in names
         if getattr(options, name) != getattr(default, name)
     )
