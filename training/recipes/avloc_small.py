@@ -15,7 +15,7 @@ a third (2026-11-23), this recipe as it is, repeated the second's stages 0-3 and
 SNR loss in stage 4, scored SDR 8.3 / NSDR 8.1. Top-k from scratch (the recipe before) had
 Flickr pointing at 84-87 and the distractor at 77-78 (docs/findings.md).
 
-The shipped ``assets/models/avloc-small.safetensors`` is better still (Flickr AP50 79.2,
+The shipped ``assets/models/avloc-small.safetensors`` is better still (Flickr AP50 80.4,
 pointing 94.8, SDR 12.8). It fine-tunes an older bundle's stage 1 (max pooling, Noto only,
 4,500 steps, from commit 3ba25d9) for 500 steps with this recipe's top-k pooling, then runs
 this recipe's stages 2-4 (12.0 min with the data already made). Every module starts from the
