@@ -55,7 +55,7 @@ class MapOptions:
     smoothing: float
     halo: float
     offset: float = 0.0
-    kernel: MapKernel = "gaussian"
+    kernel: MapKernel = MAP_KERNEL
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.smoothing < 10.0:
@@ -116,7 +116,7 @@ def fuse_scales(maps: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def smooth_maps(
-    maps: torch.Tensor, sigma: float, halo: float = MAP_HALO, kernel: MapKernel = "gaussian"
+    maps: torch.Tensor, sigma: float, halo: float = MAP_HALO, kernel: MapKernel = MAP_KERNEL
 ) -> torch.Tensor:
     """Peak-preserving smoothing: ``max(map, halo)``, the halo a blur of the map rescaled so
     that its top is ``halo`` times the map's peak.

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in sets) + " | --- |")
     default = (CLASS_MAP_OPTIONS.offset, CLASS_MAP_OPTIONS.halo, CLASS_MAP_OPTIONS.smoothing)
     for offset, halo, sigma in args.grid:
-        pipeline = Pipeline(model, class_map_options=MapOptions(sigma, halo, offset))
+        pipeline = Pipeline(
+            model, class_map_options=MapOptions(sigma, halo, offset, CLASS_MAP_OPTIONS.kernel)
+        )
         scores = {}
         for scene, (root, match) in sets.items():
             result = evaluate_class_aware(

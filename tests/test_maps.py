@@ -19,7 +19,7 @@ def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
     maps[0, 4, 5] = 0.9  # a sharp peak ...
     maps[0, 10:14, 8:14] = 0.3  # ... beside a wide patch of weaker response
     maps[1] = torch.rand(16, 16, generator=torch.Generator().manual_seed(0))
-    out = smooth_maps(maps, 0.19)
+    out = smooth_maps(maps, 0.19, kernel="gaussian")
     assert out.shape == maps.shape and bool((out >= maps).all())
     for raw, smooth in zip(maps, out, strict=True):
         assert int(smooth.argmax()) == int(raw.argmax()) and float(smooth.max()) == float(raw.max())
@@ -32,10 +32,12 @@ def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
     # A one-cell peak gets the same halo relative to its height as a wide one does.
     lone = torch.zeros(1, 16, 16)
     lone[0, 8, 8] = 0.8
-    assert float(smooth_maps(lone, 0.19).max()) == pytest.approx(0.8)
+    assert float(smooth_maps(lone, 0.19, kernel="gaussian").max()) == pytest.approx(0.8)
     # One cell off the Gaussian's top:
     neighbour = 0.8 * MAP_HALO * np.exp(-0.5 / (0.19 * 16) ** 2)
-    assert float(smooth_maps(lone, 0.19)[0, 8, 9]) == pytest.approx(neighbour, rel=0.01)
+    assert float(smooth_maps(lone, 0.19, kernel="gaussian")[0, 8, 9]) == pytest.approx(
+        neighbour, rel=0.01
+    )
     assert torch.equal(smooth_maps(maps, 0.0), maps)
     with pytest.raises(ValueError, match="map smoothing"):
         smooth_maps(maps, -0.1)
@@ -44,7 +46,7 @@ def test_map_smoothing_spreads_a_peak_without_moving_it() -> None:
     with pytest.raises(ValueError, match="halo"):
         smooth_maps(maps, 0.1, halo=1.0)
     # (B, K, h, w): every class map on its own.
-    stacked = smooth_maps(torch.stack([maps, maps.flip(0)], 1), 0.19)
+    stacked = smooth_maps(torch.stack([maps, maps.flip(0)], 1), 0.19, kernel="gaussian")
     torch.testing.assert_close(stacked[:, 0], out)
     torch.testing.assert_close(stacked[:, 1], out.flip(0))
 
