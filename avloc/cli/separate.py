@@ -95,16 +95,12 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.output)
     pipeline = load_pipeline(args)
     args.output.mkdir(parents=True, exist_ok=True)
-    if point is not None:
-        wave = pipeline.separate_at(args.video, point)
-        path = args.output / f"point_{point[0]:.2f}_{point[1]:.2f}.wav"
-        media.write_audio(path, wave, pipeline.sample_rate)
-        print(f"avloc separate: wrote {path}")
-        return 0
-    if box is not None:
-        wave = pipeline.separate_at(args.video, box=box)
-        path = args.output / ("box_" + "_".join(f"{v:.2f}" for v in box) + ".wav")
-        media.write_audio(path, wave, pipeline.sample_rate)
+    place = box if box is not None else point
+    if place is not None:  # one place: point_X_Y.wav or box_X0_Y0_X1_Y1.wav
+        wave = pipeline.separate_at(args.video, point, box=box)
+        kind = "point" if box is None else "box"
+        name = "_".join([kind, *(f"{v:.2f}" for v in place)]) + ".wav"
+        path = media.write_audio(args.output / name, wave, pipeline.sample_rate)
         print(f"avloc separate: wrote {path}")
         return 0
     result = pipeline.separate(args.video)
