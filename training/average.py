@@ -120,8 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     try:
-        inputs = [parse_weighted(text) for text in args.inputs]
-        if out.exists() and any(out.resolve() == resolve(i.path).resolve() for i in inputs):
+        # each input resolved once: a pretrained name's file is checksummed as it is resolved
+        named = [parse_weighted(text) for text in args.inputs]
+        inputs = [WeightedBundle(resolve(item.path), item.weight) for item in named]
+        if out.exists() and any(out.resolve() == item.path.resolve() for item in inputs):
             raise ValueError(f"{out} is one of the inputs; write the average elsewhere")
         model, metadata = average_bundles(inputs)
         path = save_bundle(model, out, extra_metadata=metadata)
