@@ -78,6 +78,9 @@ def test_folder_with_bad_files(
 
     info = media.probe(good / "overlay.mp4")
     assert info.has_audio and info.video_codec == "h264"
+    # the overlay's sound is the input's, to the sample (no AAC padding added at its end)
+    sound = media.read_audio(folder / "good.mp4", 11025)
+    assert media.read_audio(good / "overlay.mp4", 11025).size == sound.size == round(1.5 * 11025)
 
 
 def test_resume_after_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

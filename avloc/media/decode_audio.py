@@ -5,7 +5,8 @@ FFmpeg's resampler (``av.AudioResampler``) changes the rate, then the channels a
 which can push a loud mix past 1). A window ``read_audio(path, sr, start_s=x)`` is
 sample-for-sample the slice ``[round(x*sr):]`` of the whole read (decoding starts a little
 earlier on a common sample grid, see :func:`_warmup_start`), so chunked and whole-file
-processing agree.
+processing agree. A file reads as long as its header says it is: the few ms an AAC encoder pads
+its last frame with are dropped (see :func:`_without_end_padding`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import av
 import numpy as np
 
-from avloc.media.demux import _check_not_truncated, _decoded_from
+from avloc.media.demux import _check_not_truncated, _declared_end_s, _decoded_from, _origin_s
 from avloc.media.errors import EmptyMediaError
 from avloc.media.info import _open_stream
 from avloc.media.limits import _check_sample_rate, _check_window, _existing_file, _is_number
@@ -29,6 +30,9 @@ from avloc.media.limits import _check_sample_rate, _check_window, _existing_file
 # after a seek (Opus asks for 80 ms); decoding from earlier and dropping the excess is exact.
 _AUDIO_PREROLL_S = 0.25
 _EXACT_AUDIO_DECODE_S = 120.0  # decode coarse-timestamp audio from 0 rather than seek, up to here
+# An AAC encoder pads its last frame, and FFmpeg's MP4 reader passes the padding on although the
+# header says where the sound ends. Up to this many source samples past that end are padding.
+_MAX_END_PADDING_SAMPLES = 2048
 
 
 class _MonoResampler:
@@ -73,8 +77,16 @@ def _audio_blocks(
         timed = _decoded_from(container, stream, path, seek_s, _AUDIO_PREROLL_S)
         frames = _trimmed(timed, warm / sample_rate)
         blocks = _resampled(frames, _MonoResampler(sample_rate))
+        aligned = _aligned(blocks, warm / sample_rate, sample_rate)
+        declared_s = _declared_end_s(stream, _origin_s(container))
+        if declared_s is not None:
+            source_rate = max(1, stream.codec_context.sample_rate)
+            max_padding = math.ceil(_MAX_END_PADDING_SAMPLES * sample_rate / source_rate)
+            aligned = _without_end_padding(
+                aligned, round(declared_s * sample_rate) - warm, max_padding
+            )
         num_sent, skip = 0, first - warm
-        for samples in _aligned(blocks, warm / sample_rate, sample_rate):
+        for samples in aligned:
             if skip:  # the warm-up stretch before start_s
                 dropped = min(skip, samples.size)
                 samples, skip = samples[dropped:], skip - dropped
@@ -163,6 +175,33 @@ def _aligned(
             continue
         yield samples[skip:]
         skip = 0
+
+
+def _without_end_padding(
+    blocks: Iterator[np.ndarray], num_declared: int, max_padding: int
+) -> Iterator[np.ndarray]:
+    """The blocks without what follows their first ``num_declared`` samples at the very end.
+
+    Samples past the declared end are held back; at the end of the stream up to
+    ``max_padding`` of them are the encoder's padding and dropped. More than that means the
+    header under-counts (an estimated duration), so they are sound and are all passed on.
+    """
+    held: list[np.ndarray] = []
+    num_left, num_held = max(0, num_declared), 0
+    for block in blocks:
+        if num_held > max_padding:  # the header was wrong: pass everything on
+            yield block
+            continue
+        head, tail = block[:num_left], block[num_left:]
+        num_left -= head.size
+        if head.size:
+            yield head
+        if tail.size:
+            held.append(tail)
+            num_held += tail.size
+            if num_held > max_padding:
+                yield from held
+                held = []
 
 
 def _rechunked(blocks: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
