@@ -1,4 +1,5 @@
-"""benchmarks/bench_quality.py: sets it cannot build are skipped, and their saved tables kept."""
+"""benchmarks/: bench_quality.py skips sets it cannot build and keeps their saved tables;
+bench_offscreen.py adds the same sound for every model and counts the share the stems take."""
 
 from __future__ import annotations
 
@@ -103,3 +104,47 @@ def test_the_model_row_carries_its_bootstrap_interval(bench_quality, monkeypatch
     assert interval[1] == "default: 95 % interval" and interval[2] == ""
     low, high = (float(v) for v in interval[3].split("–"))
     assert 68 < low < 75 < high < 82  # AP50 of 200 images: about ±6 points
+
+
+@pytest.fixture()
+def bench_offscreen(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "bench_offscreen", ROOT / "benchmarks" / "bench_offscreen.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_offscreen", module)  # its dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_offscreen_sound_is_the_same_for_every_model_and_its_share_is_counted(bench_offscreen):
+    import numpy as np
+
+    from avloc.evaluation.predictors import MixtureSeparator
+    from avloc.evaluation.samples import SeparationSample
+
+    rng = np.random.default_rng(0)
+    references = (rng.standard_normal((2, 4000)) * 0.1).astype(np.float32)
+    sample = SeparationSample(
+        "m0", references.sum(0), references, (np.zeros((0, 8, 8, 3), np.uint8),) * 2,
+        ("a", "b"), ("c0", "c1"), 11025,
+    )  # fmt: skip
+    heard = bench_offscreen.with_sound(sample, "noise", 10.0)
+    again = bench_offscreen.with_sound(sample, "noise", 10.0)
+    np.testing.assert_array_equal(heard.mixture, again.mixture)  # seeded by the mixture's id
+    added = heard.mixture - sample.mixture
+    snr = 10 * np.log10(np.mean(sample.mixture**2) / np.mean(added**2))
+    assert snr == pytest.approx(10.0, abs=0.01)
+
+    class Oracle:  # returns the clean sources whatever it hears: no noise in the stems
+        name, num_frames = "oracle", 0
+
+        def separate(self, s):  # type: ignore[no-untyped-def]
+            return references
+
+    for inner, share in ((Oracle(), 0.0), (MixtureSeparator(), 2.0)):  # mixture: all, twice
+        counted = bench_offscreen.WithSound(inner, "tone", 0.0)
+        counted.separate(sample)
+        assert counted.share_in_stems() == pytest.approx(share, abs=1e-4)

@@ -81,6 +81,11 @@ def test_overrides_parse_against_field_types() -> None:
         ("separation.loss_weighting=energy", "separation.loss_weighting must be one of"),
         ("separation.snr_loss_weight=-1", "separation.snr_loss_weight must be >= 0"),
         ("separation.hidden_fraction=1.5", "separation.hidden_fraction must be in [0, 1]"),
+        ("separation.offscreen_fraction=-0.1", "separation.offscreen_fraction must be in [0, 1]"),
+        (
+            "separation.offscreen_snr_db=20,0",
+            "separation.offscreen_snr_db must be finite, low <= high",
+        ),
         ("optim.lr=inf", "optim.lr must be a finite number"),
         ("optim.betas=2,3", "optim.betas must be two numbers in [0, 1)"),
         ("optim.lr=1e38", "optim.lr must be at most 1000"),
@@ -726,6 +731,37 @@ def test_separation_stage_trains_on_its_own_window_batch_and_augmentation(
     with pytest.raises(ValueError, match=r"separation\.clip_duration_s"):
         apply_overrides(config, ["separation.clip_duration_s=0"])
     assert apply_overrides(config, ["separation.augment=none"]).separation.augment is None
+
+
+def test_separation_stage_hears_offscreen_noise_as_the_rests(
+    tmp_path: Path, synth_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``separation.offscreen_fraction``: that fraction of the mixtures gets noise no object makes;
+    the separator hears it, its sources stay the clean stems, so noisy bins are the rest's."""
+    from avloc import losses
+
+    config = apply_overrides(
+        get_recipe("tiny"),
+        [f"data.cache_dir={synth_cache}", "stages=separation", "separation.steps=2",
+         "model_overrides.separator.mask_mode=softmax", "separation.offscreen_fraction=1",
+         "separation.offscreen_snr_db=0,0"],
+    )  # fmt: skip
+    heard: list[tuple[Tensor, Tensor]] = []
+    softmax_loss = losses.mask_softmax_loss
+
+    def spy_loss(logits: Tensor, targets: Tensor, mix_magnitude: Tensor, *args: Any) -> Tensor:
+        heard.append((targets, mix_magnitude))
+        return softmax_loss(logits, targets, mix_magnitude, *args)
+
+    monkeypatch.setattr(losses, "mask_softmax_loss", spy_loss)
+    assert train(config, tmp_path / "noisy", progress=False).global_step == 2
+    clean = apply_overrides(config, ["separation.offscreen_fraction=0"])
+    train(clean, tmp_path / "clean", progress=False)
+    (noisy_targets, noisy_mix), (clean_targets, clean_mix) = heard[0], heard[2]
+    # the same clips and gains (the noise is drawn after them), heard with noise as loud
+    # as the sources: the mixture is louder, and fewer bins are any source's
+    assert noisy_mix.pow(2).mean() > 1.3 * clean_mix.pow(2).mean()
+    assert noisy_targets.sum() < 0.9 * clean_targets.sum()
 
 
 def _launch_ddp(args: list[str]) -> subprocess.CompletedProcess[str]:

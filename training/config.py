@@ -256,13 +256,24 @@ class SeparationConfig:
     # given share all the sound, and one object alone takes the whole mixture. Softmax masks
     # only: binary and ratio masks each hear their own vector alone already.
     hidden_fraction: float = 0.0
+    # Fraction of mixtures with a sound that no object makes added at an SNR drawn from
+    # offscreen_snr_db (``avloc.data.mixing.offscreen_sound``): noise (wind, a room, a crowd)
+    # or, for offscreen_tone_fraction of them, a steady tone (a hum, a beep). Its bins are the
+    # rest's, so at inference such sound stays in the residual, not in the objects' stems.
+    offscreen_fraction: float = 0.0
+    offscreen_snr_db: tuple[float, float] = (0.0, 20.0)  # the mixture's level over the sound's
+    offscreen_tone_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _check_positive("separation.steps", self.steps, allow_zero=True)
         _check_positive("separation.snr_loss_weight", self.snr_loss_weight, allow_zero=True)
-        if not 0.0 <= self.hidden_fraction <= 1.0:
+        for name in ("hidden_fraction", "offscreen_fraction", "offscreen_tone_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"separation.{name} must be in [0, 1]; got {getattr(self, name)}")
+        low, high = self.offscreen_snr_db
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
             raise ValueError(
-                f"separation.hidden_fraction must be in [0, 1]; got {self.hidden_fraction}"
+                f"separation.offscreen_snr_db must be finite, low <= high; got {low}, {high}"
             )
         _check_choice("separation.loss_weighting", self.loss_weighting, MASK_WEIGHTINGS)
         if self.clip_duration_s is not None:

@@ -8,6 +8,7 @@ runs once through ``run_offline`` instead (the k-means pseudo-classes).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -408,6 +409,8 @@ class SeparationStage(_ClipStage):
             low, high = self.cfg.gain_range
             gains = random_gains(len(labels), 2, low, high).to(batch.audio.device)
             mix = mix_sources(torch.stack([batch.audio, batch.audio[partner]], dim=1), gains)
+            if self.cfg.offscreen_fraction > 0:  # sound from off screen that no object makes
+                mix = self._with_offscreen_sound(mix, model.config.sample_rate)
             mixed = model.encode_audio(mix.mixture)
             other = type(visual)(features=visual.features[partner], grid=visual.grid[partner])
             heard = [model.localize_from(visual, mixed), model.localize_from(other, mixed)]
@@ -452,6 +455,18 @@ class SeparationStage(_ClipStage):
                 {"mask": loss.item(), "neg_snr": snr_loss.item()},
             )
         return StepOutput(loss)
+
+    def _with_offscreen_sound(self, mix: Any, sample_rate: int) -> Any:
+        """``mix`` with off-screen sound in ``offscreen_fraction`` of its mixtures."""
+        from avloc.data.mixing import add_offscreen_sound, offscreen_sound
+
+        num, length = mix.mixture.shape
+        low, high = self.cfg.offscreen_snr_db
+        snr_db = low + (high - low) * torch.rand(num)
+        snr_db[torch.rand(num) >= self.cfg.offscreen_fraction] = math.inf
+        tones = self.cfg.offscreen_tone_fraction
+        sound = offscreen_sound(num, length, sample_rate, tones).to(mix.mixture.device)
+        return add_offscreen_sound(mix, sound, snr_db.to(mix.mixture.device))
 
     def validate(self, model: Any, device: torch.device) -> dict[str, float]:
         return self.data.validate_separation(
