@@ -31,7 +31,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="b013ca5b20d82d711646106feabcd1cb9c732132edf0310be7f452e2ac065a3f",
+        sha256="f1a986cb42d414a0e408dbe631b54ae6b12ccadfd6b0ad3c7c6f77952386379a",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

@@ -161,26 +161,35 @@ def test_the_sound_of_a_region_is_that_of_the_objects_it_holds(
     assert corner @ corner < 0.05 * energy
 
 
-def test_a_steady_tone_from_off_screen_stays_mostly_in_the_residual(
-    pipeline: Pipeline, duet: tuple[SceneClip, LocalizationResult]
+def _pink_noise(num_samples: int) -> np.ndarray:
+    spectrum = np.fft.rfft(np.random.default_rng(0).standard_normal(num_samples))
+    return np.fft.irfft(spectrum / np.sqrt(np.arange(len(spectrum)).clip(min=1)), num_samples)
+
+
+@pytest.mark.parametrize("kind", ["tone", "noise"])
+def test_a_sound_from_off_screen_stays_in_the_residual(
+    pipeline: Pipeline, duet: tuple[SceneClip, LocalizationResult], kind: str
 ) -> None:
-    """A 300-Hz sine as loud as the duet, which neither instrument plays, added to its sound
-    (the same objects and maps): most of it is left to the residual. Each stem's share is its
-    change projected on the tone; the shares add to one, since the residual is the mixture
-    minus the stems. A separator that shares all the sound among the objects it is given puts
-    none in the residual (0.0 before; 0.59 now)."""
+    """A 300-Hz sine, or pink noise, as loud as the duet, which neither instrument makes,
+    added to its sound (the same objects and maps): nearly all of it is left to the residual.
+    Each stem's share is its change projected on the added sound; the shares add to one, since
+    the residual is the mixture minus the stems. A separator that shares all the sound among
+    the objects it is given puts none in the residual (p10: none of the tone); p11, which
+    learnt only instruments heard but not seen, left it 0.55 of the tone and 0.39 of the noise;
+    p14, which also learnt noise and tones from off screen, 0.99 and 0.94."""
     clip, localization = duet
     frames = read_video(clip.clip, fps=localization.fps)
     mixture = pipeline.separate(clip.clip, localization=localization).mixture
     times = np.arange(len(mixture)) / pipeline.sample_rate
-    tone = np.sqrt(2 * np.mean(mixture**2)) * np.sin(2 * np.pi * 300.0 * times)
+    sound = np.sin(2 * np.pi * 300.0 * times) if kind == "tone" else _pink_noise(len(mixture))
+    sound *= np.sqrt(np.mean(mixture**2) / np.mean(sound**2))
     video = (frames.frames, mixture, localization.fps, pipeline.sample_rate)
     without = pipeline.separate(video, localization=localization)
     heard = pipeline.separate(
-        (*video[:1], (mixture + tone).astype(np.float32), *video[2:]), localization=localization
+        (*video[:1], (mixture + sound).astype(np.float32), *video[2:]), localization=localization
     )
-    share = (heard.residual - without.residual) @ tone / (tone @ tone)
-    assert share > 0.4
+    share = (heard.residual - without.residual) @ sound / (sound @ sound)
+    assert share > 0.85
 
 
 def test_a_solo_instrument_gets_all_of_its_sound(pipeline: Pipeline) -> None:

@@ -45,3 +45,24 @@ def test_the_readme_states_the_committed_record(record_name, metric, scale, text
     readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks as spaces
     claim = " ".join(text.format(f"{_value(record_name, metric) * scale:.1f}").split())
     assert claim in readme, f"README should say {claim!r} ({record_name}.json: {metric})"
+
+
+def test_the_readme_states_the_committed_offscreen_record():
+    """``benchmarks/bench_offscreen.py --json benchmarks/quality/offscreen.json``'s rows."""
+    import json
+
+    rows = json.loads((QUALITY / "offscreen.json").read_text())["rows"]
+    score = {row["separator"]: row for row in rows}
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for label, name in (
+        ("**avloc-small** (run p14)", "default"),
+        ("run p11 (before it learnt such sound)", "runs/p11.safetensors"),
+    ):
+        noise, tone = (score[f"{name}, {kind} 10 dB below"] for kind in ("noise", "tone"))
+        bold = "**" if name == "default" else ""
+        cells = [f"{bold}{noise[m]:.1f}{bold} / {bold}{tone[m]:.1f}{bold}" for m in ("sdr", "sir")]
+        shares = (f"{100 * row['noise_share_in_stems']:.0f} %" for row in (noise, tone))
+        share = " / ".join(f"{bold}{s}{bold}" for s in shares)
+        claim = f"| {label}, noise / tone | {cells[0]} | {cells[1]} |"
+        assert claim in readme, f"README should say {claim!r}"
+        assert share in readme, f"README should say {share!r}"
