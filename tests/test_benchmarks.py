@@ -13,15 +13,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture()
-def bench_quality(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "bench_quality", ROOT / "benchmarks" / "bench_quality.py"
-    )
+def _load_benchmark(monkeypatch, name):
+    """``benchmarks/<name>.py`` as a module (the scripts import each other by plain name)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_quality", module)  # its dataclasses look it up
+    monkeypatch.setitem(sys.modules, name, module)  # its dataclasses look it up
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def bench_quality(monkeypatch, tmp_path):
+    module = _load_benchmark(monkeypatch, "bench_quality")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(module, "CACHE", tmp_path / "cache")
     return module
@@ -108,15 +113,7 @@ def test_the_model_row_carries_its_bootstrap_interval(bench_quality, monkeypatch
 
 @pytest.fixture()
 def bench_offscreen(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "bench_offscreen", ROOT / "benchmarks" / "bench_offscreen.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_offscreen", module)  # its dataclasses look it up
-    spec.loader.exec_module(module)
-    return module
+    return _load_benchmark(monkeypatch, "bench_offscreen")
 
 
 def test_offscreen_sound_is_the_same_for_every_model_and_its_share_is_counted(bench_offscreen):
