@@ -377,9 +377,11 @@ class SeparationStage(_ClipStage):
     masks with weighted L1, or softmax masks (the sources compete) with weighted cross-entropy
     (``separator.mask_mode``); the bins weigh log1p(|mix|) as in Sound-of-Pixels, or |mix|
     (``separation.loss_weighting``). Minus the SNR of the waveforms the masks rebuild may be
-    added (``separation.snr_loss_weight``). The stage may read longer windows, other
-    batches and milder augmentation than stages 1-3 (``separation.clip_duration_s``,
-    ``batch_size``, ``augment``).
+    added (``separation.snr_loss_weight``). Some mixtures' second source may be heard but not
+    seen (``separation.hidden_fraction``, softmax masks), and some mixtures may hear a sound
+    that no object makes (``separation.offscreen_fraction``): the bins either dominates are no
+    seen source's. The stage may read longer windows, other batches and milder augmentation
+    than stages 1-3 (``separation.clip_duration_s``, ``batch_size``, ``augment``).
     """
 
     name = "separation"
