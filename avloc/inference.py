@@ -815,9 +815,9 @@ class Pipeline:
         times_out: list[np.ndarray] = []
         out: list[np.ndarray] = []
         chunks = source.frames(self.fps, self._vector_size, self.batch_size)
+        at = torch.tensor(place, dtype=torch.float32, device=self.device)
         for times, frames in prefetch(chunks, self.decode_ahead):
-            where = torch.tensor(place, dtype=torch.float32, device=self.device)
-            where = where.expand(len(times), 1, len(place))
+            where = at.expand(len(times), 1, len(place))
             with torch.inference_mode(), self._autocast():
                 visual = self.model.encode_frames(self._frames_tensor(frames))
                 if len(place) == 2:
