@@ -56,12 +56,40 @@ def with_sound(sample: SeparationSample, kind: str, snr_db: float) -> Separation
 
 
 @dataclass
+class Remembered:
+    """A separator that keeps its estimates by mixture id: the model's row on the clean
+    mixtures fills it, and each kind of sound then takes its reference from it instead of
+    separating every clean mixture again."""
+
+    inner: Separator
+    estimates: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def num_frames(self) -> int:
+        return self.inner.num_frames
+
+    def separate(self, sample: SeparationSample) -> np.ndarray:
+        if sample.id not in self.estimates:
+            self.estimates[sample.id] = self.inner.separate(sample)
+        return self.estimates[sample.id]
+
+
+@dataclass
 class WithSound:
-    """A separator that hears each mixture with a sound from off screen; keeps the stems' share."""
+    """A separator that hears each mixture with a sound from off screen; keeps the stems' share.
+
+    ``clean`` separates the clean mixtures that the stems' change is measured from: ``inner``
+    by default; a :class:`Remembered` one saves separating them again for each kind of sound.
+    """
 
     inner: Separator
     kind: str
     snr_db: float
+    clean: Separator | None = None
     in_stems: list[float] = field(default_factory=list)  # per mixture: stems' change · sound
     energy: list[float] = field(default_factory=list)  # per mixture: sound · sound
 
@@ -77,7 +105,8 @@ class WithSound:
         heard = with_sound(sample, self.kind, self.snr_db)
         estimates = self.inner.separate(heard)
         sound = (heard.mixture - sample.mixture).astype(np.float64)
-        change = estimates.astype(np.float64) - self.inner.separate(sample)
+        clean = (self.clean or self.inner).separate(sample)
+        change = estimates.astype(np.float64) - clean
         self.in_stems.append(float((change @ sound).sum()))
         self.energy.append(float(sound @ sound))
         return estimates
@@ -102,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.model or ["default"]:
         model = model_predictor(name, "separation")
         assert isinstance(model, ModelSeparator)
-        separators += [model, *(WithSound(model, kind, args.snr_db) for kind in KINDS)]
+        clean = Remembered(model)  # its own row comes first and fills it
+        separators += [clean, *(WithSound(model, kind, args.snr_db, clean) for kind in KINDS)]
     for separator in separators:
         result = evaluate_separation(root, separator, limit=args.limit, progress=False)
         scores = result.metrics()

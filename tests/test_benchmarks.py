@@ -145,3 +145,34 @@ def test_offscreen_sound_is_the_same_for_every_model_and_its_share_is_counted(be
         counted = bench_offscreen.WithSound(inner, "tone", 0.0)
         counted.separate(sample)
         assert counted.share_in_stems() == pytest.approx(share, abs=1e-4)
+
+
+def test_offscreen_reference_is_separated_once_per_model(bench_offscreen):
+    import numpy as np
+
+    from avloc.evaluation.predictors import MixtureSeparator
+    from avloc.evaluation.samples import SeparationSample
+
+    rng = np.random.default_rng(1)
+    references = (rng.standard_normal((2, 4000)) * 0.1).astype(np.float32)
+    sample = SeparationSample(
+        "m1", references.sum(0), references, (np.zeros((0, 8, 8, 3), np.uint8),) * 2,
+        ("a", "b"), ("c0", "c1"), 11025,
+    )  # fmt: skip
+    heard: list[np.ndarray] = []
+
+    class Counting(MixtureSeparator):  # the mixture baseline, recording what it is given
+        def separate(self, s):  # type: ignore[no-untyped-def]
+            heard.append(s.mixture)
+            return super().separate(s)
+
+    model = Counting()
+    clean = bench_offscreen.Remembered(model)
+    clean.separate(sample)  # the clean row
+    for kind in bench_offscreen.KINDS:
+        counted = bench_offscreen.WithSound(model, kind, 0.0, clean)
+        counted.separate(sample)
+        assert counted.share_in_stems() == pytest.approx(2.0, abs=1e-4)  # as without the memo
+    assert len(heard) == 3  # the clean mixture once, then each kind's mixture
+    np.testing.assert_array_equal(heard[0], sample.mixture)
+    assert not np.array_equal(heard[1], sample.mixture)
