@@ -13,7 +13,8 @@ the mixtures (the residual, the mixture minus the stems, holds the rest).
     python benchmarks/bench_offscreen.py --model default [--model other.safetensors]
         [--snr-db 10] [--limit 64: a quick look] [--json PATH]
 
-Prints a markdown table (~4 min a model for 256 mixtures on 2 cores).
+Prints a markdown table: 256 mixtures took 11.8 min for two models on 2 cores (2026-11-24, an
+hour when ``bench_training.py`` ran at 0.65-0.70x the README's figures).
 """
 
 from __future__ import annotations
