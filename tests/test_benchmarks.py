@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import test_evaluation
+
+solo_root = test_evaluation.solo_root  # its tiny solo set, built once for this module too
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -176,3 +180,24 @@ def test_offscreen_reference_is_separated_once_per_model(bench_offscreen):
     assert len(heard) == 3  # the clean mixture once, then each kind's mixture
     np.testing.assert_array_equal(heard[0], sample.mixture)
     assert not np.array_equal(heard[1], sample.mixture)
+
+
+def test_offscreen_scores_another_solo_set_when_given_one(
+    bench_offscreen, solo_root, tmp_path, monkeypatch
+):
+    """``--root`` scores a set other than the evaluation set (tuning mixtures), which is then
+    never made or read."""
+
+    def no_evaluation_set():
+        raise AssertionError("the evaluation set was asked for")
+
+    monkeypatch.setattr(bench_offscreen, "separation_set", no_evaluation_set)
+    out = tmp_path / "offscreen.json"
+    argv = ["--model", "default", "--root", str(solo_root), "--limit", "1", "--json", str(out)]
+    assert bench_offscreen.main(argv) == 0
+    record = json.loads(out.read_text())
+    assert record["root"] == str(solo_root)
+    names = [row["separator"] for row in record["rows"]]
+    assert len(names) == 5 and names[2] == "default"  # two baselines, then the model's rows
+    assert all(row["mixtures"] == 1 for row in record["rows"])
+    assert all(0.0 <= row["share_in_stems"] <= 2.0 for row in record["rows"][3:])

@@ -61,7 +61,7 @@ def test_the_readme_states_the_committed_offscreen_record():
         noise, tone = (score[f"{name}, {kind} 10 dB below"] for kind in ("noise", "tone"))
         bold = "**" if name == "default" else ""
         cells = [f"{bold}{noise[m]:.1f}{bold} / {bold}{tone[m]:.1f}{bold}" for m in ("sdr", "sir")]
-        shares = (f"{100 * row['noise_share_in_stems']:.0f} %" for row in (noise, tone))
+        shares = (f"{100 * row['share_in_stems']:.0f} %" for row in (noise, tone))
         share = " / ".join(f"{bold}{s}{bold}" for s in shares)
         claim = f"| {label}, noise / tone | {cells[0]} | {cells[1]} |"
         assert claim in readme, f"README should say {claim!r}"
