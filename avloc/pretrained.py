@@ -31,7 +31,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="f1a986cb42d414a0e408dbe631b54ae6b12ccadfd6b0ad3c7c6f77952386379a",
+        sha256="0db153896f66bb337446cd5029a02c9373797fa7c2ab09bf7101d4cccf3a23af",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(

@@ -118,6 +118,12 @@ class WithSound:
         return sum(self.in_stems) / max(sum(self.energy), 1e-12)
 
 
+def _shown(path: Path) -> str:
+    """``path`` as a record names it: relative to the repository when inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="model name or bundle (repeatable)")
@@ -156,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {separator.name} | {len(result.mixtures)} | {cells} | {stems} |", flush=True)
     if args.json is not None:
         args.json.write_text(
-            json.dumps({"root": str(root), "snr_db": args.snr_db, "rows": rows}, indent=2) + "\n"
+            json.dumps({"root": _shown(root), "snr_db": args.snr_db, "rows": rows}, indent=2) + "\n"
         )
     return 0
 

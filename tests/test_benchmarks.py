@@ -196,7 +196,7 @@ def test_offscreen_scores_another_solo_set_when_given_one(
     argv = ["--model", "default", "--root", str(solo_root), "--limit", "1", "--json", str(out)]
     assert bench_offscreen.main(argv) == 0
     record = json.loads(out.read_text())
-    assert record["root"] == str(solo_root)
+    assert record["root"] == str(solo_root.resolve())  # outside the repository: in full
     names = [row["separator"] for row in record["rows"]]
     assert len(names) == 5 and names[2] == "default"  # two baselines, then the model's rows
     assert all(row["mixtures"] == 1 for row in record["rows"])
