@@ -16,7 +16,7 @@ from avloc.evaluation.model_predictors import ModelSeparator
 from avloc.evaluation.predictors import SEPARATION_BASELINES
 from avloc.evaluation.protocols import PROTOCOLS
 from avloc.inference import LocalizationResult
-from avloc.media import read_video
+from avloc.media import read_audio, read_video
 from avloc.synth import SynthConfig, generate
 
 
@@ -40,26 +40,71 @@ def _box_mean(heatmaps: np.ndarray, times: np.ndarray, clip: SceneClip, index: i
 GRID_XFAIL = pytest.mark.xfail(
     strict=True,
     reason="known weakness: in 2x2 grid scenes the class-agnostic heatmap with a 2-instrument "
-    "mixture also lights a silent percussion instrument; the class-aware stage is not yet good "
-    "enough to fix it (benchmarks/quality/tables.md, grid)",
+    "mixture also lights a silent percussion instrument, more than the banjo while the banjo "
+    "sounds; the class-aware stage is not yet good enough to fix it "
+    "(benchmarks/quality/tables.md, grid)",
 )
+
+
+@pytest.fixture(scope="module")
+def demo_stems(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SceneClip]:
+    """Each demo clip made again with the ``avloc synth`` command its README gives, for the
+    sounding objects' own sound (the demo folder ships no stems), by clip name."""
+    remade = {}
+    for clip in read_manifest(assets_dir() / "demo"):
+        scene, seed, index = (clip.extra[key] for key in ("scene", "seed", "index"))
+        root = tmp_path_factory.mktemp(scene)
+        config = SynthConfig(scene=scene, num_clips=2, seed=seed, duration_s=clip.duration_s)
+        generate(config, root, progress=False)
+        again = read_manifest(root)[index]
+        assert [o.class_name for o in again.objects] == [o.class_name for o in clip.objects]
+        ours = read_audio(clip.clip, clip.sample_rate)
+        theirs = read_audio(again.clip, clip.sample_rate)
+        assert np.corrcoef(ours, theirs)[0, 1] > 0.95, clip.clip.name  # the same sound
+        remade[clip.clip.name] = again
+    return remade
+
+
+def _audible(stem: Path, times: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Which times a stem is heard at: its RMS over the quarter second around each time within
+    20 dB of its loudest."""
+    sound = read_audio(stem, sample_rate)
+    half = sample_rate // 8
+    rms = np.array(
+        [
+            np.sqrt(np.mean(sound[max(0, round(t * sample_rate) - half) :][: 2 * half] ** 2))
+            for t in times
+        ]
+    )
+    return rms >= 0.1 * rms.max()
 
 
 @pytest.mark.parametrize(
     "name", ["duet.mp4", "solo.mp4", pytest.param("grid.mp4", marks=GRID_XFAIL)]
 )
-def test_heatmap_is_higher_on_every_sounding_object_than_on_silent_ones(
-    pipeline: Pipeline, name: str
+def test_heatmap_is_higher_on_a_sounding_object_than_on_silent_ones_while_it_sounds(
+    pipeline: Pipeline, demo_stems: dict[str, SceneClip], name: str
 ) -> None:
+    """Over the frames where an instrument is heard, its box is hotter than every silent
+    instrument's. Not over all frames: the duet's piano plays only from about 0.6 s to 2.9 s
+    of 4, while the silent accordion takes some of the trumpet's heat (~0.10 where the trumpet
+    plays alone), so over the whole clip the two were within 2 % (0.083 against 0.082), and
+    while the piano is heard 0.14 against 0.06."""
     clip = next(c for c in read_manifest(assets_dir() / "demo") if c.clip.name == name)
     result = pipeline.localize(clip.clip)
     assert result.heatmaps.shape[0] == round(clip.duration_s * pipeline.fps)
-    means = [_box_mean(result.heatmaps, result.times_s, clip, k) for k in range(len(clip.objects))]
-    sounding = [m for m, obj in zip(means, clip.objects, strict=True) if obj.sounding]
-    silent = [m for m, obj in zip(means, clip.objects, strict=True) if not obj.sounding]
-    assert min(sounding) > max(silent), dict(
-        zip([o.class_name for o in clip.objects], means, strict=True)
-    )
+    remade = demo_stems[name]
+    silent = [k for k, obj in enumerate(clip.objects) if not obj.sounding]
+    for k, obj in enumerate(remade.objects):
+        if not obj.sounding:
+            continue
+        assert obj.stem is not None
+        heard = _audible(obj.stem, result.times_s, clip.sample_rate)
+        assert heard.sum() >= 8, obj.class_name  # at least a second of it
+        heatmaps, times = result.heatmaps[heard], result.times_s[heard]
+        own = _box_mean(heatmaps, times, clip, k)
+        others = {clip.objects[j].class_name: _box_mean(heatmaps, times, clip, j) for j in silent}
+        assert own > 1.2 * max(others.values()), (obj.class_name, own, others)
 
 
 @pytest.mark.parametrize("name", ["duet.mp4", "solo.mp4", "grid.mp4"])
