@@ -14,8 +14,8 @@ CIoU@0.3 93.0 / 74.0 and 87.0 / 58.0 (NSA 100), separation SDR 7.1 / 7.3, NSDR 6
 a third (2026-11-23) repeated the second's stages 0-3 and, with the SNR loss in stage 4,
 scored SDR 8.3 / NSDR 8.1; and this recipe as it is (2026-11-24: sources hidden and sounds
 that no object makes added to stage 4) repeated them again and scored SDR 7.6 / NSDR 7.4,
-4.9 with each source alone, where the third's separator gives 0.5. Top-k from scratch (the recipe before) had
-Flickr pointing at 84-87 and the distractor at 77-78 (docs/findings.md).
+4.9 with each source alone, where the third's separator gives 0.5. Top-k from scratch (the
+recipe before) had Flickr pointing at 84-87 and the distractor at 77-78 (docs/findings.md).
 
 The shipped ``assets/models/avloc-small.safetensors`` is better still (Flickr AP50 80.4,
 pointing 94.8, SDR 12.9). It fine-tunes an older bundle's stage 1 (max pooling, Noto only,
