@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_source_finding import separation_set  # noqa: E402
 
+from avloc.data.manifest import read_manifest  # noqa: E402
 from avloc.data.mixing import offscreen_sound  # noqa: E402
 from avloc.evaluation.model_predictors import ModelSeparator, model_predictor  # noqa: E402
 from avloc.evaluation.predictors import SEPARATION_BASELINES, Separator  # noqa: E402
@@ -134,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         "--root", type=Path, default=None, help="an avloc synth solo set (default: the quality set)"
     )
     args = parser.parse_args(argv)
+    if args.root is not None:
+        try:  # before any model loads: one line naming the folder and what is wrong with it
+            read_manifest(args.root)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(f"--root: {error}")
     root = args.root or separation_set()
     rows = []
     print("| separator | mixtures | " + " | ".join(m.upper() for m in METRICS) + " | in stems |")

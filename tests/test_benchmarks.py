@@ -201,3 +201,11 @@ def test_offscreen_scores_another_solo_set_when_given_one(
     assert len(names) == 5 and names[2] == "default"  # two baselines, then the model's rows
     assert all(row["mixtures"] == 1 for row in record["rows"])
     assert all(0.0 <= row["share_in_stems"] <= 2.0 for row in record["rows"][3:])
+
+
+def test_offscreen_names_a_root_without_a_scene_set(bench_offscreen, tmp_path, capsys):
+    missing = tmp_path / "nope"
+    with pytest.raises(SystemExit) as exit_info:
+        bench_offscreen.main(["--root", str(missing)])
+    assert exit_info.value.code == 2
+    assert f"--root: no scene manifest at {missing}" in capsys.readouterr().err
