@@ -13,7 +13,8 @@ Usage::
     python benchmarks/bench_inference.py [--model default] [--duration-s 600] [--threads 2]
         [--decode-ahead 0 1 2] [--scales 1,1.5 1] [--json benchmarks/results/inference.json]
 
-Prints markdown table rows.
+Prints markdown table rows; ``--json`` is rewritten row by row, so Ctrl-C keeps the rows done
+(``benchmarks/record.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+
+from record import RowRecord
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -166,31 +169,29 @@ def main() -> None:
         return
     short = make_video(CACHE / f"bench_inference_{int(args.short_s)}s.mp4", args.short_s)
     long = make_video(CACHE / f"bench_inference_{int(args.duration_s)}s.mp4", args.duration_s)
-    rows = []
     print(
         "| model | input | scales | video | decode ahead | loc frames/s | sep x real time | "
         "peak RSS (MiB) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for scales in args.scales:
-        sweep = []
-        for ahead in args.decode_ahead:
-            sweep.append(
-                measure(short, args.model, args.threads, ahead, False, scales)
-                | {"decode_ahead": ahead}
+    with RowRecord(args.json) as record:
+        for scales in args.scales:
+            sweep = []
+            for ahead in args.decode_ahead:
+                sweep.append(
+                    measure(short, args.model, args.threads, ahead, False, scales)
+                    | {"decode_ahead": ahead}
+                )
+                record.add(sweep[-1])
+                _print_row(sweep[-1])
+            best = max(sweep, key=lambda r: r["frames_per_s"])["decode_ahead"]
+            record.add(
+                measure(long, args.model, args.threads, best, True, scales) | {"decode_ahead": best}
             )
-            _print_row(sweep[-1])
-        best = max(sweep, key=lambda r: r["frames_per_s"])["decode_ahead"]
-        rows += sweep
-        rows.append(
-            measure(long, args.model, args.threads, best, True, scales) | {"decode_ahead": best}
-        )
-        _print_row(rows[-1])
+            _print_row(record.rows[-1])
     print(
         f"# {platform.machine()}, {args.threads} torch threads, python {platform.python_version()}"
     )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def _print_row(row: dict) -> None:

@@ -15,6 +15,9 @@ the mixtures (the residual, the mixture minus the stems, holds the rest).
         [--root DIR: another solo set, e.g. tuning mixtures, so a choice between models is not
         made on the evaluation set]
 
+``--json`` is rewritten as each row finishes (``benchmarks/record.py``), so Ctrl-C keeps the
+rows done.
+
 Prints a markdown table: 256 mixtures took 11.8 min for two models on 2 cores (2026-11-24, an
 hour when ``bench_training.py`` ran at 0.65-0.70x the README's figures).
 """
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_source_finding import separation_set  # noqa: E402
+from record import RowRecord  # noqa: E402
 
 from avloc.data.manifest import read_manifest  # noqa: E402
 from avloc.data.mixing import offscreen_sound  # noqa: E402
@@ -141,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as error:
             parser.error(f"--root: {error}")
     root = args.root or separation_set()
-    rows = []
     print("| separator | mixtures | " + " | ".join(m.upper() for m in METRICS) + " | in stems |")
     print("| --- | ---: |" + " ---: |" * (len(METRICS) + 1))
     mixture = SEPARATION_BASELINES["mixture"]()
@@ -151,25 +153,25 @@ def main(argv: list[str] | None = None) -> int:
         assert isinstance(model, ModelSeparator)
         clean = Remembered(model)  # its own row comes first and fills it
         separators += [clean, *(WithSound(model, kind, args.snr_db, clean) for kind in KINDS)]
-    for separator in separators:
-        result = evaluate_separation(root, separator, limit=args.limit, progress=False)
-        scores = result.metrics()
-        share = separator.share_in_stems() if isinstance(separator, WithSound) else None
-        rows.append(
-            {
-                "separator": separator.name,
-                "mixtures": len(result.mixtures),
-                **scores,
-                "share_in_stems": share,
-            }
-        )
-        cells = " | ".join(f"{scores[m]:.1f}" for m in METRICS)
-        stems = "–" if share is None else f"{100 * share:.0f} %"
-        print(f"| {separator.name} | {len(result.mixtures)} | {cells} | {stems} |", flush=True)
-    if args.json is not None:
-        args.json.write_text(
-            json.dumps({"root": _shown(root), "snr_db": args.snr_db, "rows": rows}, indent=2) + "\n"
-        )
+    record = RowRecord(
+        args.json, lambda rows: {"root": _shown(root), "snr_db": args.snr_db, "rows": rows}
+    )
+    with record:
+        for separator in separators:
+            result = evaluate_separation(root, separator, limit=args.limit, progress=False)
+            scores = result.metrics()
+            share = separator.share_in_stems() if isinstance(separator, WithSound) else None
+            record.add(
+                {
+                    "separator": separator.name,
+                    "mixtures": len(result.mixtures),
+                    **scores,
+                    "share_in_stems": share,
+                }
+            )
+            cells = " | ".join(f"{scores[m]:.1f}" for m in METRICS)
+            stems = "–" if share is None else f"{100 * share:.0f} %"
+            print(f"| {separator.name} | {len(result.mixtures)} | {cells} | {stems} |", flush=True)
     return 0
 
 

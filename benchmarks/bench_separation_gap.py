@@ -14,13 +14,13 @@ Scores, on the separation quality set (``benchmarks/bench_quality.py``, seed 14;
 
     python benchmarks/bench_separation_gap.py --model default [--limit 64: a quick look, no JSON]
 
-Writes ``benchmarks/quality/separation_gap.json`` and prints a markdown table (~3 min).
+Writes ``benchmarks/quality/separation_gap.json`` and prints a markdown table (~4 min); the
+rows done survive Ctrl-C (``benchmarks/record.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_source_finding import RESULTS, separation_set  # noqa: E402
+from record import RowRecord  # noqa: E402
 
 from avloc.evaluation.model_predictors import (  # noqa: E402
     ModelSeparator,
@@ -83,19 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("| separator | " + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |")
     print("| --- |" + " ---: |" * len(METRICS))
-    rows = []
-    for separator in separators:
-        result = evaluate_separation(root, separator, limit=args.limit, progress=False)
-        scores = result.metrics()
-        rows.append({"separator": separator.name, "mixtures": len(result.mixtures), **scores})
-        cells = " | ".join(f"{scores[m]:.1f}" for m in METRICS)
-        print(f"| {separator.name} | {cells} |", flush=True)
     out = RESULTS / "separation_gap.json"
-    if args.limit is not None:  # a quick look must not replace the published whole-set figures
+    # a quick look (--limit) must not replace the published whole-set figures
+    with RowRecord(None if args.limit is not None else out) as record:
+        for separator in separators:
+            result = evaluate_separation(root, separator, limit=args.limit, progress=False)
+            scores = result.metrics()
+            record.add({"separator": separator.name, "mixtures": len(result.mixtures), **scores})
+            cells = " | ".join(f"{scores[m]:.1f}" for m in METRICS)
+            print(f"| {separator.name} | {cells} |", flush=True)
+    if args.limit is not None:
         print(f"(--limit: {out} left as it was)")
-        return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 

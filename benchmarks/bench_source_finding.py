@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -26,6 +25,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from record import RowRecord  # noqa: E402
 
 from avloc.data.manifest import read_manifest  # noqa: E402
 from avloc.evaluation import samples as S  # noqa: E402
@@ -83,18 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixtures", type=int, default=128, help="mixtures to look at")
     args = parser.parse_args(argv)
     separation_set()
-    rows = []
     print(
         "| model | source_map | frames with silent instruments | region peak on the sounding one |"
     )
     print("| --- | --- | ---: | ---: |")
-    for name in args.model or ["default"]:
-        pipeline = Pipeline.from_pretrained(name, precision="fp32")
-        for source_map, (count, rate) in _hit_rates(pipeline, args.mixtures).items():
-            rows.append({"model": name, "source_map": source_map, "frames": count, "hit": rate})
-            print(f"| {name} | {source_map} | {count} | {rate:.1f} % |", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "source_finding.json").write_text(json.dumps(rows, indent=2) + "\n")
+    with RowRecord(RESULTS / "source_finding.json") as record:
+        for name in args.model or ["default"]:
+            pipeline = Pipeline.from_pretrained(name, precision="fp32")
+            for source_map, (count, rate) in _hit_rates(pipeline, args.mixtures).items():
+                record.add({"model": name, "source_map": source_map, "frames": count, "hit": rate})
+                print(f"| {name} | {source_map} | {count} | {rate:.1f} % |", flush=True)
     return 0
 
 

@@ -7,19 +7,21 @@ Usage::
 
     python benchmarks/bench_synth.py [--num-clips 200] [--workers 2] [--scenes solo,duet,grid]
 
-Prints markdown table rows and writes the numbers as JSON (``--json``).
+Prints markdown table rows and writes the numbers as JSON (``--json``), row by row: Ctrl-C
+keeps the rows done (``benchmarks/record.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from record import RowRecord
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,18 +59,17 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("| scene | clips | workers | wall s | clips/s | min per 1,000 | MB/clip |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    rows = []
-    for scene in args.scenes.split(","):
-        row = _time_one(scene, args.num_clips, args.workers)
-        rows.append(row)
-        print(
-            f"| {row['scene']} | {row['clips']} | {row['workers']} | {row['wall_s']} | "
-            f"{row['clips_per_s']} | {row['minutes_per_1000']} | {row['mb_per_clip']} |",
-            flush=True,
-        )
+    machine = {"python": platform.python_version(), "cpus": os.cpu_count()}
+    with RowRecord(args.json, lambda rows: {"machine": machine, "rows": rows}) as record:
+        for scene in args.scenes.split(","):
+            row = _time_one(scene, args.num_clips, args.workers)
+            record.add(row)
+            print(
+                f"| {row['scene']} | {row['clips']} | {row['workers']} | {row['wall_s']} | "
+                f"{row['clips_per_s']} | {row['minutes_per_1000']} | {row['mb_per_clip']} |",
+                flush=True,
+            )
     if args.json is not None:
-        machine = {"python": platform.python_version(), "cpus": os.cpu_count()}
-        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
         print(f"wrote {args.json}")
 
 

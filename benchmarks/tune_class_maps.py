@@ -14,7 +14,8 @@ matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 an
     python benchmarks/tune_class_maps.py --model default --grid 0.9:0.08:-2 0.65:0.08:0
 
 Sets are cached under benchmarks/.cache/tuning/, the results written to
-benchmarks/quality/tuning-class-maps.json. The default grid is docs/findings.md's table; the
+benchmarks/quality/tuning-class-maps.json as each row finishes (Ctrl-C keeps the rows
+done; ``benchmarks/record.py``). The default grid is docs/findings.md's table; the
 defaults chosen from it are ``avloc.maps.CLASS_MAP_OPTIONS`` (``CLASS_MAP_OFFSET``,
 ``CLASS_MAP_HALO`` and ``DEFAULT_CLASS_MAP_SMOOTHING`` in ``avloc/defaults.py``).
 """
@@ -22,7 +23,6 @@ defaults chosen from it are ``avloc.maps.CLASS_MAP_OPTIONS`` (``CLASS_MAP_OFFSET
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_quality import RESULTS, _synth  # noqa: E402
+from record import RowRecord  # noqa: E402
 
 from avloc.checkpoint import bundle_sha256  # noqa: E402
 from avloc.evaluation.model_predictors import ModelLocalizer  # noqa: E402
@@ -93,46 +94,41 @@ def main(argv: list[str] | None = None) -> int:
         for scene, (seed, match_seed) in SETS.items()
     }
     model = load_model(args.model)  # once: every setting below is inference-side
-    rows = []
     header = " | ".join(f"{s} CIoU@0.3 | {s} AUC" for s in sets)
     print(f"| offset | halo | sigma | {header} | mean CIoU@0.3 |")
     print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in sets) + " | --- |")
     default = (CLASS_MAP_OPTIONS.offset, CLASS_MAP_OPTIONS.halo, CLASS_MAP_OPTIONS.smoothing)
-    for offset, halo, sigma in args.grid:
-        pipeline = Pipeline(
-            model, class_map_options=MapOptions(sigma, halo, offset, CLASS_MAP_OPTIONS.kernel)
-        )
-        scores = {}
-        for scene, (root, match) in sets.items():
-            result = evaluate_class_aware(
-                root, ModelLocalizer(pipeline, args.model), match_manifest=match, progress=False
-            )
-            metrics = result.metrics()
-            scores[scene] = {k: round(100 * metrics[k], 1) for k in ("ciou30", "auc")}
-        chosen = (offset, halo, sigma) == default
-        mean = round(sum(v["ciou30"] for v in scores.values()) / len(scores), 1)
-        rows.append(
-            {
-                "offset": offset,
-                "halo": halo,
-                "sigma": sigma,
-                "default": chosen,
-                **scores,
-                "mean": mean,
-            }
-        )
-        cells = " | ".join(f"{v['ciou30']} | {v['auc']}" for v in scores.values())
-        name = f"{offset:g}{' (default)' if chosen else ''}"
-        print(f"| {name} | {halo:g} | {sigma:g} | {cells} | {mean} |", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "tuning-class-maps.json"
-    record = {
-        "model": args.model,
-        "model_sha256": bundle_sha256(resolve(args.model)),
-        "sets": SETS,
-        "rows": rows,
-    }
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    sha256 = bundle_sha256(resolve(args.model))
+    with RowRecord(
+        out, lambda rows: {"model": args.model, "model_sha256": sha256, "sets": SETS, "rows": rows}
+    ) as record:
+        for offset, halo, sigma in args.grid:
+            pipeline = Pipeline(
+                model, class_map_options=MapOptions(sigma, halo, offset, CLASS_MAP_OPTIONS.kernel)
+            )
+            scores = {}
+            for scene, (root, match) in sets.items():
+                result = evaluate_class_aware(
+                    root, ModelLocalizer(pipeline, args.model), match_manifest=match, progress=False
+                )
+                metrics = result.metrics()
+                scores[scene] = {k: round(100 * metrics[k], 1) for k in ("ciou30", "auc")}
+            chosen = (offset, halo, sigma) == default
+            mean = round(sum(v["ciou30"] for v in scores.values()) / len(scores), 1)
+            record.add(
+                {
+                    "offset": offset,
+                    "halo": halo,
+                    "sigma": sigma,
+                    "default": chosen,
+                    **scores,
+                    "mean": mean,
+                }
+            )
+            cells = " | ".join(f"{v['ciou30']} | {v['auc']}" for v in scores.values())
+            name = f"{offset:g}{' (default)' if chosen else ''}"
+            print(f"| {name} | {halo:g} | {sigma:g} | {cells} | {mean} |", flush=True)
     print(f"wrote {out}")
     return 0
 

@@ -1,5 +1,6 @@
 """benchmarks/: bench_quality.py skips sets it cannot build and keeps their saved tables;
-bench_offscreen.py adds the same sound for every model and counts the share the stems take."""
+bench_offscreen.py adds the same sound for every model and counts the share the stems take;
+a benchmark's record keeps the rows done when Ctrl-C stops it (record.py)."""
 
 from __future__ import annotations
 
@@ -209,3 +210,68 @@ def test_offscreen_names_a_root_without_a_scene_set(bench_offscreen, tmp_path, c
         bench_offscreen.main(["--root", str(missing)])
     assert exit_info.value.code == 2
     assert f"--root: no scene manifest at {missing}" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def row_record(monkeypatch):
+    return _load_benchmark(monkeypatch, "record").RowRecord
+
+
+def test_a_record_keeps_its_rows_as_they_come_and_moves_into_place_at_the_end(row_record, tmp_path):
+    path = tmp_path / "out" / "rows.json"
+    with row_record(path, lambda rows: {"rows": rows}) as record:
+        record.add({"a": 1})
+        partial = tmp_path / "out" / "rows.partial.json"
+        assert json.loads(partial.read_text()) == {"rows": [{"a": 1}]}
+        assert not path.exists()  # the whole record only when the run ends
+        record.add({"a": 2})
+    assert json.loads(path.read_text()) == {"rows": [{"a": 1}, {"a": 2}]}
+    assert not partial.exists()
+    with row_record(None) as record:  # a quick look: nothing written
+        record.add({"a": 3})
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["rows.json"]
+
+
+def test_ctrl_c_keeps_the_rows_done_and_leaves_the_last_whole_record(row_record, tmp_path, capsys):
+    path = tmp_path / "rows.json"
+    path.write_text('["the last whole run"]\n')
+    with pytest.raises(SystemExit) as exit_info, row_record(path) as record:
+        record.add({"a": 1})
+        raise KeyboardInterrupt
+    assert exit_info.value.code == 130
+    assert json.loads(path.read_text()) == ["the last whole run"]
+    assert json.loads((tmp_path / "rows.partial.json").read_text()) == [{"a": 1}]
+    err = capsys.readouterr().err
+    assert f"1 rows finished, kept in {tmp_path / 'rows.partial.json'}; {path} left as it" in err
+    with pytest.raises(ValueError), row_record(path) as record:  # other errors pass through
+        record.add({"a": 2})
+        raise ValueError("boom")
+    assert json.loads((tmp_path / "rows.partial.json").read_text()) == [{"a": 2}]
+
+
+def test_offscreen_interrupted_keeps_the_rows_it_finished(
+    bench_offscreen, solo_root, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C in the third separator's evaluation: its first two rows are on disk."""
+    evaluate = bench_offscreen.evaluate_separation
+    calls = []
+
+    def interrupted_on_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(bench_offscreen, "evaluate_separation", interrupted_on_the_third)
+    out = tmp_path / "offscreen.json"
+    argv = ["--model", "default", "--root", str(solo_root), "--limit", "1", "--json", str(out)]
+    with pytest.raises(SystemExit) as exit_info:
+        bench_offscreen.main(argv)
+    assert exit_info.value.code == 130
+    assert not out.exists()
+    kept = json.loads((tmp_path / "offscreen.partial.json").read_text())
+    assert [row["separator"] for row in kept["rows"]] == [
+        "mixture, noise 10 dB below",
+        "mixture, tone 10 dB below",
+    ]
+    assert "interrupted: 2 rows finished" in capsys.readouterr().err

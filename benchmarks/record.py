@@ -1,0 +1,79 @@
+"""A benchmark's JSON record, written as each row comes in, so that Ctrl-C keeps the rows done.
+
+Until the run ends, the rows so far are in ``<stem>.partial.json`` beside the record: an
+interrupted run keeps them there and leaves the last whole record as it was. A run that ends
+moves the whole record into place and removes the partial one::
+
+    with RowRecord(args.json, lambda rows: {"snr_db": 10, "rows": rows}) as record:
+        for separator in separators:
+            record.add(score(separator))
+
+Ctrl-C inside the block ends the script with status 130 and one line saying where the rows are.
+With no path (a quick look that must not replace the published figures), nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+def _write(path: Path, value: Any) -> None:
+    """``value`` as JSON at ``path``, never half-written (a sibling file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spare = path.with_name(path.name + ".tmp")
+    spare.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(spare, path)
+
+
+class RowRecord:
+    """The rows of one benchmark run; ``shape(rows)`` is the JSON value written (the rows as
+    they are by default)."""
+
+    def __init__(
+        self, path: Path | None, shape: Callable[[list[dict]], Any] = lambda rows: rows
+    ) -> None:
+        self.path = path
+        self.shape = shape
+        self.rows: list[dict] = []
+
+    @property
+    def partial(self) -> Path | None:
+        """Where the rows go until the run ends."""
+        return None if self.path is None else self.path.with_name(f"{self.path.stem}.partial.json")
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if self.partial is not None:
+            _write(self.partial, self.shape(self.rows))
+
+    def __enter__(self) -> RowRecord:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            if self.path is not None:
+                _write(self.path, self.shape(self.rows))
+                assert self.partial is not None
+                self.partial.unlink(missing_ok=True)
+            return
+        if issubclass(kind, KeyboardInterrupt):
+            print(f"interrupted: {self._what_is_kept()}", file=sys.stderr)
+            raise SystemExit(130) from None
+
+    def _what_is_kept(self) -> str:
+        if not self.rows:
+            return "no row had finished"
+        if self.partial is None:
+            return f"{len(self.rows)} rows finished (printed above; no record was asked for)"
+        return f"{len(self.rows)} rows finished, kept in {self.partial}; {self.path} left as it was"
