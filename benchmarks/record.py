@@ -72,8 +72,10 @@ class RowRecord:
             raise SystemExit(130) from None
 
     def _what_is_kept(self) -> str:
-        if not self.rows:
+        count = len(self.rows)
+        if not count:
             return "no row had finished"
+        done = f"{count} row{'s' * (count != 1)} finished"
         if self.partial is None:
-            return f"{len(self.rows)} rows finished (printed above; no record was asked for)"
-        return f"{len(self.rows)} rows finished, kept in {self.partial}; {self.path} left as it was"
+            return f"{done} (printed above; no record was asked for)"
+        return f"{done}, kept in {self.partial}; {self.path} left as it was"

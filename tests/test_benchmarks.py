@@ -242,7 +242,7 @@ def test_ctrl_c_keeps_the_rows_done_and_leaves_the_last_whole_record(row_record,
     assert json.loads(path.read_text()) == ["the last whole run"]
     assert json.loads((tmp_path / "rows.partial.json").read_text()) == [{"a": 1}]
     err = capsys.readouterr().err
-    assert f"1 rows finished, kept in {tmp_path / 'rows.partial.json'}; {path} left as it" in err
+    assert f"1 row finished, kept in {tmp_path / 'rows.partial.json'}; {path} left as it" in err
     with pytest.raises(ValueError), row_record(path) as record:  # other errors pass through
         record.add({"a": 2})
         raise ValueError("boom")
