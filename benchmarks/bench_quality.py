@@ -37,12 +37,17 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
   halo 0.65).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all).
+
+Each run is scored into ``<set>-<run>.partial.json`` and moved over the saved result when it
+ends, so Ctrl-C keeps the runs already done and leaves the one in progress as it was saved
+(its part scored stays in the ``.partial.json``, marked ``"partial": true``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,8 +182,17 @@ def _evaluate(
         extra = ["--match-split", str(CACHE / f"{dataset.name}-match" / "manifest.jsonl")]
     for label, source in runs:
         out = results / f"{dataset.name}-{label}.json"
+        # scored beside the saved result, which a run stopped half-way must not replace
+        fresh = out.with_name(f"{out.stem}.partial.json")
         argv = ["evaluate", dataset.protocol, "--root", str(root), *source, *extra]
-        if avloc([*argv, "--out", str(out), "--no-progress"]) != 0:
+        status = avloc([*argv, "--out", str(fresh), "--no-progress"])
+        if status == 0:
+            os.replace(fresh, out)
+        elif status == 130:  # Ctrl-C: avloc evaluate wrote what it had scored, marked partial
+            print(f"interrupted: {fresh} holds the part scored; {out} left as it was",
+                  file=sys.stderr)  # fmt: skip
+            raise SystemExit(130)
+        else:
             raise SystemExit(f"avloc evaluate failed: {' '.join(argv)}")
 
 

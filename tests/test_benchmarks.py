@@ -275,3 +275,36 @@ def test_offscreen_interrupted_keeps_the_rows_it_finished(
         "mixture, tone 10 dB below",
     ]
     assert "interrupted: 2 rows finished" in capsys.readouterr().err
+
+
+def test_quality_interrupted_keeps_the_saved_result_of_the_run_in_progress(
+    bench_quality, monkeypatch, tmp_path, capsys
+):
+    """Ctrl-C in the second run: the first run's new result is in place, the second's saved
+    result is as it was, and its part scored is kept beside it."""
+    results = tmp_path / "results"
+    results.mkdir()
+    saved = results / "flickr-model-raw.json"
+    saved.write_text('{"method": "the last whole run"}')
+
+    def fake_avloc(argv):
+        out = Path(argv[argv.index("--out") + 1])
+        interrupted = "--map-smoothing" in argv  # the second run, model-raw
+        out.write_text(json.dumps({"method": "new", "partial": interrupted}))
+        return 130 if interrupted else 0
+
+    monkeypatch.setattr(bench_quality, "avloc", fake_avloc)
+    monkeypatch.setattr(bench_quality, "_ensure", lambda dataset: tmp_path / dataset.name)
+    with pytest.raises(SystemExit) as exit_info:
+        bench_quality.main(["--only", "flickr"])
+    assert exit_info.value.code == 130
+    assert json.loads((results / "flickr-model.json").read_text()) == {
+        "method": "new",
+        "partial": False,
+    }
+    assert json.loads(saved.read_text()) == {"method": "the last whole run"}
+    partial = results / "flickr-model-raw.partial.json"
+    assert json.loads(partial.read_text())["partial"] is True
+    assert f"interrupted: {partial} holds the part scored; {saved} left as it was" in (
+        capsys.readouterr().err
+    )
