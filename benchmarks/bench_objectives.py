@@ -31,9 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_quality import _ensure, _sets  # noqa: E402
-
-from avloc.cli import main as avloc  # noqa: E402
+from bench_quality import _ensure, _sets, evaluate_into  # noqa: E402
 
 RUNS = ROOT / "runs" / "objectives"
 RESULTS = ROOT / "benchmarks" / "quality" / "objectives"
@@ -94,7 +92,11 @@ def _train(
         argv += ["--set", item]
     resume = (run_dir / "checkpoints").is_dir()
     start = time.perf_counter()
-    if train([*argv, "--resume"] if resume else argv) != 0:
+    status = train([*argv, "--resume"] if resume else argv)
+    if status == 130:  # Ctrl-C: the training loop saved its step; the next run resumes it
+        print(f"interrupted: {run_dir} resumes on the next run", file=sys.stderr)
+        raise SystemExit(130)
+    if status != 0:
         raise SystemExit(f"training {name} failed")
     minutes = (time.perf_counter() - start) / 60.0
     if export([str(run_dir), str(bundle)]) != 0:
@@ -109,15 +111,12 @@ def _score(name: str, bundle: Path) -> dict[str, dict]:
     for set_name, root in roots.items():
         out = RESULTS / f"{name}-{set_name}.json"
         argv = ["evaluate", "flickr", "--root", str(root), "--model", str(bundle)]
-        argv += ["--test-list", str(root / "flickr_test.csv"), "--out", str(out), "--no-progress"]
-        if avloc(argv) != 0:
-            raise SystemExit(f"avloc evaluate failed for {name} on {set_name}")
+        argv += ["--test-list", str(root / "flickr_test.csv")]
+        evaluate_into(out, argv)
         scores[set_name] = json.loads(out.read_text())
         if set_name == "flickr":  # AP50 of the raw maps too: the smoothing is not the objective's
             raw = RESULTS / f"{name}-{set_name}-raw.json"
-            argv[argv.index(str(out))] = str(raw)
-            if avloc([*argv, "--map-smoothing", "0"]) != 0:
-                raise SystemExit(f"avloc evaluate failed for {name} on {set_name} (raw maps)")
+            evaluate_into(raw, [*argv, "--map-smoothing", "0"])
             scores["flickr-raw"] = json.loads(raw.read_text())
     return scores
 

@@ -181,19 +181,25 @@ def _evaluate(
     if dataset.match is not None:
         extra = ["--match-split", str(CACHE / f"{dataset.name}-match" / "manifest.jsonl")]
     for label, source in runs:
-        out = results / f"{dataset.name}-{label}.json"
-        # scored beside the saved result, which a run stopped half-way must not replace
-        fresh = out.with_name(f"{out.stem}.partial.json")
         argv = ["evaluate", dataset.protocol, "--root", str(root), *source, *extra]
-        status = avloc([*argv, "--out", str(fresh), "--no-progress"])
-        if status == 0:
-            os.replace(fresh, out)
-        elif status == 130:  # Ctrl-C: avloc evaluate wrote what it had scored, marked partial
-            print(f"interrupted: {fresh} holds the part scored; {out} left as it was",
-                  file=sys.stderr)  # fmt: skip
-            raise SystemExit(130)
-        else:
-            raise SystemExit(f"avloc evaluate failed: {' '.join(argv)}")
+        evaluate_into(results / f"{dataset.name}-{label}.json", argv)
+
+
+def evaluate_into(out: Path, argv: list[str]) -> None:
+    """Run ``avloc evaluate`` (``argv``, without ``--out``) and save its result as ``out``.
+
+    It is scored into ``<out>.partial.json`` beside it and moved over ``out`` when it ends, so
+    that Ctrl-C (exit 130, saying where the part scored is) leaves the saved result as it was.
+    """
+    fresh = out.with_name(f"{out.stem}.partial.json")
+    status = avloc([*argv, "--out", str(fresh), "--no-progress"])
+    if status == 0:
+        os.replace(fresh, out)
+    elif status == 130:  # Ctrl-C: avloc evaluate wrote what it had scored, marked partial
+        print(f"interrupted: {fresh} holds the part scored; {out} left as it was", file=sys.stderr)
+        raise SystemExit(130)
+    else:
+        raise SystemExit(f"avloc evaluate failed: {' '.join(argv)}")
 
 
 def _rows(dataset: EvalSet, runs: list[tuple[str, list[str]]], results: Path) -> list[dict]:
