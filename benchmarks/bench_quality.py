@@ -188,13 +188,16 @@ def _evaluate(
 def evaluate_into(out: Path, argv: list[str]) -> None:
     """Run ``avloc evaluate`` (``argv``, without ``--out``) and save its result as ``out``.
 
-    It is scored into ``<out>.partial.json`` beside it and moved over ``out`` when it ends, so
-    that Ctrl-C (exit 130, saying where the part scored is) leaves the saved result as it was.
+    It is scored into ``<out>.partial.json`` beside it and moved over ``out`` (with its plots)
+    when it ends, so that Ctrl-C (exit 130, saying where the part scored is) leaves the saved
+    result as it was.
     """
     fresh = out.with_name(f"{out.stem}.partial.json")
     status = avloc([*argv, "--out", str(fresh), "--no-progress"])
     if status == 0:
         os.replace(fresh, out)
+        for plot in fresh.parent.glob(f"{fresh.stem}_*.png"):  # write_plots: <stem>_<kind>.png
+            os.replace(plot, out.with_name(out.stem + plot.name[len(fresh.stem) :]))
     elif status == 130:  # Ctrl-C: avloc evaluate wrote what it had scored, marked partial
         print(f"interrupted: {fresh} holds the part scored; {out} left as it was", file=sys.stderr)
         raise SystemExit(130)

@@ -291,6 +291,7 @@ def test_quality_interrupted_keeps_the_saved_result_of_the_run_in_progress(
         out = Path(argv[argv.index("--out") + 1])
         interrupted = "--map-smoothing" in argv  # the second run, model-raw
         out.write_text(json.dumps({"method": "new", "partial": interrupted}))
+        out.with_name(f"{out.stem}_success.png").write_bytes(b"plot")  # as write_plots names it
         return 130 if interrupted else 0
 
     monkeypatch.setattr(bench_quality, "avloc", fake_avloc)
@@ -302,7 +303,9 @@ def test_quality_interrupted_keeps_the_saved_result_of_the_run_in_progress(
         "method": "new",
         "partial": False,
     }
+    assert (results / "flickr-model_success.png").read_bytes() == b"plot"  # moved with it
     assert json.loads(saved.read_text()) == {"method": "the last whole run"}
+    assert not (results / "flickr-model-raw_success.png").exists()
     partial = results / "flickr-model-raw.partial.json"
     assert json.loads(partial.read_text())["partial"] is True
     assert f"interrupted: {partial} holds the part scored; {saved} left as it was" in (
