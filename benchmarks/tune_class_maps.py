@@ -11,13 +11,14 @@ scores the model's class maps under each (halo, sigma) with the set's own protoc
 matched on a separate set of 200 scenes of the same kind, and prints CIoU@0.3 and AUC per set.
 
     python benchmarks/tune_class_maps.py --model default          # ~6 min on 2 cores
-    python benchmarks/tune_class_maps.py --model default --grid 0.9:0.08:-2 0.65:0.08:0
+    python benchmarks/tune_class_maps.py --model runs/x.safetensors --grid 0.9:0.08:-2 --out x.json
 
-Sets are cached under benchmarks/.cache/tuning/, the results written to
-benchmarks/quality/tuning-class-maps.json as each row finishes (Ctrl-C keeps the rows
-done; ``benchmarks/record.py``). The default grid is docs/findings.md's table; the
-defaults chosen from it are ``avloc.maps.CLASS_MAP_OPTIONS`` (``CLASS_MAP_OFFSET``,
-``CLASS_MAP_HALO`` and ``DEFAULT_CLASS_MAP_SMOOTHING`` in ``avloc/defaults.py``).
+Sets are cached under benchmarks/.cache/tuning/. The default model's rows on the default grid
+are written to benchmarks/quality/tuning-class-maps.json (another model or grid writes only
+to ``--out``), as each row finishes (Ctrl-C keeps the rows done; ``benchmarks/record.py``).
+The default grid is docs/findings.md's table; the defaults chosen from it are
+``avloc.maps.CLASS_MAP_OPTIONS`` (``CLASS_MAP_OFFSET``, ``CLASS_MAP_HALO`` and
+``DEFAULT_CLASS_MAP_SMOOTHING`` in ``avloc/defaults.py``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ GRID = (
 )
 
 
+PUBLISHED = RESULTS / "tuning-class-maps.json"
+
+
 def _scenes(scene: str, num_clips: int, seed: int) -> Path:
     """A tuning set, made once (bench_quality's cache rule)."""
     args = ("--scene", scene, "--num-clips", str(num_clips), "--seed", str(seed))
@@ -88,7 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="HALO:SIGMA:OFFSET",
         help="the (offset, halo, sigma) triples to score (default: docs/findings.md's table)",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the rows here (default: benchmarks/quality/tuning-class-maps.json for the "
+        "default model and grid; another model or grid writes nothing unless given one)",
+    )
     args = parser.parse_args(argv)
+    # another model's or grid's rows must not replace the published record
+    published = args.model == "default" and tuple(args.grid) == GRID
+    out = args.out or (PUBLISHED if published else None)
     sets = {
         scene: (_scenes(scene, 100, seed), _scenes(scene, 200, match_seed))
         for scene, (seed, match_seed) in SETS.items()
@@ -98,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| offset | halo | sigma | {header} | mean CIoU@0.3 |")
     print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in sets) + " | --- |")
     default = (CLASS_MAP_OPTIONS.offset, CLASS_MAP_OPTIONS.halo, CLASS_MAP_OPTIONS.smoothing)
-    out = RESULTS / "tuning-class-maps.json"
     sha256 = bundle_sha256(resolve(args.model))
     with RowRecord(
         out, lambda rows: {"model": args.model, "model_sha256": sha256, "sets": SETS, "rows": rows}
@@ -129,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = " | ".join(f"{v['ciou30']} | {v['auc']}" for v in scores.values())
             name = f"{offset:g}{' (default)' if chosen else ''}"
             print(f"| {name} | {halo:g} | {sigma:g} | {cells} | {mean} |", flush=True)
-    print(f"wrote {out}")
+    print(f"wrote {out}" if out else f"(another model or grid: {PUBLISHED} left as it was)")
     return 0
 
 

@@ -311,3 +311,38 @@ def test_quality_interrupted_keeps_the_saved_result_of_the_run_in_progress(
     assert f"interrupted: {partial} holds the part scored; {saved} left as it was" in (
         capsys.readouterr().err
     )
+
+
+def test_class_map_tuning_of_another_model_or_grid_leaves_the_published_record(
+    monkeypatch, tmp_path, capsys
+):
+    """Only the default model on the default grid writes benchmarks/quality's record; another
+    model or grid writes where ``--out`` says, or nothing."""
+    tune = _load_benchmark(monkeypatch, "tune_class_maps")
+    published = tmp_path / "tuning-class-maps.json"
+    monkeypatch.setattr(tune, "PUBLISHED", published)
+    monkeypatch.setattr(tune, "_scenes", lambda scene, num_clips, seed: tmp_path / scene)
+    monkeypatch.setattr(tune, "load_model", lambda name: name)
+    monkeypatch.setattr(tune, "resolve", lambda name: name)
+    monkeypatch.setattr(tune, "bundle_sha256", lambda path: f"sha of {path}")
+    monkeypatch.setattr(tune, "Pipeline", lambda model, class_map_options: class_map_options)
+
+    class Scored:
+        def metrics(self):  # type: ignore[no-untyped-def]
+            return {"ciou30": 0.5, "auc": 0.4}
+
+    monkeypatch.setattr(tune, "evaluate_class_aware", lambda *args, **kwargs: Scored())
+
+    assert tune.main(["--model", "runs/x.safetensors"]) == 0
+    assert tune.main(["--grid", "0.9:0.08:-2"]) == 0
+    assert not published.exists()
+    assert f"(another model or grid: {published} left as it was)" in capsys.readouterr().out
+    own = tmp_path / "own.json"
+    assert (
+        tune.main(["--model", "runs/x.safetensors", "--grid", "0.9:0.08:-2", "--out", str(own)])
+        == 0
+    )
+    record = json.loads(own.read_text())
+    assert record["model"] == "runs/x.safetensors" and len(record["rows"]) == 1
+    assert tune.main([]) == 0
+    assert len(json.loads(published.read_text())["rows"]) == len(tune.GRID)
