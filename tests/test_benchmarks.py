@@ -346,3 +346,24 @@ def test_class_map_tuning_of_another_model_or_grid_leaves_the_published_record(
     assert record["model"] == "runs/x.safetensors" and len(record["rows"]) == 1
     assert tune.main([]) == 0
     assert len(json.loads(published.read_text())["rows"]) == len(tune.GRID)
+
+
+def test_separation_gap_of_another_model_or_a_quick_look_leaves_the_published_record(
+    monkeypatch, solo_root, tmp_path, capsys
+):
+    gap = _load_benchmark(monkeypatch, "bench_separation_gap")
+    published = tmp_path / "separation_gap.json"
+    monkeypatch.setattr(gap, "PUBLISHED", published)
+    monkeypatch.setattr(gap, "separation_set", lambda: solo_root)
+    bundle = str(ROOT / "assets" / "models" / "avloc-small.safetensors")  # the default, by path
+
+    assert gap.main(["--limit", "1"]) == 0
+    assert gap.main(["--model", bundle, "--limit", "1"]) == 0
+    assert not published.exists()
+    assert f"(another model or --limit: {published} left as it was)" in capsys.readouterr().out
+    own = tmp_path / "own.json"
+    assert gap.main(["--model", bundle, "--limit", "1", "--out", str(own)]) == 0
+    assert [row["mixtures"] for row in json.loads(own.read_text())] == [1, 1, 1, 1]
+    assert gap.main([]) == 0
+    rows = json.loads(published.read_text())
+    assert rows[0]["separator"] == "default" and len(rows) == 4
