@@ -153,10 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         assert isinstance(model, ModelSeparator)
         clean = Remembered(model)  # its own row comes first and fills it
         separators += [clean, *(WithSound(model, kind, args.snr_db, clean) for kind in KINDS)]
-    record = RowRecord(
+    with RowRecord(
         args.json, lambda rows: {"root": _shown(root), "snr_db": args.snr_db, "rows": rows}
-    )
-    with record:
+    ) as record:
         for separator in separators:
             result = evaluate_separation(root, separator, limit=args.limit, progress=False)
             scores = result.metrics()

@@ -15,20 +15,18 @@ With no path (a quick look that must not replace the published figures), nothing
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from avloc.cli.localize import atomic_write_text
+
 
 def _write(path: Path, value: Any) -> None:
-    """``value`` as JSON at ``path``, never half-written (a sibling file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    spare = path.with_name(path.name + ".tmp")
-    spare.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(spare, path)
+    """``value`` as JSON at ``path``, never half-written."""
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 class RowRecord:
