@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -115,6 +117,10 @@ def test_augment_config_validation() -> None:
         AugmentConfig(grayscale_p=-0.1)
     with pytest.raises(ValueError, match="eq_db"):
         AugmentConfig(eq_db=-1.0)
+    with pytest.raises(ValueError, match="rand_conv_p"):
+        AugmentConfig(rand_conv_p=2.0)
+    with pytest.raises(ValueError, match="rand_conv_sizes"):
+        AugmentConfig(rand_conv_sizes=(3, 4))
     with pytest.raises(ValueError, match="float"):
         FrameAugment(8)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
 
@@ -132,8 +138,9 @@ def _draw(
     flip: bool = False,
     jitter: tuple[float, float, float, float] | None = None,
     grey: bool = False,
+    conv: tuple[int, int, float] | None = None,
 ) -> AugmentDraw:
-    return AugmentDraw(crop, flip, jitter, grey)
+    return AugmentDraw(crop, flip, jitter, grey, conv)
 
 
 def test_augment_batch_applies_each_clips_own_draw() -> None:
@@ -201,6 +208,37 @@ def test_augment_hue_turns_colours_and_keeps_greys() -> None:
     assert torch.allclose(
         augment.clips(grey, [_draw(jitter=(1.0, 1.0, 1.0, 0.2))]), grey, atol=1e-5
     )
+
+
+def test_random_conv_draws_leave_the_other_draws_as_they_were() -> None:
+    plain, conv = AugmentConfig(), AugmentConfig(rand_conv_p=1.0, rand_conv_sizes=(3, 5))
+    for seed in range(10):
+        before = FrameAugment(16, plain).draw(np.random.default_rng(seed), (40, 40))
+        after = FrameAugment(16, conv).draw(np.random.default_rng(seed), (40, 40))
+        assert before.conv is None and after.conv is not None
+        assert after.conv[0] in (3, 5) and 0.0 <= after.conv[2] <= 1.0
+        assert dataclasses.replace(after, conv=None) == before
+
+
+def test_random_conv_keeps_each_clips_colour_statistics_and_its_frames_alike() -> None:
+    augment = FrameAugment((20, 30))
+    frame = frames_to_float(_frames(1, 20, 30)) * 0.2 + 0.4  # nothing to clamp
+    clips = frame[None].repeat(3, 2, 1, 1, 1)  # three clips of two identical frames
+    draws = [_draw(conv=(3, 11, 0.0)), _draw(conv=(1, 12, 0.0)), _draw()]
+    out = augment.clips(clips, draws)
+    assert torch.equal(out[0, 0], out[0, 1])  # one kernel for the clip's frames
+    assert torch.allclose(out[2], clips[2], atol=1e-6)  # a clip without one is untouched
+    for filtered in out[:2]:
+        assert not torch.allclose(filtered, clips[0], atol=1e-2)
+        # rescaled to the clip's own per-channel mean and spread
+        assert torch.allclose(filtered.mean((0, 2, 3)), frame.mean((0, 2, 3)), atol=1e-4)
+        assert torch.allclose(filtered.std((0, 2, 3)), frame.std((0, 2, 3)), atol=1e-3)
+    # a 1x1 kernel mixes colours pixel by pixel: spatially flat frames stay flat
+    flat = augment.clips(torch.full((1, 1, 3, 20, 30), 0.5), [_draw(conv=(1, 12, 0.0))])
+    assert torch.allclose(flat, torch.full_like(flat, 0.5), atol=1e-5)
+    # the unfiltered frame's weight blends the two
+    half = augment.clips(clips[:1], [_draw(conv=(3, 11, 0.5))])[0]
+    assert torch.allclose(half, (out[0] + clips[0]) / 2, atol=1e-5)
 
 
 def _tone_level(audio: np.ndarray, rate: int, hz: float) -> float:

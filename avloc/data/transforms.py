@@ -165,6 +165,11 @@ class AugmentConfig:
     # Probability of a grey frame: shape must carry the class, not colour alone (sprite styles
     # differ in palette; Symbola is monochrome).
     grayscale_p: float = 0.0
+    # Probability of filtering a clip by a random convolution (RandConv, Xu et al. 2021): new
+    # local texture, edges and colour mixing on the same shapes, a proxy for drawing styles
+    # never seen; the kernel size is drawn from rand_conv_sizes.
+    rand_conv_p: float = 0.0
+    rand_conv_sizes: tuple[int, ...] = (1, 3, 5, 7)
     # Audio: a random smooth equaliser of up to ± eq_db at log-spaced bands (other instruments
     # and soundfonts differ in spectral balance); 0 disables it.
     eq_db: float = 0.0
@@ -175,13 +180,16 @@ class AugmentConfig:
             raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
         if not 0.0 < self.crop_ratio[0] <= self.crop_ratio[1]:
             raise ValueError(f"crop_ratio must satisfy 0 < min <= max, got {self.crop_ratio}")
-        for name in ("flip_p", "jitter_p", "grayscale_p"):
+        for name in ("flip_p", "jitter_p", "grayscale_p", "rand_conv_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
                     f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
                 )
         if not 0.0 <= self.hue <= 0.5:
             raise ValueError(f"hue must be in [0, 0.5], got {self.hue}")
+        sizes = self.rand_conv_sizes
+        if not sizes or not all(isinstance(k, int) and k > 0 and k % 2 for k in sizes):
+            raise ValueError(f"rand_conv_sizes must be odd positive ints, got {sizes}")
         if not 0.0 <= self.eq_db <= 40.0:
             raise ValueError(f"eq_db must be in [0, 40] dB, got {self.eq_db}")
 
@@ -226,6 +234,9 @@ class AugmentDraw:
     # saturation; hue is a fraction of the colour circle); None when no jitter was drawn.
     jitter: tuple[float, float, float, float] | None
     grey: bool
+    # Random convolution: (kernel size, seed of its weights, weight of the unfiltered frame in
+    # the blend); None when none was drawn.
+    conv: tuple[int, int, float] | None = None
 
 
 # Luma weights of the grey frames and of the saturation blend (Rec. 601, as torchvision and
@@ -253,15 +264,16 @@ def _hue_rotation(turns: Tensor) -> Tensor:
 
 
 class FrameAugment:
-    """Random resized crop, horizontal flip, colour jitter and greying, applied to a batch of
-    clips at once with one draw per clip (so motion stays consistent).
+    """Random resized crop, horizontal flip, colour jitter, greying and random convolution,
+    applied to a batch of clips at once with one draw per clip (so motion stays consistent).
 
     Draws come from numpy generators (:meth:`draw`), so a clip's augmentation depends only on
     its seed, never on the batch it is in or on the global torch RNG. Crop and flip are one
     bilinear ``grid_sample``. Brightness, contrast, saturation (torchvision's definitions, in
     that order), hue and greying are all linear in RGB, so they compose into one 3×3 matrix and
     an offset per frame; hue turns about the grey axis (SVG ``hueRotate``) rather than in HSV,
-    and only the result is clamped. Batched and fused, a 32-clip batch takes a few ms; per-clip
+    and only the result is clamped. A random convolution, when drawn, filters the jittered
+    frames of its clip. Batched and fused, a 32-clip batch takes a few ms; per-clip
     kornia pipelines took ~2.5 ms a clip, a third of a training step on 2 cores.
 
     Args:
@@ -292,7 +304,12 @@ class FrameAugment:
                 rng.uniform(-c.hue, c.hue),
             )
         grey = bool(rng.random() < c.grayscale_p)
-        return AugmentDraw((x0, y0, crop_w, crop_h), flip, jitter, grey)
+        conv = None
+        # Drawn last, and only when enabled, so the other draws match runs without it.
+        if c.rand_conv_p > 0 and rng.random() < c.rand_conv_p:
+            size = int(rng.choice(c.rand_conv_sizes))
+            conv = (size, int(rng.integers(2**31)), float(rng.uniform(0.0, 1.0)))
+        return AugmentDraw((x0, y0, crop_w, crop_h), flip, jitter, grey, conv)
 
     def _crop(self, x: Tensor, draws: Sequence[AugmentDraw], num_frames: int) -> Tensor:
         """Crop, flip and resize every frame by its clip's draw (one ``grid_sample``)."""
@@ -335,6 +352,35 @@ class FrameAugment:
         out = torch.einsum("nij,njhw->nihw", matrix, x)
         return out.add_((offset * mean_grey)[:, None, None, None])
 
+    def _random_conv(self, x: Tensor, draws: Sequence[AugmentDraw], num_frames: int) -> Tensor:
+        """Filter each drawn clip's frames by its random 3→3-channel kernel (RandConv-mix).
+
+        Weights are N(0, 1/(3 k²)) as in RandConv; the filtered frames are rescaled to the
+        clip's own per-channel mean and spread (zero-mean kernels would otherwise leave half
+        of them below 0) and blended with the unfiltered ones by the drawn weight.
+        """
+        out = x
+        for clip, draw in enumerate(draws):
+            if draw.conv is None:
+                continue
+            size, seed, keep = draw.conv
+            std = 1.0 / math.sqrt(3 * size * size)
+            weight = np.random.default_rng(seed).normal(0.0, std, (3, 3, size, size))
+            frames = x[clip * num_frames : (clip + 1) * num_frames]
+            padded = F.pad(frames, [size // 2] * 4, mode="reflect") if size > 1 else frames
+            filtered = F.conv2d(padded, torch.from_numpy(weight).to(frames))
+            dims = (0, 2, 3)  # per channel, over the clip's frames and pixels
+            mean, spread = frames.mean(dims, keepdim=True), frames.std(dims, keepdim=True)
+            filtered = (filtered - filtered.mean(dims, keepdim=True)) / (
+                filtered.std(dims, keepdim=True) + 1e-6
+            )
+            if out is x:
+                out = x.clone()
+            out[clip * num_frames : (clip + 1) * num_frames] = keep * frames + (1 - keep) * (
+                filtered * spread + mean
+            )
+        return out
+
     def clips(self, frames: Tensor, draws: Sequence[AugmentDraw]) -> Tensor:
         """Augment a batch of clips, each by its own draw.
 
@@ -360,6 +406,7 @@ class FrameAugment:
         num_clips, num_frames = frames.shape[:2]
         x = frames.reshape(num_clips * num_frames, *frames.shape[2:]).to(torch.float32)
         x = self._colour(self._crop(x, draws, num_frames), draws, num_frames).clamp_(0.0, 1.0)
+        x = self._random_conv(x, draws, num_frames).clamp_(0.0, 1.0)
         return x.reshape(num_clips, num_frames, *x.shape[1:])
 
     def __call__(self, frames: Tensor, seed: int | None = None) -> Tensor:
