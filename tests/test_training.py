@@ -764,8 +764,15 @@ def test_separation_stage_hears_offscreen_noise_as_the_rests(
     assert noisy_targets.sum() < 0.9 * clean_targets.sum()
 
 
-def _launch_ddp(args: list[str]) -> subprocess.CompletedProcess[str]:
+def _torchrun_env(tmp_path: Path) -> dict[str, str]:
+    # torchrun's agent keeps a torchelastic_* folder in the temp dir after a run; keep it in
+    # the test's own folder rather than one more in /tmp per run.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    return {**env, "TMPDIR": str(tmp_path)}
+
+
+def _launch_ddp(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = _torchrun_env(tmp_path)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     command += ["--master_port", str(29500 + os.getpid() % 1000), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
@@ -775,7 +782,8 @@ def test_ddp_tiny_recipe_two_cpu_processes(tmp_path: Path, synth_cache: Path) ->
     out = tmp_path / "run"
     done = _launch_ddp(
         ["-m", "training.train", "tiny", "--out", str(out), "--no-progress",
-         "--set", f"data.cache_dir={synth_cache}", "--set", "stages=correspondence"]
+         "--set", f"data.cache_dir={synth_cache}", "--set", "stages=correspondence"],
+        tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(out / "checkpoints/last.pt")
@@ -785,11 +793,11 @@ def test_ddp_tiny_recipe_two_cpu_processes(tmp_path: Path, synth_cache: Path) ->
 
 
 def _launch_two_machines(
-    port: int, runs: tuple[tuple[Path, Path], tuple[Path, Path]], *extra: str
+    port: int, runs: tuple[tuple[Path, Path], tuple[Path, Path]], tmp: Path, *extra: str
 ) -> list[subprocess.CompletedProcess[str]]:
     """The tiny recipe's first stage as one job on two "machines": two torchrun agents on this
     host (``--nnodes 2``, one process each), machine ``i`` with its own ``(cache, out)``."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    env = _torchrun_env(tmp)
     agents = []
     for node, (cache, out) in enumerate(runs):
         command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2"]
@@ -814,7 +822,7 @@ def test_ddp_on_two_machines_that_share_no_files(tmp_path: Path, synth_cache: Pa
     other machine, not seeing rank 0's data cache, makes its own copy of the same clips."""
     port = 29500 + (os.getpid() + 500) % 1000
     first, second = (synth_cache, tmp_path / "run0"), (tmp_path / "cache1", tmp_path / "run1")
-    for done in _launch_two_machines(port, (first, second)):
+    for done in _launch_two_machines(port, (first, second), tmp_path):
         assert done.returncode == 0, done.stderr[-3000:]
     assert load_state(tmp_path / "run0/checkpoints/last.pt")["global_step"] == 2
     assert not (tmp_path / "run1").exists()  # rank 1 writes no run folder of its own
@@ -825,13 +833,13 @@ def test_ddp_on_two_machines_that_share_no_files(tmp_path: Path, synth_cache: Pa
     )
 
     # --resume of the finished run: machine 1 has no checkpoint, and is sent rank 0's
-    for done in _launch_two_machines(port + 1, (first, second), "--resume"):
+    for done in _launch_two_machines(port + 1, (first, second), tmp_path, "--resume"):
         assert done.returncode == 0, done.stderr[-3000:]
     assert not (tmp_path / "run1").exists()
 
     # rank 0's error (nothing to resume in its --out) stops both machines, each saying why
     empty = (synth_cache, tmp_path / "empty")
-    for done in _launch_two_machines(port + 2, (empty, second), "--resume"):
+    for done in _launch_two_machines(port + 2, (empty, second), tmp_path, "--resume"):
         assert done.returncode != 0 and "holds no run" in done.stderr
 
 
@@ -849,7 +857,7 @@ def test_ddp_runs_every_stage_of_avloc_tiny(tmp_path: Path) -> None:
     script = tmp_path / "ddp_run.py"
     out = tmp_path / "run"
     script.write_text(_DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
-    done = _launch_ddp([str(script)])
+    done = _launch_ddp([str(script)], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(out / "checkpoints/last.pt")
     assert state["global_step"] == 6 and state["stage_index"] == 4
