@@ -1043,3 +1043,24 @@ def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     # Warped sprites: another set, named by the strength.
     warped = train_sets(apply_overrides(get_recipe("tiny"), ["data.sprite_warp=0.2"]).data)[0]
     assert warped.sprite_warp == 0.2 and warped.folder("c").name.endswith("-warp0.2")
+
+
+def test_soundfonts_split_the_generated_training_set_with_the_styles(tmp_path: Path) -> None:
+    from training.data import ensure_synth, train_sets
+
+    other = tmp_path / "other.sf2"
+    overrides = ["data.sprite_styles=noto,symbola", f"data.soundfonts=default,{other}"]
+    data = apply_overrides(get_recipe("tiny"), [*overrides, "data.num_clips=6"]).data
+    sets = train_sets(data)
+    assert [(s.num_clips, s.seed, s.sprites, s.soundfont) for s in sets] == [
+        (2, data.seed, "noto", None),
+        (2, data.seed + 1000, "noto", str(other)),
+        (1, data.seed + 2000, "symbola", None),
+        (1, data.seed + 3000, "symbola", str(other)),
+    ]
+    assert sets[0].folder("c").name.endswith("-noto")  # the default soundfont's old name
+    assert sets[1].folder("c").name.endswith("-noto-sf-other")
+    # generation plays the set's own soundfont: this one is not a SoundFont at all
+    other.write_bytes(b"not a soundfont")
+    with pytest.raises(ValueError, match=r"other\.sf2: not a readable SoundFont"):
+        ensure_synth(tmp_path / "cache", sets[1], 1, False)

@@ -71,6 +71,9 @@ class DataConfig:
     # Warp each generated sprite by a random perspective (avloc synth --sprite-warp), so each
     # class is seen in more shapes than its one drawing per style.
     sprite_warp: float = 0.0
+    # Soundfonts (.sf2 files; "default" = TimGM6mb) of the generated training set, the clips
+    # split evenly over every style and soundfont; () = TimGM6mb alone.
+    soundfonts: tuple[str, ...] = ()
     num_clips: int = 256  # generated training clips
     num_val_clips: int = 16  # generated validation clips
     seed: int = 1000  # synth seed of the training set (training seeds are >= 1000)

@@ -60,13 +60,15 @@ class SynthSet:
     sprites: str | None = None  # a bundled style name or a sprite folder; None: the default
     vary_timbre: bool = False  # avloc synth --vary-timbre
     sprite_warp: float = 0.0  # avloc synth --sprite-warp
+    soundfont: str | None = None  # avloc synth --soundfont; None: TimGM6mb
 
     def folder(self, cache_dir: str | Path) -> Path:
         style = "" if self.sprites is None else f"-{Path(self.sprites).name}"
         timbre = "-timbres" if self.vary_timbre else ""
         warp = f"-warp{self.sprite_warp:g}" if self.sprite_warp else ""
+        sound = "" if self.soundfont is None else f"-sf-{Path(self.soundfont).stem}"
         name = f"{self.scene}-n{self.num_clips}-seed{self.seed}-{self.duration_s:g}s-{self.size}px"
-        return Path(cache_dir) / f"{name}-f{SYNTH_FORMAT}{style}{timbre}{warp}"
+        return Path(cache_dir) / f"{name}-f{SYNTH_FORMAT}{style}{timbre}{warp}{sound}"
 
 
 def _complete(folder: Path, num_clips: int) -> bool:
@@ -102,6 +104,7 @@ def ensure_synth(
         sprites=None if synth_set.sprites is None else find_sprites(synth_set.sprites),
         vary_timbre=synth_set.vary_timbre,
         sprite_warp=synth_set.sprite_warp,
+        soundfont=None if synth_set.soundfont is None else Path(synth_set.soundfont),
     )
     generate(settings, folder, progress=progress, resume=True)  # after a Ctrl-C: the rest
     if not _complete(folder, num_clips):
@@ -299,11 +302,13 @@ def _clips(source: str | Path) -> list[SceneClip]:
 
 
 def train_sets(data: Any) -> list[SynthSet]:
-    """The generated training sets: one per sprite style, the clips split evenly (the first
-    styles take the remainder), style i drawn with seed ``seed + 1000 i`` so no two styles share
-    melodies or layouts."""
+    """The generated training sets: one per sprite style and soundfont (styles outermost), the
+    clips split evenly (the first sets take the remainder), set i drawn with seed
+    ``seed + 1000 i`` so no two sets share melodies or layouts."""
     styles = list(data.sprite_styles) or [None]
-    count, extra = divmod(data.num_clips, len(styles))
+    soundfonts = [None if f == "default" else f for f in data.soundfonts] or [None]
+    combos = [(style, font) for style in styles for font in soundfonts]
+    count, extra = divmod(data.num_clips, len(combos))
     return [
         SynthSet(
             data.scene,
@@ -314,8 +319,9 @@ def train_sets(data: Any) -> list[SynthSet]:
             style,
             data.vary_timbre,
             data.sprite_warp,
+            font,
         )
-        for i, style in enumerate(styles)
+        for i, (style, font) in enumerate(combos)
     ]
 
 
