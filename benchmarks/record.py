@@ -9,13 +9,15 @@ moves the whole record into place and removes the partial one::
             record.add(score(separator))
 
 Ctrl-C inside the block ends the script with status 130 and one line saying where the rows are.
-With no path (a quick look that must not replace the published figures), nothing is written.
+A record that cannot be written (its folder is a file, or read-only) ends the script with
+status 2 on entering the block, before any work is done. With no path (a quick look that must not replace the published figures), nothing is written.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +53,26 @@ class RowRecord:
             _write(self.partial, self.shape(self.rows))
 
     def __enter__(self) -> RowRecord:
+        if self.path is not None:
+            self._check_writable(self.path)
         return self
+
+    @staticmethod
+    def _check_writable(path: Path) -> None:
+        """Exit with status 2, saying why, unless a file can be written beside ``path``."""
+        try:
+            if path.is_dir():
+                raise IsADirectoryError("it is a folder")
+            existing = next(f for f in (path.parent, *path.parent.parents) if f.exists())
+            if not existing.is_dir():
+                raise NotADirectoryError(f"{existing} is a file, not a folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}."):
+                pass
+        except OSError as error:
+            reason = error.strerror or str(error)
+            print(f"cannot write the record {path}: {reason}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     def __exit__(
         self,

@@ -249,6 +249,22 @@ def test_ctrl_c_keeps_the_rows_done_and_leaves_the_last_whole_record(row_record,
     assert json.loads((tmp_path / "rows.partial.json").read_text()) == [{"a": 2}]
 
 
+def test_a_record_that_cannot_be_written_stops_the_run_before_its_work(
+    row_record, tmp_path, capsys
+):
+    (tmp_path / "afile").write_text("x")
+    for path, reason in [
+        (tmp_path / "afile" / "sub" / "rows.json", f"{tmp_path / 'afile'} is a file, not a folder"),
+        (tmp_path, "it is a folder"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info, row_record(path):
+            pytest.fail("the run's work started")
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"cannot write the record {path}: " in err and reason in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing left behind
+
+
 def test_offscreen_interrupted_keeps_the_rows_it_finished(
     bench_offscreen, solo_root, tmp_path, monkeypatch, capsys
 ):
