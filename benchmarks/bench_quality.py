@@ -1,6 +1,6 @@
 """Quality of a model against the baselines and bounds, every number from ``avloc evaluate``.
 
-Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41-47: evaluation seeds
+Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41-48: evaluation seeds
 are 1-999, tuning used 21-32, training seeds >= 1000, so no clip was seen in training or
 tuning), then runs ``avloc evaluate``
 for the model and for every baseline on each set, and prints the README's markdown tables.
@@ -20,8 +20,11 @@ Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/
   43), bundled after the model, so never looked at while it was made.
 * flickr-symbola: a style the bundled recipe trains on beside Noto (new clips, seed 15).
 * flickr-fluidr3: sounds from another soundfont (Debian's FluidR3_GM), and its distractor
-  control. Without the soundfont installed, the FluidR3 sets are skipped and their saved
-  results and tables stay as they are.
+  control.
+* flickr-csound: a second soundfont held out (Csound's public-domain GM bank, Debian's
+  csound-soundfont; seed 48, added after the model was made), and its distractor control.
+  Without a set's soundfont installed, the set is skipped and its saved results and tables
+  stay as they are.
 * solo, duet, grid: class-aware localization (tau 0.1 / 0.2 / 0.5; seeds 41 / 12 / 13),
   each with the pseudo-classes matched to classes on a separate set of 200 scenes of its kind
   (seeds 42 / 19 / 20, ``--match-split``): the default held-out 20 % is 20 scenes, too few to
@@ -61,7 +64,8 @@ from avloc.evaluation import statistics  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "quality"
 RESULTS = ROOT / "benchmarks" / "quality"
-FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian's fluid-soundfont-gm
+CSOUND = Path("/usr/share/sounds/sf2/sf_GMbank.sf2")  # Debian's csound-soundfont
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ class EvalSet:
 
 
 def _requires(extra: tuple[str, ...]) -> tuple[Path, ...]:
-    return (FLUIDR3,) if str(FLUIDR3) in extra else ()
+    """The soundfont a set's synth arguments name, if any."""
+    return tuple(Path(extra[i + 1]) for i, arg in enumerate(extra[:-1]) if arg == "--soundfont")
 
 
 def _class_aware(
@@ -101,7 +106,8 @@ def _flickr(name: str, num: int, seed: int, *extra: str) -> EvalSet:
 def _sets() -> list[EvalSet]:
     sprites = ROOT / "assets" / "sprites"
     emojione = ("--sprites", str(sprites / "emojione"))
-    fluidr3 = ("--soundfont", str(FLUIDR3))  # Debian's fluid-soundfont-gm
+    fluidr3 = ("--soundfont", str(FLUIDR3))
+    csound = ("--soundfont", str(CSOUND))
     return [
         _flickr("flickr", 250, 11),
         _flickr("flickr-distractor", 250, 11, "--sound-from", "distractor"),
@@ -112,6 +118,8 @@ def _sets() -> list[EvalSet]:
         _flickr("flickr-fluidr3-distractor", 150, 17, *fluidr3, "--sound-from", "distractor"),
         _flickr("flickr-twemoji", 150, 18, "--sprites", str(sprites / "twemoji")),
         _flickr("flickr-fluent", 150, 43, "--sprites", str(sprites / "fluent")),
+        _flickr("flickr-csound", 150, 48, *csound),
+        _flickr("flickr-csound-distractor", 150, 48, *csound, "--sound-from", "distractor"),
         _class_aware("solo", 41, 42),
         _class_aware("duet", 12, 19),
         _class_aware("grid", 13, 20),

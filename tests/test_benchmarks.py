@@ -42,6 +42,7 @@ def test_a_set_whose_soundfont_is_missing_is_skipped_and_keeps_its_table(
 ):
     missing = tmp_path / "FluidR3_GM.sf2"
     monkeypatch.setattr(bench_quality, "FLUIDR3", missing)
+    monkeypatch.setattr(bench_quality, "CSOUND", tmp_path / "sf_GMbank.sf2")
 
     def must_not_evaluate(*args, **kwargs):
         raise AssertionError("a set whose soundfont is missing was evaluated")
@@ -54,9 +55,11 @@ def test_a_set_whose_soundfont_is_missing_is_skipped_and_keeps_its_table(
              "mean_ciou": 0.555, "pointing": 0.86}  # fmt: skip
     (results / "flickr-fluidr3-model.json").write_text(json.dumps(saved))
 
-    assert bench_quality.main(["--only", "flickr-fluidr3"]) == 0
+    assert bench_quality.main(["--only", "flickr-fluidr3,flickr-csound-distractor"]) == 0
 
-    assert f"skipping flickr-fluidr3: {missing} is not installed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"skipping flickr-fluidr3: {missing} is not installed" in out
+    assert f"skipping flickr-csound-distractor: {tmp_path / 'sf_GMbank.sf2'} is not" in out
     tables = (results / "tables.md").read_text()
     assert "| flickr-fluidr3 | n | ciou50 | auc | mean_ciou | pointing |" in tables
     assert "| default | 150 | 72.7 | 55.5 | 55.5 | 86.0 |" in tables

@@ -33,6 +33,12 @@ CLAIMS = [
     ("flickr-twemoji-model", "pointing", 100, "{} on Twemoji"),
     ("flickr-fluent-model", "pointing", 100, "{} on Fluent"),
     ("flickr-fluidr3-model", "pointing", 100, "{} on FluidR3, where"),
+    ("flickr-fluidr3-model", "pointing", 100, "FluidR3 soundfont (78.0, 76.7, 83.3 and {})"),
+    ("flickr-emojione-model", "pointing", 100, "soundfont ({}, 76.7, 83.3"),
+    ("flickr-twemoji-model", "pointing", 100, "soundfont (78.0, {}, 83.3"),
+    ("flickr-csound-model", "pointing", 100, "Csound's GM bank, fares better: pointing {} ("),
+    ("flickr-csound-model", "pointing", 100, "held out too, {} and"),
+    ("flickr-csound-distractor-model", "pointing", 100, "held out too, 91.3 and {})"),
 ]
 
 
