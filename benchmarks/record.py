@@ -10,7 +10,8 @@ moves the whole record into place and removes the partial one::
 
 Ctrl-C inside the block ends the script with status 130 and one line saying where the rows are.
 A record that cannot be written (its folder is a file, or read-only) ends the script with
-status 2 on entering the block, before any work is done. With no path (a quick look that must not replace the published figures), nothing is written.
+status 2 on entering the block, before any work is done. With no path (a quick look that must
+not replace the published figures), nothing is written.
 """
 
 from __future__ import annotations
