@@ -149,6 +149,11 @@ def test_view_changes_window_and_augmentation_and_shares_the_cache(clips: list[P
     assert torch.equal(data.view()[1].frames, data[1].frames)  # no change: same samples
     evaluation = ClipDataset(clips[:1], CONFIG, train=False)
     assert evaluation.view(augment=AugmentConfig(grayscale_p=1.0))._augment is None
+    # speed perturbation changes a training item's sound, the same way each time
+    faster = data.view(augment=AugmentConfig(speed=0.3))
+    assert not torch.equal(faster[1].audio, data[1].audio)
+    assert torch.equal(faster[1].audio, faster[1].audio)
+    assert torch.equal(faster[1].frames, data[1].frames)  # the pictures' draws are unchanged
 
 
 def test_image_audio_dataset_from_flickr() -> None:

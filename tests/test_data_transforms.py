@@ -18,6 +18,7 @@ from avloc.data.transforms import (
     frames_to_float,
     normalize_frames,
     random_equalizer,
+    random_speed,
     resize_frames,
 )
 
@@ -121,6 +122,8 @@ def test_augment_config_validation() -> None:
         AugmentConfig(rand_conv_p=2.0)
     with pytest.raises(ValueError, match="rand_conv_sizes"):
         AugmentConfig(rand_conv_sizes=(3, 4))
+    with pytest.raises(ValueError, match="speed"):
+        AugmentConfig(speed=0.6)
     with pytest.raises(ValueError, match="float"):
         FrameAugment(8)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
 
@@ -263,3 +266,28 @@ def test_random_equalizer_applies_its_band_gains_and_keeps_phase() -> None:
     np.testing.assert_array_equal(
         random_equalizer(audio, rate, 0.0, np.random.default_rng(0)), audio
     )
+
+
+def _peak_hz(audio: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.argmax(spectrum) * rate / len(audio))
+
+
+def test_random_speed_moves_pitch_within_its_range_and_keeps_length_and_centre() -> None:
+    rate = 11025
+    tone = np.sin(2 * np.pi * 440.0 * np.arange(rate) / rate).astype(np.float32)
+    peaks = []
+    for seed in range(12):
+        out = random_speed(tone, 0.2, np.random.default_rng(seed))
+        assert out.dtype == np.float32 and out.shape == tone.shape
+        peaks.append(_peak_hz(out, rate))
+    assert all(440 / 1.2 - 2 <= hz <= 440 * 1.2 + 2 for hz in peaks)
+    assert min(peaks) < 420 and max(peaks) > 460  # both faster and slower draws
+    assert peaks[3] == _peak_hz(random_speed(tone, 0.2, np.random.default_rng(3)), rate)
+    np.testing.assert_array_equal(random_speed(tone, 0.0, np.random.default_rng(0)), tone)
+    # a click at the centre stays there, whether the draw is faster or slower
+    click = np.zeros(rate, np.float32)
+    click[rate // 2] = 1.0
+    for seed in range(6):
+        out = random_speed(click, 0.2, np.random.default_rng(seed))
+        assert abs(int(np.argmax(np.abs(out))) - rate // 2) <= 2

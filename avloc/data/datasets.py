@@ -39,6 +39,7 @@ from avloc.data.transforms import (
     frames_to_float,
     normalize_frames,
     random_equalizer,
+    random_speed,
 )
 
 _EPS_S = 1e-6
@@ -219,6 +220,9 @@ class _WindowedDataset(Dataset[AVSample]):
                 rng = np.random.default_rng((raw.aug_seed, 1))
                 eq_db = self._augment.config.eq_db
                 audio = random_equalizer(audio, config.sample_rate, eq_db, rng)
+            if self._augment is not None and self._augment.config.speed > 0:
+                rng = np.random.default_rng((raw.aug_seed, 2))
+                audio = random_speed(audio, self._augment.config.speed, rng)
             samples.append(
                 AVSample(
                     frames=clip_frames,

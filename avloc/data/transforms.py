@@ -173,6 +173,9 @@ class AugmentConfig:
     # Audio: a random smooth equaliser of up to ± eq_db at log-spaced bands (other instruments
     # and soundfonts differ in spectral balance); 0 disables it.
     eq_db: float = 0.0
+    # Audio: played faster or slower by a random factor within 1 ± speed (log-uniform; pitch,
+    # formants and tempo move together: speed perturbation, Ko et al. 2015); 0 disables it.
+    speed: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.crop_scale
@@ -192,6 +195,8 @@ class AugmentConfig:
             raise ValueError(f"rand_conv_sizes must be odd positive ints, got {sizes}")
         if not 0.0 <= self.eq_db <= 40.0:
             raise ValueError(f"eq_db must be in [0, 40] dB, got {self.eq_db}")
+        if not 0.0 <= self.speed <= 0.5:
+            raise ValueError(f"speed must be in [0, 0.5], got {self.speed}")
 
 
 # Band centres of the random equaliser (Hz); gains are interpolated in log-frequency between them.
@@ -219,6 +224,34 @@ def random_equalizer(
     curve_db = np.interp(log_f, np.log(_EQ_BANDS_HZ), gains_db)
     spectrum = np.fft.rfft(audio) * (10.0 ** (curve_db / 20.0))
     return np.fft.irfft(spectrum, n=audio.size).astype(np.float32)
+
+
+def random_speed(audio: np.ndarray, max_change: float, rng: np.random.Generator) -> np.ndarray:
+    """Play ``audio`` faster or slower by a random factor in ``[1/(1 + c), 1 + c]``.
+
+    The factor is log-uniform and approximated by a ratio of small integers, resampled by a
+    polyphase filter (band-limited, so nothing aliases). The length and the centre are kept:
+    a faster window is zero-padded at both ends, a slower one cropped about its centre.
+
+    Shape:
+        audio: (T,) -> (T,) float32.
+    """
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    audio = np.asarray(audio, np.float32)
+    if max_change <= 0 or audio.size < 2:
+        return audio
+    bound = math.log1p(max_change)
+    ratio = Fraction(math.exp(-rng.uniform(-bound, bound))).limit_denominator(64)
+    if ratio == 1:
+        return audio
+    played = resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
+    extra = played.size - audio.size
+    if extra >= 0:
+        return played[extra // 2 : extra // 2 + audio.size]
+    return np.pad(played, ((-extra) // 2, -extra - (-extra) // 2))
 
 
 @dataclass(frozen=True)
