@@ -1060,6 +1060,17 @@ def test_soundfonts_split_the_generated_training_set_with_the_styles(tmp_path: P
     ]
     assert sets[0].folder("c").name.endswith("-noto")  # the default soundfont's old name
     assert sets[1].folder("c").name.endswith("-noto-sf-other")
+    with pytest.raises(ValueError, match=r"data\.soundfonts: .*other\.sf2 is not a file"):
+        ensure_synth(tmp_path / "cache", sets[1], 1, False)
+    # a run stops on it before any set is made
+    from types import SimpleNamespace
+
+    from training.data import _generated
+
+    run = apply_overrides(get_recipe("tiny"), [*overrides, f"data.cache_dir={tmp_path / 'c'}"])
+    with pytest.raises(ValueError, match=r"data\.soundfonts: "):
+        _generated(run, SimpleNamespace(is_main=True, distributed=False, local_rank=0), False)
+    assert not (tmp_path / "c").exists()
     # generation plays the set's own soundfont: this one is not a SoundFont at all
     other.write_bytes(b"not a soundfont")
     with pytest.raises(ValueError, match=r"other\.sf2: not a readable SoundFont"):

@@ -78,6 +78,11 @@ def _complete(folder: Path, num_clips: int) -> bool:
         return False
 
 
+def _check_soundfont(synth_set: SynthSet) -> None:
+    if synth_set.soundfont is not None and not Path(synth_set.soundfont).is_file():
+        raise ValueError(f"data.soundfonts: {synth_set.soundfont} is not a file")
+
+
 def ensure_synth(
     cache_dir: str | Path, synth_set: SynthSet, workers: int = 2, progress: bool = True
 ) -> Path:
@@ -94,6 +99,7 @@ def ensure_synth(
     num_clips = synth_set.num_clips
     if _complete(folder, num_clips):
         return folder
+    _check_soundfont(synth_set)
     settings = SynthConfig(
         scene=synth_set.scene,
         num_clips=num_clips,
@@ -353,6 +359,8 @@ def _generated(config: Any, runtime: Any, progress: bool) -> tuple[list[Path], l
     wanted = [] if data.manifest is not None else train_sets(data)
     warmup = warmup_sets(config)
     needed = wanted + warmup + ([val_set] if data.val_manifest is None else [])
+    for synth_set in needed:  # a missing soundfont stops the run before any set is made
+        _check_soundfont(synth_set)
     if runtime.is_main:
         for synth_set in needed:
             ensure_synth(data.cache_dir, synth_set, data.synth_workers, progress)
