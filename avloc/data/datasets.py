@@ -36,10 +36,9 @@ from avloc.data.transforms import (
     IMAGENET_STD,
     AugmentConfig,
     FrameAugment,
+    augment_audio,
     frames_to_float,
     normalize_frames,
-    random_equalizer,
-    random_speed,
 )
 
 _EPS_S = 1e-6
@@ -216,13 +215,8 @@ class _WindowedDataset(Dataset[AVSample]):
         samples = []
         for raw, clip_frames in zip(raws, frames, strict=True):
             audio = _fit_length(np.asarray(raw.audio, np.float32), config.num_samples)
-            if self._augment is not None and self._augment.config.eq_db > 0:
-                rng = np.random.default_rng((raw.aug_seed, 1))
-                eq_db = self._augment.config.eq_db
-                audio = random_equalizer(audio, config.sample_rate, eq_db, rng)
-            if self._augment is not None and self._augment.config.speed > 0:
-                rng = np.random.default_rng((raw.aug_seed, 2))
-                audio = random_speed(audio, self._augment.config.speed, rng)
+            if self._augment is not None:
+                audio = augment_audio(audio, config.sample_rate, self._augment.config, raw.aug_seed)
             samples.append(
                 AVSample(
                     frames=clip_frames,

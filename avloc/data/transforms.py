@@ -254,6 +254,25 @@ def random_speed(audio: np.ndarray, max_change: float, rng: np.random.Generator)
     return np.pad(played, ((-extra) // 2, -extra - (-extra) // 2))
 
 
+def augment_audio(
+    audio: np.ndarray, sample_rate: int, config: AugmentConfig, seed: int
+) -> np.ndarray:
+    """The sound's half of ``config``: the random equaliser, then the speed change.
+
+    Each draws from its own stream of the clip's ``seed``, so turning one on leaves the other's
+    draws as they were.
+
+    Shape:
+        audio: (T,) -> (T,) float32.
+    """
+    if config.eq_db > 0:
+        rng = np.random.default_rng((seed, 1))
+        audio = random_equalizer(audio, sample_rate, config.eq_db, rng)
+    if config.speed > 0:
+        audio = random_speed(audio, config.speed, np.random.default_rng((seed, 2)))
+    return audio
+
+
 @dataclass(frozen=True)
 class AugmentDraw:
     """One clip's random augmentation (shared by all its frames); see :meth:`FrameAugment.draw`.
