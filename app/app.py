@@ -27,7 +27,7 @@ import numpy as np
 
 from avloc import media
 from avloc.assets import assets_dir
-from avloc.inference import LocalizationResult, Pipeline
+from avloc.inference import LocalizationResult, Pipeline, place_name
 from avloc.viz import (
     DEFAULT_COLORMAP,
     list_colormaps,
@@ -452,10 +452,10 @@ def listen_at(
     try:
         if box[0] < box[2] and box[1] < box[3]:
             wave = pipeline.separate_at(input_path, box=box, localization=analysed)
-            name = "region_" + "_".join(f"{v:.2f}" for v in box)
+            name = place_name(box=box)
         else:
             wave = pipeline.separate_at(input_path, (x, y), localization=analysed)
-            name = f"point_{x:.2f}_{y:.2f}"
+            name = place_name((x, y))
     except media.MediaError as error:
         raise _media_error(error) from None
     out = session.new_run_dir() / f"{name}.wav"

@@ -210,6 +210,19 @@ def _checked_place(point: Any, box: Any) -> tuple[float, float] | tuple[float, f
     return numbers  # type: ignore[return-value]
 
 
+def place_name(
+    point: tuple[float, float] | None = None, box: tuple[float, float, float, float] | None = None
+) -> str:
+    """A file stem naming :meth:`Pipeline.separate_at`'s place: ``point_X_Y`` or
+    ``box_X0_Y0_X1_Y1``, two decimals each (the CLI and the app name their files so).
+
+    Raises:
+        ValueError: as ``separate_at`` for a place that is not one point or one box.
+    """
+    place = _checked_place(point, box)
+    return "_".join(["point" if box is None else "box", *(f"{v:.2f}" for v in place)])
+
+
 def _as_size(value: Any) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)

@@ -62,7 +62,7 @@ def test_listening_to_a_region_separates_the_square_around_the_point(
 
     monkeypatch.setattr(Pipeline, "separate_at", spy)
     sound = demo_app.listen_at(session, state, MODEL, 0.5, 0.9, 0.4)  # cut at the bottom edge
-    assert Path(sound).name == "region_0.30_0.70_0.70_1.00.wav" and Path(sound).is_file()
+    assert Path(sound).name == "box_0.30_0.70_0.70_1.00.wav" and Path(sound).is_file()
     assert asked[-1]["box"] == pytest.approx((0.3, 0.7, 0.7, 1.0))
     point = demo_app.listen_at(session, state, MODEL, 0.5, 0.9, 0.0)
     assert Path(point).name == "point_0.50_0.90.wav" and asked[-1] == {
@@ -273,7 +273,7 @@ def test_served_app_through_gradio_client(pipeline: Pipeline, tmp_path: Path) ->
         assert len(out[1]) >= 1  # gallery
         # the analysed clip is this client session's state, not a parameter
         region = client.predict(MODEL, 0.5, 0.5, 0.4, api_name="/listen_at")
-        assert Path(region).name == "region_0.30_0.30_0.70_0.70.wav"
+        assert Path(region).name == "box_0.30_0.30_0.70_0.70.wav"
     finally:
         demo.close()
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from avloc import media
-from avloc.inference import Pipeline, _FrameArrays, _hann_weights
+from avloc.inference import Pipeline, _FrameArrays, _hann_weights, place_name
 from avloc.maps import CLASS_MAP_OPTIONS, HEATMAP_OPTIONS, MapOptions, smooth_maps
 from avloc.models.outputs import SeparationOutput
 from avloc.objects import box_from_map, extract_objects, loudness_db
@@ -409,6 +409,16 @@ def test_extract_objects_tracks_presence_and_loudness() -> None:
 def test_loudness_db() -> None:
     windows = np.stack([np.zeros(100), np.ones(100)]).astype(np.float32)
     np.testing.assert_allclose(loudness_db(windows), [-100.0, 0.0], atol=1e-5)
+
+
+def test_place_name_names_a_point_or_a_box_and_refuses_anything_else() -> None:
+    assert place_name((0.5, 0.25)) == "point_0.50_0.25"
+    assert place_name(box=(0.1, 0.2, 0.555, 1.0)) == "box_0.10_0.20_0.56_1.00"
+    for point, box in [(None, None), ((0.5, 0.5), (0, 0, 1, 1)), ((1.5, 0.5), None)]:
+        with pytest.raises(ValueError, match=r"point|box"):
+            place_name(point, box)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="x0 < x1"):
+        place_name(box=(0.5, 0.2, 0.1, 0.9))
 
 
 def test_object_at_needs_the_point_inside_for_half_the_frames_it_sounds() -> None:

@@ -84,6 +84,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 def run(args: argparse.Namespace) -> int:
     from avloc import media
+    from avloc.inference import place_name
 
     if args.point is not None and args.box is not None:
         raise ValueError("--point and --box each name a place; give one of them")
@@ -95,11 +96,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.output)
     pipeline = load_pipeline(args)
     args.output.mkdir(parents=True, exist_ok=True)
-    place = box if box is not None else point
-    if place is not None:  # one place: point_X_Y.wav or box_X0_Y0_X1_Y1.wav
+    if point is not None or box is not None:  # one place: point_X_Y.wav or box_X0_Y0_X1_Y1.wav
         wave = pipeline.separate_at(args.video, point, box=box)
-        kind = "point" if box is None else "box"
-        name = "_".join([kind, *(f"{v:.2f}" for v in place)]) + ".wav"
+        name = place_name(point, box) + ".wav"
         path = media.write_audio(args.output / name, wave, pipeline.sample_rate)
         print(f"avloc separate: wrote {path}")
         return 0
