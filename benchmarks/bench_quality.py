@@ -10,7 +10,7 @@ for the model and for every baseline on each set, and prints the README's markdo
     # another bundle (a run of the recipe), its own rows only, kept apart from the README's:
     python benchmarks/bench_quality.py --model runs/w1.safetensors --model-only --results runs/w1-quality
 
-Sets (cached under benchmarks/.cache/quality/, results under benchmarks/quality/):
+Sets (cached under benchmarks/.cache/quality-f<synth format>/, results under benchmarks/quality/):
 
 * flickr: 250 Flickr-layout solo images with 1-2 silent distractors (seed 11), and the same
   images with one distractor's sound instead (``--sound-from distractor``): the map must move.
@@ -61,8 +61,10 @@ sys.path.insert(0, str(ROOT))
 from avloc.cli import main as avloc  # noqa: E402
 from avloc.defaults import MASK_RULES  # noqa: E402
 from avloc.evaluation import statistics  # noqa: E402
+from avloc.synth import SYNTH_FORMAT  # noqa: E402
 
-CACHE = ROOT / "benchmarks" / ".cache" / "quality"
+# Named by the synth format, so sets made by an older avloc synth are made again.
+CACHE = ROOT / "benchmarks" / ".cache" / f"quality-f{SYNTH_FORMAT}"
 RESULTS = ROOT / "benchmarks" / "quality"
 FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian's fluid-soundfont-gm
 CSOUND = Path("/usr/share/sounds/sf2/sf_GMbank.sf2")  # Debian's csound-soundfont

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from avloc.data.manifest import read_manifest
-from avloc.synth import SynthConfig, generate, make_scene
+from avloc.synth import SynthConfig, generate, make_scene, sound
 from avloc.synth.instruments import BUILTIN_INSTRUMENTS
 from avloc.synth.scenes import box_of_mask
-from avloc.synth.sound import default_soundfont, make_score
+from avloc.synth.sound import Note, default_soundfont, make_score, remove_subsonic, render_score
 
 pytest.importorskip("tinysoundfont")
 
@@ -138,6 +138,53 @@ def test_scores_stay_in_range_and_sources_differ() -> None:
     assert len({n.velocity for n in a + b}) > 1
     hits = make_score(drum, 3.0, rng)
     assert hits and all(n.key in drum.keys for n in hits)
+
+
+def _below(audio: np.ndarray, sample_rate: int, hz: float) -> float:
+    """The fraction of ``audio``'s energy below ``hz``."""
+    power = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
+    return float(power[np.fft.rfftfreq(len(audio), 1 / sample_rate) < hz].sum() / power.sum())
+
+
+def test_remove_subsonic_takes_dc_and_rumble_and_keeps_the_sound() -> None:
+    rate = 11025
+    t = np.arange(3 * rate) / rate
+    tone = np.sin(2 * np.pi * 440 * t)
+    out = remove_subsonic((0.3 + 0.5 * np.sin(2 * np.pi * 4 * t) + tone).astype(np.float32), rate)
+    assert out.dtype == np.float32 and out.shape == t.shape
+    assert _below(out, rate, 15) < 1e-3  # from 0.3 of the energy
+    inner = slice(rate // 2, -rate // 2)  # away from the filter's edges
+    assert np.sqrt(np.mean((out - tone)[inner] ** 2)) < 0.01 * np.sqrt(np.mean(tone**2))
+    assert np.allclose(remove_subsonic(np.ones(5, np.float32), rate), 0.0)  # too short: mean
+
+
+def test_stems_carry_no_dc_even_where_the_soundfont_samples_do() -> None:
+    # TimGM6mb's alto sax samples hold a DC offset (before the high-pass: mean 0.44 of the RMS,
+    # 40 % of the energy below 40 Hz), a cue no other soundfont's sax has.
+    sax, drum = BUILTIN_INSTRUMENTS["saxophone"], BUILTIN_INSTRUMENTS["drum"]
+    notes = [Note(0.2 + 0.6 * i, 0.7 + 0.6 * i, k, 100) for i, k in enumerate((50, 57, 62, 69))]
+    stem = render_score(notes, sax, default_soundfont(), 11025, 3.0)
+    assert abs(stem.mean()) < 0.01 * np.sqrt(np.mean(stem**2))
+    assert _below(stem, 11025, 40) < 0.01
+    kicks = [Note(0.2 + 0.5 * i, 0.4 + 0.5 * i, 36, 110) for i in range(5)]
+    kick = render_score(kicks, drum, default_soundfont(), 11025, 3.0)
+    assert _below(kick, 11025, 120) > 0.1  # a kick drum's low end stays
+
+
+def test_a_key_the_preset_leaves_silent_is_played_on_the_nearest_that_sounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # TimGM6mb's alto sax has no sample at E4 (64): that note used to give a silent stem for
+    # an object the manifest calls sounding.
+    sax, soundfont = BUILTIN_INSTRUMENTS["saxophone"], default_soundfont()
+    e4 = render_score([Note(0.1, 0.9, 64, 100)], sax, soundfont, 11025, 1.0)
+    assert np.sqrt(np.mean(e4**2)) > 0.01
+    np.testing.assert_array_equal(
+        e4, render_score([Note(0.1, 0.9, 63, 100)], sax, soundfont, 11025, 1.0)
+    )
+    monkeypatch.setattr(sound, "_key_sounds", lambda *args: False)
+    with pytest.raises(ValueError, match="plays none of class 'saxophone'"):
+        render_score([Note(0.1, 0.9, 64, 100)], sax, soundfont, 11025, 1.0)
 
 
 def _flickr(tmp_path: Path, name: str, sound_from: str) -> Path:

@@ -27,11 +27,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from avloc.data.manifest import SceneClip, read_manifest
+from avloc.synth.build import SYNTH_FORMAT
 
 VAL_BATCH_SIZE = 16
-# Bumped whenever avloc synth writes other bytes for the same arguments. 2: deterministic x264
-# encoding (one thread, no macroblock tree); format-1 caches differ from run to run.
-SYNTH_FORMAT = 2
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,10 +10,18 @@ General-MIDI soundfont; or still images in the Flickr-SoundNet test-set layout.
 
 from __future__ import annotations
 
-from avloc.synth.build import GenerateResult, SynthConfig, generate, make_scene, make_spec
+from avloc.synth.build import (
+    SYNTH_FORMAT,
+    GenerateResult,
+    SynthConfig,
+    generate,
+    make_scene,
+    make_spec,
+)
 from avloc.synth.scenes import RenderedObject, Scene
 
 __all__ = [
+    "SYNTH_FORMAT",
     "GenerateResult",
     "RenderedObject",
     "Scene",

@@ -24,6 +24,12 @@ from avloc.synth.scenes import SCENE_TYPES, Scene, SceneSpec, render_scene
 from avloc.synth.sound import default_soundfont
 from avloc.synth.sprites import SpriteBank, available_classes, bundled_sprites_dir, load_sprite_bank
 
+# Bumped whenever generate writes other bytes for the same arguments, so caches of sets (the
+# training sets, benchmarks' sets) made by an older avloc are made again. 2: deterministic x264
+# encoding (one thread, no macroblock tree). 3: stems high-passed at 20 Hz, and keys a preset
+# leaves silent played on the nearest that sounds (avloc.synth.sound).
+SYNTH_FORMAT = 3
+
 LAYOUTS = ("clips", "flickr")
 SOUND_FROM = ("sounding", "distractor")
 

@@ -7,6 +7,7 @@ mix-and-separate training rely on).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from avloc.synth.instruments import Instrument
 
@@ -26,6 +27,11 @@ _MIN_RENDER_RATE = (
 TARGET_RMS = 0.05  # stems are normalised to this RMS before the gain jitter
 GAIN_JITTER_DB = 4.0  # uniform ±, per stem
 _PEAK_LIMIT = 0.98
+# Every stem is high-passed here (4th-order Butterworth, zero-phase): a soundfont's samples may
+# carry a DC offset or sub-sonic rumble, which no microphone records and which a model learns as
+# the class's cue. TimGM6mb's alto sax has a third of its energy below 40 Hz (the bundle before
+# this filter told saxophones by it alone: docs/findings.md); the kick drum keeps 99.9 % of its.
+HIGHPASS_HZ = 20.0
 
 
 @dataclass(frozen=True)
@@ -147,13 +153,55 @@ def _silence(synth: Any, rate: int) -> None:
     synth.generate(rate // 10)
 
 
+@lru_cache(maxsize=4096)
+def _key_sounds(soundfont: Path, rate: int, inst: Instrument, key: int) -> bool:
+    """Whether ``inst``'s preset plays anything at ``key`` (a preset may leave keys without a
+    sample: TimGM6mb's alto sax has none at E4, 64); the synth is left silent and selected."""
+    synth, _ = _synth(soundfont, rate)
+    synth.noteon(0, key, 100)
+    probe = np.frombuffer(synth.generate(rate // 20), dtype=np.float32)
+    _silence(synth, rate)
+    return bool(np.any(np.abs(probe) > 1e-6))
+
+
+def _playable(notes: list[Note], inst: Instrument, soundfont: Path, rate: int) -> list[Note]:
+    """``notes`` with each key the preset leaves silent moved to the nearest key of the
+    instrument's own (its range, or its percussion keys) that sounds, so no sounding object is
+    silent; a preset silent on every such key is refused.
+
+    Raises:
+        ValueError: the preset sounds on none of the instrument's keys.
+    """
+    silent = {n.key for n in notes if not _key_sounds(soundfont, rate, inst, n.key)}
+    if not silent:
+        return notes
+    own = inst.keys if inst.is_percussion else tuple(range(inst.low_key, inst.high_key + 1))
+    sounding = [k for k in own if _key_sounds(soundfont, rate, inst, k)]
+    if not sounding:
+        raise ValueError(
+            f"{soundfont}: bank {inst.bank} program {inst.program} plays none of class "
+            f"{inst.name!r}'s keys; fix it in --program-map"
+        )
+    nearest = {k: min(sounding, key=lambda s: (abs(s - k), s)) for k in silent}
+    return [dataclasses.replace(n, key=nearest.get(n.key, n.key)) for n in notes]
+
+
+def remove_subsonic(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``audio`` high-passed at :data:`HIGHPASS_HZ` (zero-phase). Shape: (T,) float32."""
+    sos = butter(4, HIGHPASS_HZ, "highpass", fs=sample_rate, output="sos")
+    if len(audio) <= 3 * (2 * len(sos) + 1):  # too short for the filter's edge padding
+        return (audio - audio.mean()).astype(np.float32)
+    return sosfiltfilt(sos, audio.astype(np.float64)).astype(np.float32)
+
+
 def render_score(
     notes: list[Note], inst: Instrument, soundfont: Path, sample_rate: int, duration_s: float
 ) -> np.ndarray:
     """Play ``notes`` on ``inst`` and return mono audio.
 
     Renders at an integer multiple of ``sample_rate`` of at least 32 kHz, then decimates with
-    a polyphase low-pass filter.
+    a polyphase low-pass filter and removes what lies below :data:`HIGHPASS_HZ`. A key the
+    preset leaves silent is played on the nearest key of the instrument's that sounds.
 
     Returns:
         audio: (T,) float32 with T = round(duration_s * sample_rate).
@@ -172,6 +220,7 @@ def render_score(
             f"{soundfont}: no preset bank {inst.bank} program {inst.program} for class "
             f"{inst.name!r}; fix it in --program-map ({error})"
         ) from error
+    notes = _playable(notes, inst, Path(soundfont), rate)
     events = sorted(
         [(n.start_s, 1, n.key, n.velocity) for n in notes]
         + [(n.end_s, 0, n.key, 0) for n in notes],
@@ -198,7 +247,7 @@ def render_score(
         mono = resample_poly(mono, 1, factor)
     out = np.zeros(round(duration_s * sample_rate), np.float32)
     out[: min(len(out), len(mono))] = mono[: len(out)]
-    return out
+    return remove_subsonic(out, sample_rate)
 
 
 def normalise_stems(stems: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
