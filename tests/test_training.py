@@ -548,6 +548,30 @@ def _build_stages_at_input_size(
     return build_stages(config, model, _fake_data(model.config.frame_size[0], num_clips))
 
 
+def test_freeze_visual_trains_the_audio_side_only(tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        apply_overrides(_tiny_stage_config(), ["correspondence.freeze_visual=true"]),
+        stages=("correspondence",),
+    )
+    torch.manual_seed(0)
+    model = create_model(config.model, **dict(config.model_overrides))
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    result = train(
+        config,
+        tmp_path / "run",
+        build_model=lambda _: model,
+        build_stages=_build_tiny_stages,
+        progress=False,
+    )
+    after = load_state(result.checkpoint)["model"]
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert any(name.startswith("audio.") for name in changed)
+    assert "avol.audio_proj.0.weight" in changed
+    # weights and batch-norm statistics of what the maps see stay as they were
+    assert not any(name.startswith(("visual.", "avol.visual_proj")) for name in changed)
+    assert any(name.startswith("visual.") and "running_mean" in name for name in before)
+
+
 def test_channels_last_runs_the_same_maths_in_another_memory_layout(tmp_path: Path) -> None:
     losses, states = {}, {}
     for channels_last in (False, True):

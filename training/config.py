@@ -178,6 +178,10 @@ class CorrespondenceConfig:
     pooling: str = "max"
     pooling_fraction: float = 0.2
     lr_scale: float = 1.0  # this stage's lr = optim.lr * lr_scale
+    # Train the audio side only (the audio encoder, its projection and the map calibration),
+    # the visual encoder and its projection frozen in eval mode: a fine-tune on new sounds
+    # that leaves what the maps see, and so their shapes, as they were.
+    freeze_visual: bool = False
 
     def __post_init__(self) -> None:
         _check_positive("correspondence.steps", self.steps, allow_zero=True)

@@ -172,6 +172,19 @@ class CorrespondenceStage(_ClipStage):
 
     modules = ("visual", "audio", "avol")
 
+    def trainable(self, model: Any) -> list[nn.Parameter]:
+        params = super().trainable(model)
+        if not self.cfg.freeze_visual:
+            return params
+        frozen = {id(p) for m in (model.visual, model.avol.visual_proj) for p in m.parameters()}
+        return [p for p in params if id(p) not in frozen]
+
+    def train_mode(self, model: Any) -> None:
+        model.train()
+        if self.cfg.freeze_visual:  # batch-norm statistics stay those the maps were made with
+            model.visual.eval()
+            model.avol.visual_proj.eval()
+
     def loss(self, model: Any, batch: Any) -> StepOutput:
         from avloc import losses
 
@@ -230,6 +243,7 @@ class WarmupStage(CorrespondenceStage):
             pooling=warmup.pooling,
             pooling_fraction=warmup.pooling_fraction,
             lr_scale=warmup.lr_scale,
+            freeze_visual=False,  # the warm-up learns to see
         )
         if data.warmup is None:
             raise ValueError("the warmup stage needs warm-up clips (training.data.load_data)")
