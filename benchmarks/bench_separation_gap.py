@@ -13,7 +13,8 @@ Scores, on the separation quality set (``benchmarks/bench_quality.py``, seed 14;
 * the ideal binary mask (``--baseline oracle-ibm``).
 
     python benchmarks/bench_separation_gap.py --model default [--limit 64: a quick look]
-        [--out PATH]
+        [--out PATH] [--split-class saxophone: each row's SDR on the mixtures with that class
+        and on the rest, to tell whether one class's loss is in finding it or in masking it]
 
 Prints a markdown table (~4 min). The default model's rows on the whole set are written to
 ``benchmarks/quality/separation_gap.json`` (another model or ``--limit`` writes only to
@@ -41,6 +42,7 @@ from avloc.evaluation.model_predictors import (  # noqa: E402
     model_predictor,
 )
 from avloc.evaluation.predictors import OracleMaskSeparator  # noqa: E402
+from avloc.evaluation.results import MixtureScore  # noqa: E402
 from avloc.evaluation.runner import evaluate_separation  # noqa: E402
 from avloc.evaluation.samples import SeparationSample  # noqa: E402
 from avloc.sources import resample_audio  # noqa: E402
@@ -68,6 +70,19 @@ class OwnSoundVectors(ModelSeparator):
         return _resample_rows(estimates, rate, sample.sample_rate, len(sample.mixture))
 
 
+def _split_sdr(mixtures: list[MixtureScore], name: str) -> dict[str, object]:
+    """Mean SDR of the scored mixtures with class ``name`` among their sources, and of the rest."""
+    scored = [(m.classes, m.scores.sdr) for m in mixtures if m.scores is not None]
+    with_class = [sdr for classes, sdr in scored if name in classes]
+    without = [sdr for classes, sdr in scored if name not in classes]
+    return {
+        "split_class": name,
+        "mixtures_with": len(with_class),
+        "sdr_with": float(np.mean(with_class)) if with_class else float("nan"),
+        "sdr_without": float(np.mean(without)) if without else float("nan"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="model name or bundle")
@@ -80,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="write the rows here (default: benchmarks/quality/separation_gap.json for the "
         "default model on the whole set; another model or --limit writes nothing unless given one)",
+    )
+    parser.add_argument(
+        "--split-class", help="also score each row on the mixtures with this class and without"
     )
     args = parser.parse_args(argv)
     # another model's rows, or a quick look's, must not replace the published figures
@@ -101,9 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         for separator in separators:
             result = evaluate_separation(root, separator, limit=args.limit, progress=False)
             scores = result.metrics()
-            record.add({"separator": separator.name, "mixtures": len(result.mixtures), **scores})
+            row = {"separator": separator.name, "mixtures": len(result.mixtures), **scores}
+            if args.split_class:
+                row.update(_split_sdr(result.mixtures, args.split_class))
+            record.add(row)
             cells = " | ".join(f"{scores[m]:.1f}" for m in METRICS)
             print(f"| {separator.name} | {cells} |", flush=True)
+            if args.split_class:
+                print(
+                    f"|   with {args.split_class}: {row['mixtures_with']} mixtures, SDR "
+                    f"{row['sdr_with']:.1f}; without: {row['sdr_without']:.1f} |",
+                    flush=True,
+                )
     print(f"wrote {out}" if out else f"(another model or --limit: {PUBLISHED} left as it was)")
     return 0
 

@@ -386,3 +386,32 @@ def test_separation_gap_of_another_model_or_a_quick_look_leaves_the_published_re
     assert gap.main([]) == 0
     rows = json.loads(published.read_text())
     assert rows[0]["separator"] == "default" and len(rows) == 4
+
+
+def test_separation_gap_splits_each_row_by_a_class(monkeypatch, solo_root, tmp_path):
+    """``--split-class`` scores each row on the mixtures with that class and on the rest."""
+    from avloc.evaluation.results import MixtureScore
+    from avloc.metrics.separation import SeparationScores
+
+    gap = _load_benchmark(monkeypatch, "bench_separation_gap")
+    scores = [SeparationScores(sdr, 0.0, 0.0, 0.0, 0.0) for sdr in (2.0, 4.0, 9.0)]
+    mixtures = [
+        MixtureScore("a", ("saxophone", "drum"), scores[0]),
+        MixtureScore("b", ("violin", "saxophone"), scores[1]),
+        MixtureScore("c", ("violin", "drum"), scores[2]),
+        MixtureScore("d", ("saxophone", "piano"), None),  # skipped by the silence rule
+    ]
+    split = gap._split_sdr(mixtures, "saxophone")
+    assert split == {
+        "split_class": "saxophone",
+        "mixtures_with": 2,
+        "sdr_with": 3.0,
+        "sdr_without": 9.0,
+    }
+
+    monkeypatch.setattr(gap, "separation_set", lambda: solo_root)
+    out = tmp_path / "split.json"
+    argv = ["--limit", "1", "--out", str(out), "--split-class", "no-such-class"]
+    assert gap.main(argv) == 0
+    for row in json.loads(out.read_text()):
+        assert row["mixtures_with"] == 0 and row["sdr_without"] == row["sdr"]
