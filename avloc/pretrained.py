@@ -31,7 +31,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="0db153896f66bb337446cd5029a02c9373797fa7c2ab09bf7101d4cccf3a23af",
+        sha256="bba8e4d5fa319359d72fbe9a3ac6cbd45099af2af224697e23d4cab3538370b6",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
