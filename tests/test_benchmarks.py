@@ -415,3 +415,37 @@ def test_separation_gap_splits_each_row_by_a_class(monkeypatch, solo_root, tmp_p
     assert gap.main(argv) == 0
     for row in json.loads(out.read_text()):
         assert row["mixtures_with"] == 0 and row["sdr_without"] == row["sdr"]
+
+
+def test_per_class_counts_a_record_by_the_class_each_annotation_names(
+    monkeypatch, tmp_path, capsys
+):
+    per_class = _load_benchmark(monkeypatch, "per_class")
+    annotations = tmp_path / "set" / "Annotations"
+    annotations.mkdir(parents=True)
+    for image_id, name in (("1", "saxophone"), ("2", "saxophone"), ("3", "violin")):
+        (annotations / f"{image_id}.xml").write_text(
+            f"<annotation><object><bbox><name>{name}</name><xmin>0</xmin><ymin>0</ymin>"
+            "<xmax>9</xmax><ymax>9</ymax></bbox></object></annotation>"
+        )
+    (annotations / "4.xml").write_text("<annotation><object><bbox/></object></annotation>")
+
+    def record(path, scores):
+        per_image = [{"id": i, "ciou": c, "pointing": p} for i, (c, p) in scores.items()]
+        path.write_text(
+            json.dumps({"test_list": str(tmp_path / "set" / "x.csv"), "per_image": per_image})
+        )
+        return path
+
+    new = record(tmp_path / "new.json", {"1": (0.6, True), "2": (0.2, False), "3": (0.7, True)})
+    old = record(tmp_path / "old.json", {"1": (0.6, True), "2": (0.5, True), "3": (0.1, False)})
+    assert per_class.main([str(new), "--base", str(old)]) == 0
+    out = capsys.readouterr().out
+    assert "| saxophone | 2 | 2 → 1 | 2 → 1 |" in out
+    assert "| violin | 1 | 0 → 1 | 0 → 1 |" in out
+
+    unnamed = record(tmp_path / "bad.json", {"4": (0.6, True)})
+    with pytest.raises(ValueError, match=r"4\.xml: no object/bbox/name"):
+        per_class.main([str(unnamed)])
+    with pytest.raises(SystemExit, match="no Annotations folder"):
+        per_class.main([str(new), "--root", str(tmp_path)])
