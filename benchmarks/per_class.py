@@ -20,9 +20,11 @@ import json
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 
+@cache  # a record and its --base score the same images: each read once
 def image_class(annotation: Path) -> str:
     """The class an annotation names (its first box's ``name``)."""
     element = ET.parse(annotation).find("object/bbox/name")

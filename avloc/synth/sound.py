@@ -156,7 +156,8 @@ def _silence(synth: Any, rate: int) -> None:
 @lru_cache(maxsize=4096)
 def _key_sounds(soundfont: Path, rate: int, inst: Instrument, key: int) -> bool:
     """Whether ``inst``'s preset plays anything at ``key`` (a preset may leave keys without a
-    sample: TimGM6mb's alto sax has none at E4, 64); the synth is left silent and selected."""
+    sample: TimGM6mb's alto sax has none at E4, 64). Probes the shared synth, on which the
+    caller (``render_score``) has selected ``inst``'s preset; leaves it silent and selected."""
     synth, _ = _synth(soundfont, rate)
     synth.noteon(0, key, 100)
     probe = np.frombuffer(synth.generate(rate // 20), dtype=np.float32)
