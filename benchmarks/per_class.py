@@ -47,6 +47,8 @@ def class_counts(record: dict, root: Path) -> dict[str, Counter]:
 
 
 def _load(path: Path) -> dict:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such record")
     record = json.loads(path.read_text())
     if "per_image" not in record:
         raise SystemExit(f"{path}: not a Flickr-layout record (it has no per_image scores)")

@@ -449,3 +449,9 @@ def test_per_class_counts_a_record_by_the_class_each_annotation_names(
         per_class.main([str(unnamed)])
     with pytest.raises(SystemExit, match="no Annotations folder"):
         per_class.main([str(new), "--root", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r"missing\.json: no such record"):
+        per_class.main([str(new), "--base", str(tmp_path / "missing.json")])
+    separation = tmp_path / "separation.json"
+    separation.write_text(json.dumps({"per_mixture": []}))
+    with pytest.raises(SystemExit, match="not a Flickr-layout record"):
+        per_class.main([str(separation)])
