@@ -1030,6 +1030,47 @@ def test_init_skip_keeps_the_seeded_initialisation_of_the_named_modules(tmp_path
         _default_model(dataclasses.replace(deeper, init_skip=()))
 
 
+def test_init_skipped_from_grafts_the_named_modules_from_a_second_bundle(tmp_path: Path) -> None:
+    from safetensors.torch import load_file as load_bundle_weights
+
+    from avloc.checkpoint import save_bundle
+    from avloc.models import create_model
+    from training.train import _default_model
+
+    config = _tiny_stage_config()
+    torch.manual_seed(1)
+    base = save_bundle(create_model(config.model), tmp_path / "base.safetensors")
+    torch.manual_seed(3)
+    donor = save_bundle(create_model(config.model), tmp_path / "donor.safetensors")
+    base_weights, donor_weights = load_bundle_weights(base), load_bundle_weights(donor)
+    graft = dataclasses.replace(
+        config,
+        init_from=str(base),
+        init_skip=("separator", "visual_to_separator"),
+        init_skipped_from=str(donor),
+    )
+    model = _default_model(graft)
+    grafted = 0
+    for name, value in model.state_dict().items():
+        from_donor = name.startswith(("separator.", "visual_to_separator."))
+        grafted += from_donor
+        expected = donor_weights if from_donor else base_weights
+        assert torch.equal(value, expected[name]), name
+    assert grafted > 0 and not torch.equal(
+        donor_weights["visual_to_separator.weight"], base_weights["visual_to_separator.weight"]
+    )
+    with pytest.raises(FileNotFoundError, match=r"init_skipped_from: no bundle at .*gone"):
+        _default_model(dataclasses.replace(graft, init_skipped_from=str(tmp_path / "gone")))
+    # Strict within the grafted modules: a donor whose separator is deeper does not fit.
+    torch.manual_seed(3)
+    deeper = create_model(config.model, separator={"num_levels": 4})
+    other = save_bundle(deeper, tmp_path / "deeper.safetensors")
+    with pytest.raises(ValueError, match=r"init_skipped_from: .*deeper\.safetensors does not fit"):
+        _default_model(dataclasses.replace(graft, init_skipped_from=str(other)))
+    with pytest.raises(ValueError, match="init_skipped_from needs init_skip"):
+        dataclasses.replace(config, init_from=str(base), init_skipped_from=str(donor))
+
+
 def test_sprite_styles_split_the_generated_training_set(tmp_path: Path) -> None:
     from avloc.data.manifest import read_manifest
     from training.data import SynthSet, ensure_synth, train_sets, warmup_sets

@@ -308,6 +308,10 @@ class TrainConfig:
     # init_from's weights: --set init_skip=separator,visual_to_separator retrains stage 4 from
     # scratch on another run's stages 1-3, starting exactly where a whole run's stage 4 starts.
     init_skip: tuple[str, ...] = ()
+    # A second bundle the init_skip modules load from instead (strictly: each of their weights,
+    # same shapes): one run's separator grafted onto another run's stages 1-3, --set
+    # init_skip=separator,visual_to_separator --set init_skipped_from=other.safetensors.
+    init_skipped_from: str | None = None
     # A local torchvision-named ResNet state dict (.pth/.pt/.safetensors, e.g. ImageNet
     # ResNet-18 for avloc-resnet18) loaded into the visual encoder after init_from; its
     # classifier (fc.) is skipped and every other weight must fit. Never downloaded.
@@ -351,6 +355,8 @@ class TrainConfig:
             )
         if self.init_skip and self.init_from is None:
             raise ValueError("init_skip names modules to leave out of init_from, which is not set")
+        if self.init_skipped_from is not None and not self.init_skip:
+            raise ValueError("init_skipped_from needs init_skip to name the modules it gives")
         _check_choice("precision", self.precision, ("bf16", "fp32"))
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))
         for name in ("log_every", "checkpoint_every"):

@@ -606,61 +606,70 @@ def _run_all(loop: _Loop) -> None:
 
 def _default_model(config: TrainConfig) -> nn.Module:
     """The recipe's model, starting from ``config.init_from``'s weights when given, except the
-    modules ``config.init_skip`` names, which keep their seeded initialisation; then the visual
-    encoder from ``config.visual_weights`` when given.
+    modules ``config.init_skip`` names, which keep their seeded initialisation or load from
+    ``config.init_skipped_from``; then the visual encoder from ``config.visual_weights``.
 
     Raises:
-        FileNotFoundError: ``init_from`` or ``visual_weights`` does not exist. ValueError:
-        init_from is not a bundle or its weights do not fit the recipe's architecture (strict
-        loading), an ``init_skip`` prefix names no weight, or ``visual_weights`` do not fit
-        the visual encoder.
+        FileNotFoundError: ``init_from``, ``init_skipped_from`` or ``visual_weights`` does not
+        exist. ValueError: either bundle is not a bundle or its weights do not fit the recipe's
+        architecture (strict loading), an ``init_skip`` prefix names no weight of one of them,
+        or ``visual_weights`` do not fit the visual encoder.
     """
     from avloc.models import create_model, load_external_weights
 
     model = create_model(config.model, **dict(config.model_overrides))
     if config.init_from is not None:
-        from safetensors.torch import load_file
-
-        path = Path(config.init_from)
-        if not path.is_file():
-            raise FileNotFoundError(f"init_from: no bundle at {path}")
-        from safetensors import SafetensorError
-
-        try:
-            weights = load_file(str(path))
-        except (SafetensorError, OSError) as error:
-            raise ValueError(f"init_from: {path} is not a readable bundle ({error})") from None
 
         def is_skipped(name: str) -> bool:
             return any(_under(name, prefix) for prefix in config.init_skip)
 
-        for prefix in config.init_skip:
-            if not any(_under(k, prefix) for k in weights):
-                raise ValueError(f"init_skip: {path} has no weights under {prefix!r}")
-        # Strict in all but the skipped names: a missing or extra weight is still an error.
-        try:
-            missing, unexpected = model.load_state_dict(
-                {k: v for k, v in weights.items() if not is_skipped(k)}, strict=False
-            )
-        except RuntimeError as error:  # a weight of another shape: name the first few
-            shapes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
-            raise ValueError(
-                f"init_from: {path} does not fit {config.model} ({len(shapes)} weights of "
-                f"another shape, e.g. {'; '.join(shapes[:2])})"
-            ) from None
-        # A skipped module may differ in architecture: its weights the file lacks are not missing.
-        wrong = sorted(k for k in missing if not is_skipped(k)) + sorted(unexpected)
-        if wrong:
-            raise ValueError(
-                f"init_from: {path} does not fit {config.model} ({len(wrong)} weights missing "
-                f"or unexpected, e.g. {wrong[:3]})"
-            )
+        sources = [("init_from", config.init_from, lambda name: not is_skipped(name))]
+        if config.init_skipped_from is not None:
+            sources.append(("init_skipped_from", config.init_skipped_from, is_skipped))
+        for setting, file, wanted in sources:
+            _load_part(model, config, setting, Path(file), wanted)
     if config.visual_weights is not None:
         try:
             load_external_weights(model.visual, config.visual_weights)
         except (FileNotFoundError, ValueError) as error:  # the same error, naming the setting
             raise type(error)(f"visual_weights: {error}") from None
     return model
+
+
+def _load_part(
+    model: nn.Module, config: TrainConfig, setting: str, path: Path, wanted: Callable[[str], bool]
+) -> None:
+    """Load the weights of bundle ``path`` whose names ``wanted`` accepts, strictly within them."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{setting}: no bundle at {path}")
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{setting}: {path} is not a readable bundle ({error})") from None
+    for prefix in config.init_skip:
+        if not any(_under(k, prefix) for k in weights):
+            raise ValueError(f"init_skip: {path} has no weights under {prefix!r}")
+    # Strict in all but the names left to another source: a missing or extra weight is an error.
+    try:
+        missing, unexpected = model.load_state_dict(
+            {k: v for k, v in weights.items() if wanted(k)}, strict=False
+        )
+    except RuntimeError as error:  # a weight of another shape: name the first few
+        shapes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        raise ValueError(
+            f"{setting}: {path} does not fit {config.model} ({len(shapes)} weights of "
+            f"another shape, e.g. {'; '.join(shapes[:2])})"
+        ) from None
+    # A skipped module may differ in architecture: its weights the file lacks are not missing.
+    wrong = sorted(k for k in missing if wanted(k)) + sorted(k for k in unexpected if wanted(k))
+    if wrong:
+        raise ValueError(
+            f"{setting}: {path} does not fit {config.model} ({len(wrong)} weights missing "
+            f"or unexpected, e.g. {wrong[:3]})"
+        )
 
 
 def _under(name: str, prefix: str) -> bool:
