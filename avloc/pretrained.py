@@ -31,7 +31,7 @@ class PretrainedEntry:
 PRETRAINED: dict[str, PretrainedEntry] = {
     "default": PretrainedEntry(
         file="models/avloc-small.safetensors",
-        sha256="bba8e4d5fa319359d72fbe9a3ac6cbd45099af2af224697e23d4cab3538370b6",
+        sha256="6807013f8a3a34f5b7a9242bfb57d02389fd017163858e238d10ece339c41c83",
         description="avloc-small trained self-supervised on synthetic instrument scenes (CPU)",
     ),
     "avloc-tiny-test": PretrainedEntry(
