@@ -1,7 +1,7 @@
 """Quality of a model against the baselines and bounds, every number from ``avloc evaluate``.
 
 Builds the held-out evaluation sets with ``avloc synth`` (seeds 11-20, 41-48: evaluation seeds
-are 1-999, tuning used 21-32, training seeds >= 1000, so no clip was seen in training or
+are 1-999, tuning used 21-35, training seeds >= 1000, so no clip was seen in training or
 tuning), then runs ``avloc evaluate``
 for the model and for every baseline on each set, and prints the README's markdown tables.
 

@@ -340,7 +340,13 @@ def test_class_map_tuning_of_another_model_or_grid_leaves_the_published_record(
     tune = _load_benchmark(monkeypatch, "tune_class_maps")
     published = tmp_path / "tuning-class-maps.json"
     monkeypatch.setattr(tune, "PUBLISHED", published)
-    monkeypatch.setattr(tune, "_scenes", lambda scene, num_clips, seed: tmp_path / scene)
+    made: list[tuple] = []
+
+    def scenes(scene, num_clips, seed, extra=(), name=None):  # type: ignore[no-untyped-def]
+        made.append((scene, seed, tuple(extra)))
+        return tmp_path / (name or scene)
+
+    monkeypatch.setattr(tune, "_scenes", scenes)
     monkeypatch.setattr(tune, "load_model", lambda name: name)
     monkeypatch.setattr(tune, "resolve", lambda name: name)
     monkeypatch.setattr(tune, "bundle_sha256", lambda path: f"sha of {path}")
@@ -365,6 +371,18 @@ def test_class_map_tuning_of_another_model_or_grid_leaves_the_published_record(
     assert record["model"] == "runs/x.safetensors" and len(record["rows"]) == 1
     assert tune.main([]) == 0
     assert len(json.loads(published.read_text())["rows"]) == len(tune.GRID)
+    assert all(extra == () for _, _, extra in made)
+    # --held-out adds the EmojiOne duets, scored and recorded, and never writes the published
+    # record (its sets are the trained style's alone).
+    published.unlink()
+    assert tune.main(["--held-out"]) == 0
+    assert not published.exists()
+    assert ("duet", 34, ("--sprites", "emojione")) in made
+    held = tmp_path / "held.json"
+    assert tune.main(["--grid", "0.9:0.08:-2", "--held-out", "--out", str(held)]) == 0
+    record = json.loads(held.read_text())
+    assert record["sets"]["duet-emojione"] == ["duet", 34, 35, ["--sprites", "emojione"]]
+    assert set(record["rows"][0]) >= {"solo", "duet", "grid", "duet-emojione"}
 
 
 def test_separation_gap_of_another_model_or_a_quick_look_leaves_the_published_record(
