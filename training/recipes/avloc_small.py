@@ -128,7 +128,9 @@ wall-clock in all, data generation included (``time`` around both commands; 3,00
 make). Median logged throughput: warm-up 222 clips/s, correspondence 205, class-aware 400,
 separation 55 (3-s mixtures); in NCHW memory (``--set channels_last=false``) 177, 177, 278 and
 36. The VM's speed drifts from hour to hour: the third run took 42.4 min in an hour when every
-stage logged 0.57-0.63x these throughputs (24-27 min at them). benchmarks/bench_training.py
+stage logged 0.57-0.63x these throughputs (24-27 min at them); the recipe as it now stands,
+on 2026-11-25 with an empty data cache, 25.1 min (warm-up 240 clips/s, correspondence 226,
+class-aware 451, separation 52). benchmarks/bench_training.py
 times each stage's model step and the making of its samples (augmentation runs once per batch:
 ~14 ms for 32 clips). Generating a 3-s clip takes ~0.07 s per worker and decoding it into the
 in-memory cache 22 ms; the decoded clips take about 1.2 MB each in RAM (the 3,000 clips: ~3.6
