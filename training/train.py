@@ -663,8 +663,9 @@ def _load_part(
             f"{setting}: {path} does not fit {config.model} ({len(shapes)} weights of "
             f"another shape, e.g. {'; '.join(shapes[:2])})"
         ) from None
-    # A skipped module may differ in architecture: its weights the file lacks are not missing.
-    wrong = sorted(k for k in missing if wanted(k)) + sorted(k for k in unexpected if wanted(k))
+    # A module left to another source may differ in architecture: its weights the file lacks
+    # are not missing. (Every unexpected name was wanted: only those were offered.)
+    wrong = sorted(k for k in missing if wanted(k)) + sorted(unexpected)
     if wrong:
         raise ValueError(
             f"{setting}: {path} does not fit {config.model} ({len(wrong)} weights missing "
