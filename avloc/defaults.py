@@ -59,11 +59,17 @@ MAP_OFFSET = 0.0
 # past its object: at tau 0.1 (solos) a region was most of the frame. Shifted, a region is the
 # object's peak, and the taller halo (CLASS_MAP_HALO) fills the object out. Chosen together on
 # the tuning sets (solo, duet, grid) by benchmarks/tune_class_maps.py: mean CIoU@0.3 75.0 at
-# offset 0 (halo 0.65), 92.0-94.0 at -1.5 to -3 with halos 0.85-0.95 (docs/findings.md). The
-# separator vectors are pooled under the shifted maps too (before smoothing): a source's region
-# is then its object's core, and on the tuning mixtures SDR was 7.40 / 7.72 / 7.92 / 7.71 /
-# 7.60 dB at offsets 0 / -1 / -2 / -3 / -5.
+# offset 0 (halo 0.65), 92.0-94.0 at -1.5 to -3 with halos 0.85-0.95 (docs/findings.md).
 CLASS_MAP_OFFSET = -2.0
+# The separator's vectors are pooled under the class maps with their logits shifted by this,
+# before smoothing (:meth:`avloc.inference.Pipeline.source_vectors`). Mix-and-separate trains
+# its separator on vectors pooled under the model's own class maps (offset 0), so 0 is what
+# it expects. Until 2026-11-25 the regions shared CLASS_MAP_OFFSET: an earlier bundle scored
+# 7.40 / 7.92 dB SDR at 0 / -2 on the tuning mixtures (seed 26), but the bundled one (run q3)
+# scores 10.69 / 11.53 / 11.54 / 11.73 / 11.40 / 11.19 / 10.80 at -2 / -1 / -0.5 / 0 / 0.5 /
+# 1 / 2, the gain at 0 over -2 mostly from mixtures where the shifted regions fail
+# (docs/findings.md).
+SOURCE_MAP_OFFSET = 0.0
 
 # A model sees an object best near the size it was trained at; in a 2x2 grid of scenes each
 # object is half that. So frames are also looked at 1.5x larger and each map keeps, per cell,

@@ -33,7 +33,7 @@ from torch import nn
 from avloc import media
 from avloc.checkpoint import check_device
 from avloc.data.transforms import normalize_frames
-from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, MaskRule
+from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, SOURCE_MAP_OFFSET, MaskRule
 from avloc.maps import (
     CLASS_MAP_OPTIONS,
     HEATMAP_OPTIONS,
@@ -292,9 +292,10 @@ class Pipeline:
         heatmap_options: how the heatmaps are drawn from the audio-visual logits (logit
             offset, then peak-preserving smoothing: :class:`avloc.maps.MapOptions`);
             ``dataclasses.replace(HEATMAP_OPTIONS, smoothing=0)`` gives the model's raw maps.
-        class_map_options: the same for the class activation maps; the separator vectors are
-            pooled under the shifted maps, before smoothing (so separation depends on the
-            offset alone).
+        class_map_options: the same for the class activation maps.
+        source_map_offset: added to the class maps' logits before the separator vectors are
+            pooled under them (unsmoothed): ``SOURCE_MAP_OFFSET`` (0), the model's own class
+            maps, which mix-and-separate trains the separator with. In [-50, 50].
         scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
             1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
             finest grid. The separator vectors are pooled at the scale nearest 1.
@@ -319,6 +320,7 @@ class Pipeline:
         heatmap_options: MapOptions = HEATMAP_OPTIONS,
         class_map_options: MapOptions = CLASS_MAP_OPTIONS,
         scales: Sequence[float] = DEFAULT_SCALES,
+        source_map_offset: float = SOURCE_MAP_OFFSET,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(
@@ -338,6 +340,10 @@ class Pipeline:
             raise ValueError(f"decode_ahead must be >= 0, got {decode_ahead}")
         if not 0.0 <= presence_threshold <= 1.0 or not 0.0 < map_threshold <= 1.0:
             raise ValueError("presence_threshold must be in [0, 1] and map_threshold in (0, 1]")
+        if not math.isfinite(source_map_offset) or abs(source_map_offset) > 50.0:
+            raise ValueError(
+                f"source_map_offset must be a logit shift in [-50, 50], got {source_map_offset}"
+            )
         check_mask_rule(mask_rule, "mask_rule")
         self.scales = check_scales(scales)
         if not isinstance(model, nn.Module):
@@ -360,6 +366,7 @@ class Pipeline:
         self.mask_rule: MaskRule = mask_rule
         self.heatmap_options = heatmap_options
         self.class_map_options = class_map_options
+        self.source_map_offset = float(source_map_offset)
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -445,7 +452,8 @@ class Pipeline:
                 probs = out.class_probs.float().clamp(0.0, 1.0)  # audio only: one per batch
                 class_maps_at.append(class_maps)
                 if size == self._vector_size:
-                    vector_visual, vector_maps = visual, class_maps_at[-1]
+                    vector_visual = visual
+                    vector_maps = out.shifted_class_maps(self.source_map_offset)
             vectors = torch.zeros((*probs.shape, 0))
             if hasattr(self.model, "visual_vectors") and probs.shape[1] > 0:
                 vectors = self.model.visual_vectors(vector_visual, self._regions(vector_maps))
@@ -566,7 +574,7 @@ class Pipeline:
                 **{k: v.expand(len(stacked), *v.shape[1:]) for k, v in vars(heard).items()}
             )
             located = self.model.localize_from(visual, heard)
-            shifted = located.shifted_class_maps(self.class_map_options.offset)
+            shifted = located.shifted_class_maps(self.source_map_offset)
             located = dataclasses.replace(located, class_maps=shifted)
             vectors = self.model.mixture_vectors(visual, located, num_sources)  # (F, S, K_s)
         return vectors.float().amax(dim=0).cpu().numpy()

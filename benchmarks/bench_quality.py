@@ -39,7 +39,9 @@ Sets (cached under benchmarks/.cache/quality-f<synth format>/, results under ben
   --class-map-offset 0``), at one scale, and as the earlier default drew them (no offset,
   halo 0.65).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
-  each ``--mask-rule`` (independent masks, shared, winner-take-all).
+  each ``--mask-rule`` (independent masks, shared, winner-take-all), with each source alone
+  (``--alone``), and with the sources found under class maps shifted as the ones shown
+  (``--source-map-offset -2``, the default before 2026-11-25).
 
 Each run is scored into ``<set>-<run>.partial.json`` and moved over the saved result when it
 ends, so Ctrl-C keeps the runs already done and leaves the one in progress as it was saved
@@ -177,8 +179,9 @@ def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[
         models.append(("model-unshifted", ["--model", model, *last]))
     if dataset.protocol == "separation":  # the other ways the sources' masks may share the mix
         models += [(f"model-{r}", ["--model", model, "--mask-rule", r]) for r in MASK_RULES[1:]]
-        # the sources' regions from unshifted class maps, as the earlier default found them
-        models.append(("model-unshifted", ["--model", model, "--class-map-offset", "0"]))
+        # the sources' regions under class maps shifted as the ones shown (the default before
+        # 2026-11-25; the separator trains under the model's own)
+        models.append(("model-shifted", ["--model", model, "--source-map-offset", "-2"]))
         # each source with its own vector only, the other heard but not seen (off screen)
         models.append(("model-alone", ["--model", model, "--alone"]))
     return models + [(n, ["--baseline", n]) for n in names]

@@ -146,3 +146,21 @@ def test_separate_command(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     argv[3] = str(shared)
     assert main([*argv, "--mask-rule", "share"]) == 0 and (shared / "residual.wav").is_file()
+
+
+def test_model_flags_reach_the_pipeline() -> None:
+    from avloc.cli import build_parser
+    from avloc.defaults import CLASS_MAP_OFFSET, SOURCE_MAP_OFFSET
+
+    for command in ("localize", "separate"):
+        base = [command, "x.mp4", "-o", "out", "--model", MODEL]
+        args = build_parser().parse_args(base)
+        pipeline = localize_cli.load_pipeline(args)
+        assert pipeline.source_map_offset == SOURCE_MAP_OFFSET
+        assert pipeline.class_map_options.offset == CLASS_MAP_OFFSET
+        argv = [*base, "--source-map-offset", "-1.5", "--class-map-offset", "-3"]
+        argv += ["--mask-rule", "winner"]
+        pipeline = localize_cli.load_pipeline(build_parser().parse_args(argv))
+        assert pipeline.source_map_offset == -1.5
+        assert pipeline.class_map_options.offset == -3.0
+        assert pipeline.mask_rule == "winner"

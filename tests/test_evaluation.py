@@ -656,9 +656,16 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
                  "--mask-rule", "share", "--limit", "2", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (share masks)"
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
+                 "--source-map-offset", "-2", "--limit", "1", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (source map offset -2)"
+    # the class maps shown do not find the sources: separation does not depend on their offset
+    assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
                  "--class-map-offset", "0", "--limit", "1", "--out", str(out),
                  "--no-progress"]) == 0  # fmt: skip
-    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map offset 0)"
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test"
+    assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
+                 "--source-map-offset", "nan", "--limit", "1", "--no-progress"]) == 2  # fmt: skip
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
                  "--alone", "--limit", "1", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (alone)"

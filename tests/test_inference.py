@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from avloc import media
+from avloc.defaults import SOURCE_MAP_OFFSET
 from avloc.inference import Pipeline, _FrameArrays, _hann_weights, place_name
 from avloc.maps import CLASS_MAP_OPTIONS, HEATMAP_OPTIONS, MapOptions, smooth_maps
 from avloc.models.outputs import SeparationOutput
@@ -115,14 +116,20 @@ def test_pipeline_heatmaps_are_the_sigmoid_of_the_logits_shifted_by_the_map_offs
     ).all()  # a monotone map of each cell: the peaks stay where they were
 
 
-def test_pipeline_class_map_offset_redraws_class_maps_and_the_regions_vectors_pool_under(
+def test_pipeline_class_map_offset_redraws_class_maps_and_source_map_offset_the_regions(
     model: torch.nn.Module,
 ) -> None:
     clip = _clip(1.0, 8)
 
-    def analysed(offset: float) -> Any:
+    def analysed(offset: float, source_map_offset: float = 0.0) -> Any:
         options = dataclasses.replace(RAW, offset=offset)
-        pipeline = Pipeline(model, precision="fp32", class_map_options=options, scales=(1.0,))
+        pipeline = Pipeline(
+            model,
+            precision="fp32",
+            class_map_options=options,
+            scales=(1.0,),
+            source_map_offset=source_map_offset,
+        )
         return pipeline.localize(clip)
 
     own, shifted = analysed(0.0), analysed(-3.0)
@@ -132,8 +139,38 @@ def test_pipeline_class_map_offset_redraws_class_maps_and_the_regions_vectors_po
     np.testing.assert_allclose(
         _logit(shifted.class_maps / presence), _logit(own.class_maps / presence) - 3.0, atol=2e-3
     )
-    # the separator vectors are pooled under the shifted maps' regions
-    assert not np.allclose(shifted.class_vectors, own.class_vectors, atol=1e-6)
+    # the separator vectors are pooled under the class maps shifted by source_map_offset
+    # alone, by default the model's own (as mix-and-separate trains the separator)
+    assert SOURCE_MAP_OFFSET == 0.0
+    np.testing.assert_array_equal(shifted.class_vectors, own.class_vectors)
+    moved = analysed(0.0, source_map_offset=-3.0)
+    np.testing.assert_array_equal(moved.class_maps, own.class_maps)
+    assert not np.allclose(moved.class_vectors, own.class_vectors, atol=1e-6)
+    np.testing.assert_array_equal(analysed(-3.0, -3.0).class_vectors, moved.class_vectors)
+
+
+def test_pipeline_source_vectors_pool_under_the_source_map_offset(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sources found by distinct class maps, as the bundled model finds them
+    config: Any = model.config
+    separator = dataclasses.replace(config.separator, source_map="class")
+    monkeypatch.setattr(model, "config", dataclasses.replace(config, separator=separator))
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    mixture = rng.standard_normal(SR).astype(np.float32) * 0.1
+
+    def vectors(**kwargs: Any) -> np.ndarray:
+        return Pipeline(model, precision="fp32", **kwargs).source_vectors(frames, mixture)
+
+    default = vectors()
+    np.testing.assert_array_equal(
+        default, vectors(class_map_options=dataclasses.replace(RAW, offset=-3.0))
+    )
+    assert not np.allclose(default, vectors(source_map_offset=-3.0), atol=1e-6)
+    for wrong in (float("nan"), 51.0):
+        with pytest.raises(ValueError, match="source_map_offset"):
+            Pipeline(model, source_map_offset=wrong)
 
 
 def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(

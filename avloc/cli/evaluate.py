@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from avloc._messages import abridged
 from avloc.cli.localize import (
     add_map_smoothing_argument,
-    add_mask_rule_argument,
     add_scales_argument,
+    add_separation_arguments,
     check_model_arguments,
     map_options,
     nearest_existing,
@@ -89,7 +89,7 @@ def add_parser(subparsers: Any) -> None:
         help="separation: BSS-eval implementation (preset default: mir_eval, the reference; "
         "fast_bss_eval agrees to < 0.01 dB and is several times faster)",
     )
-    add_mask_rule_argument(parser, when="separation with --model: ")
+    add_separation_arguments(parser, when="separation with --model: ")
     parser.add_argument(
         "--alone",
         action="store_true",
@@ -143,6 +143,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.scales,
             args.image_audio_s,
             args.alone,
+            args.source_map_offset,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -182,6 +183,7 @@ def _model_predictor(
     scales: tuple[float, ...],
     image_audio_s: float,
     alone: bool,
+    source_map_offset: float,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -197,6 +199,7 @@ def _model_predictor(
         scales,
         image_audio_s,
         alone,
+        source_map_offset,
     )
 
 

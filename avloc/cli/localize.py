@@ -102,7 +102,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=32, help="frames per model step")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
-    add_mask_rule_argument(parser)
+    add_separation_arguments(parser)
     add_map_smoothing_argument(parser)
     add_scales_argument(parser)
 
@@ -227,9 +227,10 @@ def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None
     )
 
 
-def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
-    """``--mask-rule`` (:func:`avloc.masks.combine_masks`); ``when`` prefixes the help."""
-    from avloc.defaults import MASK_RULES
+def add_separation_arguments(parser: argparse.ArgumentParser, when: str = "") -> None:
+    """``--mask-rule`` (:func:`avloc.masks.combine_masks`) and ``--source-map-offset``
+    (``Pipeline(source_map_offset=...)``); ``when`` prefixes the help."""
+    from avloc.defaults import MASK_RULES, SOURCE_MAP_OFFSET
 
     parser.add_argument(
         "--mask-rule",
@@ -238,6 +239,15 @@ def add_mask_rule_argument(parser: argparse.ArgumentParser, when: str = "") -> N
         help=f"{when}how the objects share the sound: each its own mask, the rest in the "
         "residual (Sound-of-Pixels, the default); split in proportion to their masks (no "
         "residual while they sound); or each time-frequency bin to the highest mask",
+    )
+    parser.add_argument(
+        "--source-map-offset",
+        type=float,
+        default=SOURCE_MAP_OFFSET,
+        metavar="L",
+        help=f"{when}added to the class maps' logits before each object's separator vector is "
+        f"pooled under them (default {SOURCE_MAP_OFFSET:g}: the model's own class maps, as the "
+        "separator was trained; the maps shown keep --class-map-offset)",
     )
 
 
@@ -289,6 +299,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         heatmap_options=heatmap_options,
         class_map_options=class_map_options,
         scales=args.scales,
+        source_map_offset=args.source_map_offset,
     )
 
 

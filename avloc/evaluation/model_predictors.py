@@ -12,7 +12,8 @@ uses (frame size, mean/std, audio window, sample rate, all from ``model.config``
   matches them to the vocabulary with the Hungarian algorithm on its held-out split.
 * Separation (Sound-of-Pixels protocol): for each source, every decoded frame of its clip is paired
   with the mixture; the separator vector is pooled where ``AVLocModel.source_weights`` finds the
-  source's object under the mixture's sound (as the separator is trained) and max-pooled over
+  source's object under the mixture's sound (as the separator is trained; the class maps' logits
+  shifted by ``--source-map-offset``, 0 by default as in training) and max-pooled over
   the frames (Sound-of-Pixels pools over time); the mixture is separated with one vector per
   source, the masks combined by the pipeline's ``mask_rule`` (``--mask-rule``), or with each
   source's vector alone, the other sources heard but not seen (``--alone``).
@@ -26,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, MaskRule
+from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, SOURCE_MAP_OFFSET, MaskRule
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import FrameAnalysis, Pipeline
@@ -111,17 +112,19 @@ def model_predictor(
     scales: Sequence[float] = DEFAULT_SCALES,
     image_audio_s: float = IMAGE_AUDIO_S,
     alone: bool = False,
+    source_map_offset: float = SOURCE_MAP_OFFSET,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
     ``mask_rule`` (separation) says how the sources' masks share the mixture
     (:func:`avloc.masks.combine_masks`); a rule other than the default names the predictor
     ``"<model> (<rule> masks)"``. ``heatmap_options`` (localization) and ``class_map_options``
-    (class-aware; separation pools under the class maps shifted by their offset) are how the
-    pipeline draws its maps (:class:`avloc.maps.MapOptions`); each value other than the default
-    names the predictor, e.g. ``"<model> (map smoothing <sigma>)"``, ``" (map halo <h>)"``,
-    ``" (map kernel gaussian)"``,
-    ``" (class map offset <l>)"``. ``scales`` are the pipeline's frame scales (localization and
+    (class-aware) are how the pipeline draws its maps (:class:`avloc.maps.MapOptions`); each
+    value other than the default names the predictor, e.g. ``"<model> (map smoothing
+    <sigma>)"``, ``" (map halo <h>)"``, ``" (map kernel gaussian)"``, ``" (class map offset
+    <l>)"``. ``source_map_offset`` (separation) shifts the class maps the
+    sources' vectors are pooled under; another value than ``SOURCE_MAP_OFFSET`` adds
+    ``" (source map offset <l>)"``. ``scales`` are the pipeline's frame scales (localization and
     class-aware); others than the default add ``" (scales <s,...>)"``. ``image_audio_s``
     (localization) is how much of each image's sound the model hears
     (:meth:`Pipeline.analyze_image`); another value adds ``" (image audio <s> s)"``. ``alone``
@@ -148,12 +151,18 @@ def model_predictor(
         heatmap_options=heatmap_options,
         class_map_options=class_map_options,
         scales=scales,
+        source_map_offset=source_map_offset,
+    )
+    source_map = (
+        f" (source map offset {source_map_offset:g})"
+        if source_map_offset != SOURCE_MAP_OFFSET
+        else ""
     )
     suffix = {  # the settings each kind's output depends on: one not at its default names it
         "localization": _changed("map", heatmap_options, HEATMAP_OPTIONS),
         "class-aware": _changed("class map", class_map_options, CLASS_MAP_OPTIONS),
-        # the sources' regions under a mixture come from the class maps shifted by their offset
-        "separation": _changed("class map", class_map_options, CLASS_MAP_OPTIONS, ("offset",)),
+        # the sources' regions under a mixture: the class maps shifted by source_map_offset
+        "separation": source_map,
     }.get(kind, "")
     if kind in ("localization", "class-aware"):
         if pipeline.scales != DEFAULT_SCALES:
