@@ -33,7 +33,13 @@ from torch import nn
 from avloc import media
 from avloc.checkpoint import check_device
 from avloc.data.transforms import normalize_frames
-from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, SOURCE_MAP_OFFSET, MaskRule
+from avloc.defaults import (
+    DEFAULT_SCALES,
+    IMAGE_AUDIO_S,
+    REFINE_SOURCES,
+    SOURCE_MAP_OFFSET,
+    MaskRule,
+)
 from avloc.maps import (
     CLASS_MAP_OPTIONS,
     HEATMAP_OPTIONS,
@@ -273,6 +279,10 @@ def _hann_weights(length: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float32)
 
 
+# How much louder :meth:`Pipeline.source_vectors` may make a source's first estimate (20 dB).
+MAX_ESTIMATE_GAIN = 10.0
+
+
 class ModelOutputError(ValueError):
     """The model itself gave unusable output (NaN maps): every input would fail the same way."""
 
@@ -296,6 +306,8 @@ class Pipeline:
         source_map_offset: added to the class maps' logits before the separator vectors are
             pooled under them (unsmoothed): ``SOURCE_MAP_OFFSET`` (0), the model's own class
             maps, which mix-and-separate trains the separator with. In [-50, 50].
+        refine_sources: :meth:`source_vectors` looks for each source twice, the second time
+            hearing its first estimate (``REFINE_SOURCES``: yes).
         scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
             1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
             finest grid. The separator vectors are pooled at the scale nearest 1.
@@ -321,6 +333,7 @@ class Pipeline:
         class_map_options: MapOptions = CLASS_MAP_OPTIONS,
         scales: Sequence[float] = DEFAULT_SCALES,
         source_map_offset: float = SOURCE_MAP_OFFSET,
+        refine_sources: bool = REFINE_SOURCES,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(
@@ -367,6 +380,7 @@ class Pipeline:
         self.heatmap_options = heatmap_options
         self.class_map_options = class_map_options
         self.source_map_offset = float(source_map_offset)
+        self.refine_sources = bool(refine_sources)
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -537,16 +551,24 @@ class Pipeline:
             [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
         )
 
-    def source_vectors(self, frames: Sequence[np.ndarray], mixture: np.ndarray) -> np.ndarray:
+    def source_vectors(
+        self, frames: Sequence[np.ndarray], mixture: np.ndarray, refine: bool | None = None
+    ) -> np.ndarray:
         """The separator vector of each source's object, seen in its own frames while the
         mixture plays: the rule mix-and-separate trains with (``model.source_weights``), the
         max over each source's frames (Sound-of-Pixels' temporal pooling).
+
+        Refined (the pipeline's ``refine_sources`` by default), the mixture is separated with
+        these vectors and each source is looked for again, its frames hearing its own estimate
+        (brought to the mixture's level) instead of the mixture; the two looks' vectors are
+        averaged.
 
         Args:
             frames: one RGB array per source, each with the same number of frames (any size;
                 resized to the model's), frame i of every source taken at the same time.
             mixture: the mixture at the model's sample rate; its centred ``audio_window_s``
                 is what every frame hears.
+            refine: look again with each source's first estimate (None: ``refine_sources``).
 
         Shape:
             frames: S × (F, H, W, 3) uint8; mixture: (T,) -> (S, K_s).
@@ -561,19 +583,38 @@ class Pipeline:
                 f"{[len(f) for f in frames]}"
             )
         mixture = check_audio(mixture, "mixture")
-        num_sources = len(frames)
+        heard = np.broadcast_to(mixture, (len(frames), len(mixture)))
+        vectors = self._looked_for(frames, heard)
+        if not (self.refine_sources if refine is None else refine):
+            return vectors
+        estimates = self.separate_mixture(mixture, vectors)
+        # Each estimate heard at the mixture's level (up to 20 dB louder), as the model learnt
+        # to hear whole clips and mixtures; quieter, their pseudo-classes are heard less surely.
+        level = np.sqrt(np.mean(np.square(mixture)))
+        own = np.sqrt(np.mean(np.square(estimates), axis=1, keepdims=True))
+        gains = np.minimum(level / np.maximum(own, 1e-8), MAX_ESTIMATE_GAIN)
+        return 0.5 * (vectors + self._looked_for(frames, estimates * gains))
+
+    def _looked_for(self, frames: Sequence[np.ndarray], heard: np.ndarray) -> np.ndarray:
+        """:meth:`source_vectors`' one look: source s's frames each hear the centred window of
+        ``heard[s]``; the sources keep distinct pseudo-classes (``model.mixture_vectors``).
+
+        Shape:
+            frames: S × (F, H, W, 3); heard: (S, T) -> (S, K_s).
+        """
+        num_sources, num_frames = len(frames), len(frames[0])
         # Frame-major: frame i of every source side by side, as mixture_vectors groups them.
         stacked = np.stack([self._resized(f, self._vector_size) for f in frames], axis=1)
         stacked = stacked.reshape(-1, *stacked.shape[2:])
         length = round(self.audio_window_s * self.sample_rate)
-        window = torch.from_numpy(centre_window(mixture, length))
+        windows = np.stack([centre_window(np.asarray(h, np.float32), length) for h in heard])
         with torch.inference_mode(), self._autocast():
             visual = self.model.encode_frames(self._frames_tensor(stacked))
-            heard = self.model.encode_audio(window[None].to(self.device))
-            heard = type(heard)(
-                **{k: v.expand(len(stacked), *v.shape[1:]) for k, v in vars(heard).items()}
+            sounds = self.model.encode_audio(torch.from_numpy(windows).to(self.device))
+            sounds = type(sounds)(  # (S, ...) -> (F * S, ...), frame-major like the frames
+                **{k: v.repeat(num_frames, *[1] * (v.dim() - 1)) for k, v in vars(sounds).items()}
             )
-            located = self.model.localize_from(visual, heard)
+            located = self.model.localize_from(visual, sounds)
             shifted = located.shifted_class_maps(self.source_map_offset)
             located = dataclasses.replace(located, class_maps=shifted)
             vectors = self.model.mixture_vectors(visual, located, num_sources)  # (F, S, K_s)

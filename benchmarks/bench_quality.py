@@ -41,7 +41,8 @@ Sets (cached under benchmarks/.cache/quality-f<synth format>/, results under ben
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all), with each source alone
   (``--alone``), and with the sources found under class maps shifted as the ones shown
-  (``--source-map-offset -2``, the default before 2026-11-25).
+  (``--source-map-offset -2``, the default before 2026-11-25), and looked for once
+  (``--no-refine-sources``, as before 2026-11-25 too).
 
 Each run is scored into ``<set>-<run>.partial.json`` and moved over the saved result when it
 ends, so Ctrl-C keeps the runs already done and leaves the one in progress as it was saved
@@ -182,6 +183,8 @@ def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[
         # the sources' regions under class maps shifted as the ones shown (the default before
         # 2026-11-25; the separator trains under the model's own)
         models.append(("model-shifted", ["--model", model, "--source-map-offset", "-2"]))
+        # each source looked for once, hearing the mixture (the default before 2026-11-25)
+        models.append(("model-one-look", ["--model", model, "--no-refine-sources"]))
         # each source with its own vector only, the other heard but not seen (off screen)
         models.append(("model-alone", ["--model", model, "--alone"]))
     return models + [(n, ["--baseline", n]) for n in names]

@@ -5,8 +5,8 @@ Scores, on the separation quality set (``benchmarks/bench_quality.py``, seed 14;
 
 * the model as evaluated: each source's vector pooled where the model looks while the
   *mixture* plays (what inference can do);
-* the model with *own-sound* vectors: each source's vector pooled while only its own stem
-  plays, so the model finds the right object whenever it can localize a solo sound; the gap
+* the model with *own-sound* vectors: each source's vector pooled (in one look) while only its
+  own stem plays, so the model finds the right object whenever it can localize a solo sound; the gap
   to the first row is what finding the source under a mixture costs;
 * the ideal binary mask on the model's log-frequency grid (warped to the separator's
   ``num_log_freqs`` rows and back): what the U-Net's frequency resolution allows;
@@ -62,7 +62,7 @@ class OwnSoundVectors(ModelSeparator):
         vectors = [
             # The references are the stems scaled by 1/S; the model hears each at full level.
             pipeline.source_vectors(
-                [frames], resample_audio(stem * num_sources, sample.sample_rate, rate)
+                [frames], resample_audio(stem * num_sources, sample.sample_rate, rate), False
             )[0]
             for frames, stem in zip(sample.frames, sample.references, strict=True)
         ]

@@ -659,6 +659,10 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
                  "--source-map-offset", "-2", "--limit", "1", "--out", str(out),
                  "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (source map offset -2)"
+    assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
+                 "--no-refine-sources", "--limit", "1", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["method"] == "avloc-tiny-test (one look)"
     # the class maps shown do not find the sources: separation does not depend on their offset
     assert _cli(["evaluate", "separation", "--root", str(solo_root), "--model", "avloc-tiny-test",
                  "--class-map-offset", "0", "--limit", "1", "--out", str(out),

@@ -13,8 +13,14 @@ import pytest
 import torch
 
 from avloc import media
-from avloc.defaults import SOURCE_MAP_OFFSET
-from avloc.inference import Pipeline, _FrameArrays, _hann_weights, place_name
+from avloc.defaults import REFINE_SOURCES, SOURCE_MAP_OFFSET
+from avloc.inference import (
+    MAX_ESTIMATE_GAIN,
+    Pipeline,
+    _FrameArrays,
+    _hann_weights,
+    place_name,
+)
 from avloc.maps import CLASS_MAP_OPTIONS, HEATMAP_OPTIONS, MapOptions, smooth_maps
 from avloc.models.outputs import SeparationOutput
 from avloc.objects import box_from_map, extract_objects, loudness_db
@@ -163,14 +169,71 @@ def test_pipeline_source_vectors_pool_under_the_source_map_offset(
     def vectors(**kwargs: Any) -> np.ndarray:
         return Pipeline(model, precision="fp32", **kwargs).source_vectors(frames, mixture)
 
-    default = vectors()
+    default = vectors(refine_sources=False)
     np.testing.assert_array_equal(
-        default, vectors(class_map_options=dataclasses.replace(RAW, offset=-3.0))
+        default,
+        vectors(class_map_options=dataclasses.replace(RAW, offset=-3.0), refine_sources=False),
     )
-    assert not np.allclose(default, vectors(source_map_offset=-3.0), atol=1e-6)
+    assert not np.allclose(default, vectors(source_map_offset=-3.0, refine_sources=False))
     for wrong in (float("nan"), 51.0):
         with pytest.raises(ValueError, match="source_map_offset"):
             Pipeline(model, source_map_offset=wrong)
+
+
+def test_pipeline_source_vectors_look_again_hearing_each_sources_estimate(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    mixture = (0.2 * rng.standard_normal(SR)).astype(np.float32)
+    pipeline = Pipeline(model, precision="fp32")
+    assert pipeline.refine_sources and REFINE_SOURCES
+    heard: list[np.ndarray] = []
+    looks = iter([np.full((2, 3), 0.2, np.float32), np.full((2, 3), 0.6, np.float32)])
+
+    def looked_for(frames_: Any, sounds: np.ndarray) -> np.ndarray:
+        heard.append(np.array(sounds))
+        return next(looks)
+
+    # the first estimates: one at half the mixture's level, one silent
+    estimates = np.stack([0.5 * mixture, np.zeros_like(mixture)])
+    monkeypatch.setattr(pipeline, "_looked_for", looked_for)
+    monkeypatch.setattr(pipeline, "separate_mixture", lambda mix, vectors: estimates)
+    vectors = pipeline.source_vectors(frames, mixture)
+    np.testing.assert_allclose(vectors, 0.4)  # the two looks averaged
+    first, second = heard
+    np.testing.assert_array_equal(first, np.stack([mixture, mixture]))  # the mixture, each
+    # each source then hears its own estimate at the mixture's level, at most 20 dB louder
+    np.testing.assert_allclose(second[0], mixture, rtol=1e-5)
+    np.testing.assert_array_equal(second[1], 0.0)
+    assert MAX_ESTIMATE_GAIN == 10.0
+    heard.clear()
+    looks = iter([np.full((2, 3), 0.2, np.float32)])
+    once = pipeline.source_vectors(frames, mixture, refine=False)
+    np.testing.assert_allclose(once, 0.2)
+    assert len(heard) == 1  # one look, and no separation
+    looks = iter([np.full((2, 3), 0.2, np.float32)])
+    monkeypatch.setattr(pipeline, "refine_sources", False)
+    np.testing.assert_allclose(pipeline.source_vectors(frames, mixture), 0.2)
+
+
+def test_pipeline_source_vectors_refined_end_to_end_with_a_model(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config: Any = model.config
+    separator = dataclasses.replace(config.separator, source_map="class")
+    monkeypatch.setattr(model, "config", dataclasses.replace(config, separator=separator))
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    mixture = (0.1 * rng.standard_normal(SR)).astype(np.float32)
+    pipeline = Pipeline(model, precision="fp32")
+    once = pipeline.source_vectors(frames, mixture, refine=False)
+    refined = pipeline.source_vectors(frames, mixture)
+    assert refined.shape == once.shape and np.isfinite(refined).all()
+    estimates = pipeline.separate_mixture(mixture, once)
+    gains = np.sqrt(np.mean(mixture**2)) / np.sqrt(np.mean(estimates**2, axis=1, keepdims=True))
+    second = pipeline._looked_for(frames, estimates * np.minimum(gains, MAX_ESTIMATE_GAIN))
+    np.testing.assert_allclose(refined, 0.5 * (once + second), atol=1e-6)
 
 
 def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(

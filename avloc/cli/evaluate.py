@@ -144,6 +144,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.image_audio_s,
             args.alone,
             args.source_map_offset,
+            args.refine_sources,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -184,6 +185,7 @@ def _model_predictor(
     image_audio_s: float,
     alone: bool,
     source_map_offset: float,
+    refine_sources: bool,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -200,6 +202,7 @@ def _model_predictor(
         image_audio_s,
         alone,
         source_map_offset,
+        refine_sources,
     )
 
 

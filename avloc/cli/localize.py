@@ -228,9 +228,10 @@ def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None
 
 
 def add_separation_arguments(parser: argparse.ArgumentParser, when: str = "") -> None:
-    """``--mask-rule`` (:func:`avloc.masks.combine_masks`) and ``--source-map-offset``
-    (``Pipeline(source_map_offset=...)``); ``when`` prefixes the help."""
-    from avloc.defaults import MASK_RULES, SOURCE_MAP_OFFSET
+    """``--mask-rule`` (:func:`avloc.masks.combine_masks`), ``--source-map-offset`` and
+    ``--refine-sources`` (``Pipeline(source_map_offset=..., refine_sources=...)``); ``when``
+    prefixes the help."""
+    from avloc.defaults import MASK_RULES, REFINE_SOURCES, SOURCE_MAP_OFFSET
 
     parser.add_argument(
         "--mask-rule",
@@ -248,6 +249,13 @@ def add_separation_arguments(parser: argparse.ArgumentParser, when: str = "") ->
         help=f"{when}added to the class maps' logits before each object's separator vector is "
         f"pooled under them (default {SOURCE_MAP_OFFSET:g}: the model's own class maps, as the "
         "separator was trained; the maps shown keep --class-map-offset)",
+    )
+    parser.add_argument(
+        "--refine-sources",
+        action=argparse.BooleanOptionalAction,
+        default=REFINE_SOURCES,
+        help=f"{when}where each source is seen in its own frames, look for it again hearing its "
+        "first estimate and average the two looks' vectors (default: on)",
     )
 
 
@@ -300,6 +308,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         class_map_options=class_map_options,
         scales=args.scales,
         source_map_offset=args.source_map_offset,
+        refine_sources=args.refine_sources,
     )
 
 

@@ -14,8 +14,9 @@ uses (frame size, mean/std, audio window, sample rate, all from ``model.config``
   with the mixture; the separator vector is pooled where ``AVLocModel.source_weights`` finds the
   source's object under the mixture's sound (as the separator is trained; the class maps' logits
   shifted by ``--source-map-offset``, 0 by default as in training) and max-pooled over
-  the frames (Sound-of-Pixels pools over time); the mixture is separated with one vector per
-  source, the masks combined by the pipeline's ``mask_rule`` (``--mask-rule``), or with each
+  the frames (Sound-of-Pixels pools over time), then looked for again with each source's frames
+  hearing its first estimate, the two vectors averaged (``--no-refine-sources``: once); the
+  mixture is separated with one vector per source, the masks combined by the pipeline's ``mask_rule`` (``--mask-rule``), or with each
   source's vector alone, the other sources heard but not seen (``--alone``).
 """
 
@@ -27,7 +28,13 @@ from typing import Literal
 
 import numpy as np
 
-from avloc.defaults import DEFAULT_SCALES, IMAGE_AUDIO_S, SOURCE_MAP_OFFSET, MaskRule
+from avloc.defaults import (
+    DEFAULT_SCALES,
+    IMAGE_AUDIO_S,
+    REFINE_SOURCES,
+    SOURCE_MAP_OFFSET,
+    MaskRule,
+)
 from avloc.evaluation.predictors import ClassMaps, ImageAudioSample
 from avloc.evaluation.samples import ClassAwareSample, SeparationSample
 from avloc.inference import FrameAnalysis, Pipeline
@@ -113,6 +120,7 @@ def model_predictor(
     image_audio_s: float = IMAGE_AUDIO_S,
     alone: bool = False,
     source_map_offset: float = SOURCE_MAP_OFFSET,
+    refine_sources: bool = REFINE_SOURCES,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -124,7 +132,9 @@ def model_predictor(
     <sigma>)"``, ``" (map halo <h>)"``, ``" (map kernel gaussian)"``, ``" (class map offset
     <l>)"``. ``source_map_offset`` (separation) shifts the class maps the
     sources' vectors are pooled under; another value than ``SOURCE_MAP_OFFSET`` adds
-    ``" (source map offset <l>)"``. ``scales`` are the pipeline's frame scales (localization and
+    ``" (source map offset <l>)"``; ``refine_sources`` (separation) looks for each source
+    again hearing its first estimate (:meth:`Pipeline.source_vectors`), and off adds
+    ``" (one look)"``. ``scales`` are the pipeline's frame scales (localization and
     class-aware); others than the default add ``" (scales <s,...>)"``. ``image_audio_s``
     (localization) is how much of each image's sound the model hears
     (:meth:`Pipeline.analyze_image`); another value adds ``" (image audio <s> s)"``. ``alone``
@@ -152,12 +162,15 @@ def model_predictor(
         class_map_options=class_map_options,
         scales=scales,
         source_map_offset=source_map_offset,
+        refine_sources=refine_sources,
     )
     source_map = (
         f" (source map offset {source_map_offset:g})"
         if source_map_offset != SOURCE_MAP_OFFSET
         else ""
     )
+    if refine_sources != REFINE_SOURCES:
+        source_map += " (refined sources)" if refine_sources else " (one look)"
     suffix = {  # the settings each kind's output depends on: one not at its default names it
         "localization": _changed("map", heatmap_options, HEATMAP_OPTIONS),
         "class-aware": _changed("class map", class_map_options, CLASS_MAP_OPTIONS),
