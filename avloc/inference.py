@@ -308,6 +308,8 @@ class Pipeline:
             maps, which mix-and-separate trains the separator with. In [-50, 50].
         refine_sources: :meth:`source_vectors` looks for each source twice, the second time
             hearing its first estimate (``REFINE_SOURCES``: yes).
+        flip: also look at each frame's mirror image and average the two looks' heatmaps and
+            class maps (test-time augmentation; twice the localisation time; off by default).
         scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
             1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
             finest grid. The separator vectors are pooled at the scale nearest 1.
@@ -334,6 +336,7 @@ class Pipeline:
         scales: Sequence[float] = DEFAULT_SCALES,
         source_map_offset: float = SOURCE_MAP_OFFSET,
         refine_sources: bool = REFINE_SOURCES,
+        flip: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(
@@ -381,6 +384,7 @@ class Pipeline:
         self.class_map_options = class_map_options
         self.source_map_offset = float(source_map_offset)
         self.refine_sources = bool(refine_sources)
+        self.flip = bool(flip)
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -439,6 +443,20 @@ class Pipeline:
         return normalize_frames(frames, self.mean, self.std).to(self.device)
 
     def _localize_batch(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
+        """:meth:`_look` at the frames, and with ``flip`` at their mirror images too: the two
+        looks' maps averaged (the mirrored ones mirrored back); the separator vectors are the
+        unmirrored frames'."""
+        step = self._look(frames, windows)
+        if not self.flip:
+            return step
+        mirrored = self._look(np.ascontiguousarray(frames[:, :, ::-1]), windows)
+        return dataclasses.replace(
+            step,
+            maps=0.5 * (step.maps + mirrored.maps[..., ::-1]),
+            class_maps=0.5 * (step.class_maps + mirrored.class_maps[..., ::-1]),
+        )
+
+    def _look(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """One model step over frames at ``input_size``, each with its window: every scale's
         maps fused (:func:`fuse_scales`), then smoothed. A single frame is encoded once and
         heard with every window (a still image's, :meth:`analyze_image`)."""

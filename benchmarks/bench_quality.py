@@ -37,7 +37,7 @@ Sets (cached under benchmarks/.cache/quality-f<synth format>/, results under ben
   (``--map-offset -4``, README: an option that dims quiet sources beside loud ones); the
   class-aware sets with the model's own class maps (``--class-map-smoothing 0
   --class-map-offset 0``), at one scale, and as the earlier default drew them (no offset,
-  halo 0.65).
+  halo 0.65). Both kinds also with each frame's mirror image looked at too (``--flip``).
 * separation: 256 mix-2 mixtures of solo clips of different classes (seed 14); the model with
   each ``--mask-rule`` (independent masks, shared, winner-take-all), with each source alone
   (``--alone``), and with the sources found under class maps shifted as the ones shown
@@ -172,6 +172,8 @@ def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[
         models.append(("model-offset", ["--model", model, "--map-offset", "-4"]))
         models.append(("model-one-scale", ["--model", model, "--scales", "1"]))
         models.append(("model-centre-window", ["--model", model, "--image-audio-s", "1"]))
+    if dataset.protocol in ("flickr", "class-aware"):  # each frame's mirror image looked at too
+        models.append(("model-flip", ["--model", model, "--flip"]))
     if dataset.protocol == "class-aware":  # the model's own maps; one scale; the earlier default
         raw = ["--class-map-smoothing", "0", "--class-map-offset", "0"]
         models.append(("model-raw", ["--model", model, *raw]))

@@ -158,11 +158,12 @@ def test_model_flags_reach_the_pipeline() -> None:
         pipeline = localize_cli.load_pipeline(args)
         assert pipeline.source_map_offset == SOURCE_MAP_OFFSET
         assert pipeline.refine_sources is REFINE_SOURCES is True
+        assert not pipeline.flip
         assert pipeline.class_map_options.offset == CLASS_MAP_OFFSET
         argv = [*base, "--source-map-offset", "-1.5", "--class-map-offset", "-3"]
-        argv += ["--mask-rule", "winner", "--no-refine-sources"]
+        argv += ["--mask-rule", "winner", "--no-refine-sources", "--flip"]
         pipeline = localize_cli.load_pipeline(build_parser().parse_args(argv))
-        assert not pipeline.refine_sources
+        assert not pipeline.refine_sources and pipeline.flip
         assert pipeline.source_map_offset == -1.5
         assert pipeline.class_map_options.offset == -3.0
         assert pipeline.mask_rule == "winner"

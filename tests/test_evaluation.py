@@ -639,6 +639,11 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
                  "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (scales 1) (image audio 1 s)"
     assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--scales", "1", "--flip", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    flipped = json.loads(out.read_text())
+    assert flipped["method"] == "avloc-tiny-test (scales 1) (flip)"
+    assert flipped["per_image"] != runs["one"]["per_image"]
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
                  "--image-audio-s", "0"]) == 2  # fmt: skip
     assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
                  "--class-map-halo", "0.5", "--out", str(out), "--no-progress"]) == 0  # fmt: skip

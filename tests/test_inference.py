@@ -236,6 +236,24 @@ def test_pipeline_source_vectors_refined_end_to_end_with_a_model(
     np.testing.assert_allclose(refined, 0.5 * (once + second), atol=1e-6)
 
 
+def test_pipeline_flip_averages_the_maps_with_the_mirror_images(model: torch.nn.Module) -> None:
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (2, 48, 64, 3), dtype=np.uint8)
+    windows = (0.1 * rng.standard_normal((2, SR))).astype(np.float32)
+    plain = Pipeline(model, precision="fp32")
+    assert not plain.flip  # off by default
+    once = plain.analyze_frames(frames, windows)
+    mirrored = plain.analyze_frames(np.ascontiguousarray(frames[:, :, ::-1]), windows)
+    both = Pipeline(model, precision="fp32", flip=True).analyze_frames(frames, windows)
+    np.testing.assert_allclose(both.maps, 0.5 * (once.maps + mirrored.maps[..., ::-1]), atol=1e-6)
+    np.testing.assert_allclose(
+        both.class_maps, 0.5 * (once.class_maps + mirrored.class_maps[..., ::-1]), atol=1e-6
+    )
+    assert not np.allclose(both.maps, once.maps, atol=1e-6)
+    np.testing.assert_array_equal(both.class_presence, once.class_presence)  # the sound's
+    np.testing.assert_array_equal(both.class_vectors, once.class_vectors)  # the frames' own
+
+
 def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
     model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -145,6 +145,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.alone,
             args.source_map_offset,
             args.refine_sources,
+            args.flip,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -186,6 +187,7 @@ def _model_predictor(
     alone: bool,
     source_map_offset: float,
     refine_sources: bool,
+    flip: bool,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -203,6 +205,7 @@ def _model_predictor(
         alone,
         source_map_offset,
         refine_sources,
+        flip,
     )
 
 

@@ -213,7 +213,8 @@ def parse_scales(text: str) -> tuple[float, ...]:
 
 
 def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None:
-    """``--scales`` (``Pipeline(scales=...)``); ``when`` prefixes the help."""
+    """``--scales`` and ``--flip`` (``Pipeline(scales=..., flip=...)``); ``when`` prefixes the
+    help."""
     from avloc.defaults import DEFAULT_SCALES
 
     parser.add_argument(
@@ -224,6 +225,12 @@ def add_scales_argument(parser: argparse.ArgumentParser, when: str = "") -> None
         help=f"{when}frame sizes the model looks at, as factors of its own; the maps keep each "
         f"cell's highest value over them (default {','.join(f'{s:g}' for s in DEFAULT_SCALES)}; "
         "1: one pass at the model's size, the fastest)",
+    )
+    parser.add_argument(
+        "--flip",
+        action="store_true",
+        help=f"{when}also look at each frame's mirror image and average the maps (twice the "
+        "time; docs/findings.md gives what it gains)",
     )
 
 
@@ -309,6 +316,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         scales=args.scales,
         source_map_offset=args.source_map_offset,
         refine_sources=args.refine_sources,
+        flip=args.flip,
     )
 
 

@@ -121,6 +121,7 @@ def model_predictor(
     alone: bool = False,
     source_map_offset: float = SOURCE_MAP_OFFSET,
     refine_sources: bool = REFINE_SOURCES,
+    flip: bool = False,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -134,7 +135,8 @@ def model_predictor(
     sources' vectors are pooled under; another value than ``SOURCE_MAP_OFFSET`` adds
     ``" (source map offset <l>)"``; ``refine_sources`` (separation) looks for each source
     again hearing its first estimate (:meth:`Pipeline.source_vectors`), and off adds
-    ``" (one look)"``. ``scales`` are the pipeline's frame scales (localization and
+    ``" (one look)"``. ``flip`` (localization and class-aware) averages each frame's maps with
+    its mirror image's and adds ``" (flip)"``. ``scales`` are the pipeline's frame scales (localization and
     class-aware); others than the default add ``" (scales <s,...>)"``. ``image_audio_s``
     (localization) is how much of each image's sound the model hears
     (:meth:`Pipeline.analyze_image`); another value adds ``" (image audio <s> s)"``. ``alone``
@@ -163,6 +165,7 @@ def model_predictor(
         scales=scales,
         source_map_offset=source_map_offset,
         refine_sources=refine_sources,
+        flip=flip,
     )
     source_map = (
         f" (source map offset {source_map_offset:g})"
@@ -180,6 +183,7 @@ def model_predictor(
     if kind in ("localization", "class-aware"):
         if pipeline.scales != DEFAULT_SCALES:
             suffix += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
+        suffix += " (flip)" if flip else ""
         if kind == "localization" and image_audio_s != IMAGE_AUDIO_S:
             suffix += f" (image audio {image_audio_s:g} s)"
         return ModelLocalizer(pipeline, f"{name_or_path}{suffix}", image_audio_s)
