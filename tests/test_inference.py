@@ -155,16 +155,25 @@ def test_pipeline_class_map_offset_redraws_class_maps_and_source_map_offset_the_
     np.testing.assert_array_equal(analysed(-3.0, -3.0).class_vectors, moved.class_vectors)
 
 
-def test_pipeline_source_vectors_pool_under_the_source_map_offset(
-    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # sources found by distinct class maps, as the bundled model finds them
+def _two_sources(seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Two sources' frames (2 each) and a 1-s mixture."""
+    rng = np.random.default_rng(seed)
+    frames = [rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    return frames, (0.1 * rng.standard_normal(SR)).astype(np.float32)
+
+
+def _sources_by_class_maps(model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the test model find sources by distinct class maps, as the bundled model does."""
     config: Any = model.config
     separator = dataclasses.replace(config.separator, source_map="class")
     monkeypatch.setattr(model, "config", dataclasses.replace(config, separator=separator))
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
-    mixture = rng.standard_normal(SR).astype(np.float32) * 0.1
+
+
+def test_pipeline_source_vectors_pool_under_the_source_map_offset(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sources_by_class_maps(model, monkeypatch)
+    frames, mixture = _two_sources(0)
 
     def vectors(**kwargs: Any) -> np.ndarray:
         return Pipeline(model, precision="fp32", **kwargs).source_vectors(frames, mixture)
@@ -183,9 +192,7 @@ def test_pipeline_source_vectors_pool_under_the_source_map_offset(
 def test_pipeline_source_vectors_look_again_hearing_each_sources_estimate(
     model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rng = np.random.default_rng(1)
-    frames = [rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
-    mixture = (0.2 * rng.standard_normal(SR)).astype(np.float32)
+    frames, mixture = _two_sources(1)
     pipeline = Pipeline(model, precision="fp32")
     assert pipeline.refine_sources and REFINE_SOURCES
     heard: list[np.ndarray] = []
@@ -220,12 +227,8 @@ def test_pipeline_source_vectors_look_again_hearing_each_sources_estimate(
 def test_pipeline_source_vectors_refined_end_to_end_with_a_model(
     model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config: Any = model.config
-    separator = dataclasses.replace(config.separator, source_map="class")
-    monkeypatch.setattr(model, "config", dataclasses.replace(config, separator=separator))
-    rng = np.random.default_rng(2)
-    frames = [rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8) for _ in range(2)]
-    mixture = (0.1 * rng.standard_normal(SR)).astype(np.float32)
+    _sources_by_class_maps(model, monkeypatch)
+    frames, mixture = _two_sources(2)
     pipeline = Pipeline(model, precision="fp32")
     once = pipeline.source_vectors(frames, mixture, refine=False)
     refined = pipeline.source_vectors(frames, mixture)
