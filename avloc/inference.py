@@ -44,6 +44,7 @@ from avloc.maps import (
     CLASS_MAP_OPTIONS,
     HEATMAP_OPTIONS,
     MapOptions,
+    check_logit_offset,
     check_scales,
     fuse_scales,
 )
@@ -356,10 +357,7 @@ class Pipeline:
             raise ValueError(f"decode_ahead must be >= 0, got {decode_ahead}")
         if not 0.0 <= presence_threshold <= 1.0 or not 0.0 < map_threshold <= 1.0:
             raise ValueError("presence_threshold must be in [0, 1] and map_threshold in (0, 1]")
-        if not math.isfinite(source_map_offset) or abs(source_map_offset) > 50.0:
-            raise ValueError(
-                f"source_map_offset must be a logit shift in [-50, 50], got {source_map_offset}"
-            )
+        check_logit_offset(source_map_offset, "source_map_offset")
         check_mask_rule(mask_rule, "mask_rule")
         self.scales = check_scales(scales)
         if not isinstance(model, nn.Module):

@@ -32,6 +32,17 @@ from avloc.defaults import (
 )
 
 
+def check_logit_offset(value: float, name: str) -> float:
+    """``value``, a shift of the maps' logits, if finite and in [-50, 50].
+
+    Raises:
+        ValueError: otherwise; the message starts with ``name``.
+    """
+    if not math.isfinite(value) or abs(value) > 50.0:
+        raise ValueError(f"{name} must be a logit shift in [-50, 50], got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class MapOptions:
     """How inference draws one kind of map from the model's logits: ``sigmoid(logit +
@@ -62,8 +73,7 @@ class MapOptions:
             raise ValueError(f"smoothing must be in [0, 10) (map widths), got {self.smoothing}")
         if not 0.0 <= self.halo < 1.0:
             raise ValueError(f"halo must be in [0, 1) (of the peak), got {self.halo}")
-        if not math.isfinite(self.offset) or abs(self.offset) > 50.0:
-            raise ValueError(f"offset must be a logit shift in [-50, 50], got {self.offset}")
+        check_logit_offset(self.offset, "offset")
         if self.kernel not in MAP_KERNELS:
             raise ValueError(f"kernel must be one of {', '.join(MAP_KERNELS)}, got {self.kernel!r}")
 
