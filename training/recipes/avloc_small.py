@@ -18,7 +18,8 @@ that no object makes added to stage 4) repeated them again and scored SDR 7.6 / 
 recipe before) had Flickr pointing at 84-87 and the distractor at 77-78 (docs/findings.md).
 
 The shipped ``assets/models/avloc-small.safetensors`` is better still (Flickr AP50 82.4,
-pointing 95.6, SDR 11.7 on the evaluation sets made again after the sound fix of 2026-11-24;
+pointing 95.6, SDR 13.4, or 11.7 with its sources found as inference found them before
+2026-11-25, on the evaluation sets made again after the sound fix of 2026-11-24;
 the figures below up to p15's are on the sets before it). It fine-tunes an older bundle's stage 1 (max pooling, Noto only,
 4,500 steps, from commit 3ba25d9) for 500 steps with this recipe's top-k pooling, then runs
 this recipe's stages 2-4 (12.0 min with the data already made). Every module starts from the
@@ -35,7 +36,7 @@ alone, and 7.6 instead of 4.4 with noise 10 dB below the mixture; docs/findings.
 3,000 more (p15: 12.9), and, the sounds corrected, 3,000 more (p16: 11.8 on the sets made
 again, where p15 gives 11.2). Then stage 1 was made again from the older bundle the same way,
 on the corrected sounds (q0), stages 2-3 on it (q1), and p16's separator grafted onto q1 and
-trained 6,000 steps more (q2, q3: the shipped file; Flickr as above, SDR 11.7)::
+trained 6,000 steps more (q2, q3: the shipped file; Flickr as above, SDR 11.7 found as then)::
 
     git show 3ba25d9:assets/models/avloc-small.safetensors > runs/avloc-small-previous.safetensors
     python -m training.train avloc_small --out runs/p3 --set warmup.steps=0 \
