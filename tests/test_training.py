@@ -1124,7 +1124,6 @@ def test_soundfonts_split_the_generated_training_set_with_the_styles(tmp_path: P
         (1, data.seed + 3000, "symbola", str(other)),
     ]
     assert sets[0].folder("c").name.endswith("-noto")  # the default soundfont's old name
-    assert sets[1].folder("c").name.endswith("-noto-sf-other")
     with pytest.raises(ValueError, match=r"data\.soundfonts: .*other\.sf2 is not a file"):
         ensure_synth(tmp_path / "cache", sets[1], 1, False)
     # a run stops on it before any set is made
@@ -1140,3 +1139,31 @@ def test_soundfonts_split_the_generated_training_set_with_the_styles(tmp_path: P
     other.write_bytes(b"not a soundfont")
     with pytest.raises(ValueError, match=r"other\.sf2: not a readable SoundFont"):
         ensure_synth(tmp_path / "cache", sets[1], 1, False)
+
+
+def test_a_users_soundfont_or_sprite_folder_names_its_cache_by_its_contents(
+    tmp_path: Path,
+) -> None:
+    """Two soundfonts (or sprite folders) of one name in different places are different sets,
+    so neither's cached clips are taken for the other's; the same bytes elsewhere are one set."""
+    from training.data import SynthSet
+
+    fonts = [tmp_path / d / "GM.sf2" for d in ("a", "b", "c")]
+    for font, data in zip(fonts, (b"one", b"two", b"one"), strict=True):
+        font.parent.mkdir()
+        font.write_bytes(data)
+    names = [SynthSet("solo", 2, 2000, 1.0, 64, soundfont=str(f)).folder("c").name for f in fonts]
+    assert all("-sf-GM-" in n for n in names)
+    assert names[0] != names[1] and names[0] == names[2]
+    fonts[0].write_bytes(b"changed")  # edited in place: digested again
+    changed = SynthSet("solo", 2, 2000, 1.0, 64, soundfont=str(fonts[0])).folder("c").name
+    assert changed not in names
+    # Sprite folders: a bundled style keeps its bare name; a folder by its name and PNGs.
+    assert SynthSet("solo", 2, 2000, 1.0, 64, "noto").folder("c").name.endswith("-noto")
+    folders = []
+    for sub, data in (("x", b"png-1"), ("y", b"png-2")):
+        png = tmp_path / sub / "noto" / "violin" / "a.png"
+        png.parent.mkdir(parents=True)
+        png.write_bytes(data)
+        folders.append(SynthSet("solo", 2, 2000, 1.0, 64, str(png.parents[1])).folder("c").name)
+    assert all("-noto-" in n for n in folders) and folders[0] != folders[1]

@@ -2,7 +2,9 @@
 
 Generated sets live in ``data.cache_dir/<scene>-n<N>-seed<S>-<D>s-<P>px-f<F>/`` and are reused
 when their manifest lists all N clips; ``F`` (:data:`SYNTH_FORMAT`) names what ``avloc synth``
-writes for the same arguments, so a cache from an older avloc is never mistaken for today's.
+writes for the same arguments, so a cache from an older avloc is never mistaken for today's;
+the other settings follow (:meth:`SynthSet.folder`), a soundfont or sprite folder of the user's
+with a digest of its contents.
 Training seeds are >= 1000 and evaluation seeds 1-999 (``training.config.MIN_TRAIN_SEED``).
 Under DDP rank 0 generates and the others wait; on several machines, a machine that does not
 see rank 0's cache then makes its own copy.
@@ -15,6 +17,8 @@ solo clips (cIoU at the top-50 % rule, AP50 and the pointing game, from
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +65,54 @@ class SynthSet:
     soundfont: str | None = None  # avloc synth --soundfont; None: TimGM6mb
 
     def folder(self, cache_dir: str | Path) -> Path:
-        style = "" if self.sprites is None else f"-{Path(self.sprites).name}"
+        """The set's cache folder. A soundfont file or a sprite folder of the user's is named
+        by its stem and a digest of its contents, so two of one name never share a cache.
+
+        Raises:
+            ValueError: the soundfont is not a file.
+        """
+        style = "" if self.sprites is None else f"-{_sprites_name(self.sprites)}"
         timbre = "-timbres" if self.vary_timbre else ""
         warp = f"-warp{self.sprite_warp:g}" if self.sprite_warp else ""
-        sound = "" if self.soundfont is None else f"-sf-{Path(self.soundfont).stem}"
+        sound = "" if self.soundfont is None else f"-sf-{_soundfont_name(self.soundfont)}"
         name = f"{self.scene}-n{self.num_clips}-seed{self.seed}-{self.duration_s:g}s-{self.size}px"
         return Path(cache_dir) / f"{name}-f{SYNTH_FORMAT}{style}{timbre}{warp}{sound}"
+
+
+def _soundfont_name(soundfont: str) -> str:
+    path = Path(soundfont)
+    if not path.is_file():
+        raise ValueError(f"data.soundfonts: {soundfont} is not a file")
+    stat = path.stat()  # a soundfont can be 100+ MB: digested once while it is unchanged
+    return f"{path.stem}-{_file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)}"
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # only in the cache's key: a changed file is digested again
+    return _digest([Path(path)])
+
+
+def _sprites_name(sprites: str) -> str:
+    """A bundled style by its name alone (the names its caches have always had); a folder of
+    the user's (``find_sprites`` takes a folder first) by its name and its PNGs' digest."""
+    folder = Path(sprites)
+    if not folder.is_dir():
+        return folder.name
+    return f"{folder.name}-{_digest(sorted(folder.rglob('*.png')), relative_to=folder)}"
+
+
+def _digest(files: Sequence[Path], relative_to: Path | None = None) -> str:
+    """The first 8 hex digits of the SHA-256 of the files' bytes (and of their paths under
+    ``relative_to``, so a renamed sprite is another set)."""
+    digest = hashlib.sha256()
+    for path in files:
+        if relative_to is not None:
+            digest.update(path.relative_to(relative_to).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:8]
 
 
 def _complete(folder: Path, num_clips: int) -> bool:
@@ -74,11 +120,6 @@ def _complete(folder: Path, num_clips: int) -> bool:
         return len(read_manifest(folder)) == num_clips
     except (FileNotFoundError, ValueError):
         return False
-
-
-def _check_soundfont(synth_set: SynthSet) -> None:
-    if synth_set.soundfont is not None and not Path(synth_set.soundfont).is_file():
-        raise ValueError(f"data.soundfonts: {synth_set.soundfont} is not a file")
 
 
 def ensure_synth(
@@ -93,11 +134,10 @@ def ensure_synth(
     from avloc.synth import SynthConfig, generate
     from avloc.synth.sprites import find_sprites
 
-    folder = synth_set.folder(cache_dir)
+    folder = synth_set.folder(cache_dir)  # checks the soundfont
     num_clips = synth_set.num_clips
     if _complete(folder, num_clips):
         return folder
-    _check_soundfont(synth_set)
     settings = SynthConfig(
         scene=synth_set.scene,
         num_clips=num_clips,
@@ -358,7 +398,7 @@ def _generated(config: Any, runtime: Any, progress: bool) -> tuple[list[Path], l
     warmup = warmup_sets(config)
     needed = wanted + warmup + ([val_set] if data.val_manifest is None else [])
     for synth_set in needed:  # a missing soundfont stops the run before any set is made
-        _check_soundfont(synth_set)
+        synth_set.folder(data.cache_dir)
     if runtime.is_main:
         for synth_set in needed:
             ensure_synth(data.cache_dir, synth_set, data.synth_workers, progress)
