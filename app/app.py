@@ -345,12 +345,14 @@ def analyze(
     opacity: float,
     smoothing: float,
     mask_rule: str = "independent",
+    flip: bool = False,
     progress: Callable[..., Any] | None = None,
 ) -> tuple[Any, ...]:
     """Localise and separate: overlay video, object gallery, frame to click, stems.
 
-    ``mask_rule`` says how the objects share the sound (:data:`MASK_RULE_CHOICES`);
-    ``progress(fraction, desc=...)`` (a ``gr.Progress``) hears how far the maps are.
+    ``mask_rule`` says how the objects share the sound (:data:`MASK_RULE_CHOICES`); ``flip``
+    also looks at each frame's mirror image (``Pipeline(flip=True)``: sharper object maps, twice
+    the time); ``progress(fraction, desc=...)`` (a ``gr.Progress``) hears how far the maps are.
     A run that fails leaves no files behind.
 
     Returns:
@@ -364,6 +366,7 @@ def analyze(
             pipeline = pipeline.with_mask_rule(mask_rule)
         except ValueError as error:
             raise gr.Error(f"unknown mask rule: {error}") from None
+        pipeline = pipeline.with_flip(flip)
         try:
             result = pipeline.localize(path, _frame_counter(path, pipeline.fps, progress))
             session.remember(str(path), model, result)
@@ -517,6 +520,11 @@ def build_demo(
                 mask_rule = gr.Radio(
                     MASK_RULE_CHOICES, value="independent", label="how the objects share the sound"
                 )
+                flip = gr.Checkbox(
+                    value=False,
+                    label="also look at each frame's mirror image (sharper object maps, twice "
+                    "the time)",
+                )
                 run = gr.Button("Find the sounds", variant="primary")
                 examples = example_videos()
                 if examples:
@@ -563,7 +571,7 @@ def build_demo(
         )
         run.click(
             analyze_with_progress,
-            inputs=[video, image, audio, model, colormap, opacity, smoothing, mask_rule],
+            inputs=[video, image, audio, model, colormap, opacity, smoothing, mask_rule, flip],
             outputs=[overlay, gallery, frame, input_state, residual, *sources],
             api_name="analyze",
         )

@@ -430,6 +430,12 @@ class Pipeline:
         other.mask_rule = check_mask_rule(mask_rule, "mask_rule")
         return other
 
+    def with_flip(self, flip: bool) -> Pipeline:
+        """This pipeline (the same model, no copy of it), looking at mirror images too or not."""
+        other = copy.copy(self)
+        other.flip = bool(flip)
+        return other
+
     # -- model steps --------------------------------------------------------------------------
 
     def _autocast(self) -> Any:

@@ -90,6 +90,24 @@ def test_mask_rule_decides_what_stays_in_the_residual(
         demo_app.analyze(session, str(clip), None, None, MODEL, "jet", 0.6, 0.3, "loudest")
 
 
+def test_mirror_image_look_is_the_pipelines_flip_for_this_run_only(
+    session: demo_app.AppSession, tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.0, size=(48, 64))
+    heatmaps = {}
+    for flip in (False, True):
+        state = demo_app.analyze(
+            session, str(clip), None, None, MODEL, "jet", 0.6, 0.3, "independent", flip
+        )[3]
+        remembered = session.analysis(state, MODEL)
+        assert remembered is not None
+        heatmaps[flip] = remembered.heatmaps
+    expected = session.pipeline.with_flip(True).localize(clip).heatmaps
+    np.testing.assert_allclose(heatmaps[True], expected, atol=1e-6)
+    assert not np.allclose(heatmaps[True], heatmaps[False], atol=1e-4)
+    assert session.pipeline.flip is False  # the session's pipeline is unchanged
+
+
 def test_analyze_image_and_sound(session: demo_app.AppSession, tmp_path: Path) -> None:
     image = media.write_image(tmp_path / "pic.png", np.full((40, 60, 3), 120, np.uint8))
     sound = make_audio_file(tmp_path / "tone.wav", "pcm_s16le", duration_s=1.0)
@@ -266,7 +284,7 @@ def test_served_app_through_gradio_client(pipeline: Pipeline, tmp_path: Path) ->
     )
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        inputs = (handle_file(str(clip)), None, None, MODEL, "inferno", 0.5, 0.5, "share")
+        inputs = (handle_file(str(clip)), None, None, MODEL, "inferno", 0.5, 0.5, "share", True)
         out = client.predict(*inputs, api_name="/analyze")
         overlay = out[0]["video"] if isinstance(out[0], dict) else out[0]
         assert media.probe(overlay).has_video
