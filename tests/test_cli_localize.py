@@ -110,6 +110,38 @@ def test_resume_after_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert (out / "b" / "summary.json").is_file()
 
 
+def test_the_progress_bar_ends_at_the_frames_there_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar's total comes from the container's duration, which can outlast the pictures
+    (e.g. a longer sound track): it still ends full, at the frames analysed."""
+    import dataclasses
+
+    import tqdm
+
+    from avloc import media
+    from avloc.inference import Pipeline
+
+    clip = make_clip(tmp_path / "clip.mp4", duration_s=1.0, size=(32, 32))
+    real_probe = media.probe
+    monkeypatch.setattr(
+        media, "probe", lambda p: dataclasses.replace(real_probe(p), duration_s=2.0)
+    )
+    ended: list[tuple[int, int]] = []
+
+    class Recorded(tqdm.tqdm):  # type: ignore[type-arg]
+        def close(self) -> None:
+            ended.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm, "tqdm", Recorded)
+    pipeline = Pipeline.from_pretrained(MODEL, precision="fp32")
+    options = localize_cli.RenderOptions(separate=False)
+    localize_cli.process_video(pipeline, clip, tmp_path / "out", options, quiet=False)
+    frames = len(np.load(tmp_path / "out" / "maps.npz")["times_s"])
+    assert ended[0] == (frames, frames) and frames < 2.0 * pipeline.fps
+
+
 def test_missing_input_is_reported(tmp_path: Path) -> None:
     make_clip(tmp_path / "ok.mp4", duration_s=1.0, size=(32, 32))
     out = tmp_path / "out"

@@ -577,6 +577,10 @@ def process_video(
     total = math.ceil(info.duration_s * pipeline.fps)
     with tqdm(total=total, desc=path.name, unit="frame", leave=False, disable=quiet) as bar:
         loc = pipeline.localize(path, progress=bar.update)
+        # The container's duration is an estimate (e.g. sound outlasting the pictures): the
+        # bar ends at the frames there were.
+        bar.total = bar.n
+        bar.refresh()
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / INPUT_MARKER, str(path.resolve()))  # claims the folder
     write_maps(out_dir / "maps.npz", loc)
