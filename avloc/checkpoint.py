@@ -239,6 +239,20 @@ def read_bundle_metadata(path: str | Path) -> BundleMetadata:
     return _parse_metadata(metadata, path)
 
 
+def read_bundle_weights(path: str | Path) -> dict[str, Tensor]:
+    """A bundle's weights by name (upgraded to the current format), with no model built: for
+    starting another config's model from some of them (training's ``init_from``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a bundle, unknown ``format_version``, or NaN/infinite weights.
+    """
+    path = Path(path)
+    _metadata, tensors = _upgrade(*_read(path), path)
+    _check_finite(tensors, path)
+    return tensors
+
+
 def check_device(device: str | None, name: str = "device") -> str | None:
     """``device`` if this torch can run a model on it (None stays None: the model's own).
 
@@ -321,6 +335,10 @@ def _check_state(model: nn.Module, tensors: Mapping[str, Tensor], path: Path, na
             f"{path}: weights do not match architecture {name!r} and its config: missing "
             f"{missing[:8]}, unexpected {unexpected[:8]}, wrong shape {wrong[:8]}"
         )
+    _check_finite(tensors, path)
+
+
+def _check_finite(tensors: Mapping[str, Tensor], path: Path) -> None:
     # safetensors has no checksum: a damaged file loads, then every map and stem is NaN
     # (bundles named in the pretrained table are also sha256-checked; files given by path not).
     if broken := _non_finite(tensors):

@@ -969,8 +969,25 @@ def test_init_from_starts_from_a_bundle_and_rejects_missing_or_mismatched_ones(
         _default_model(dataclasses.replace(config, init_from=str(other)))
     for name, data in (("text.txt", b"hello\n"), ("empty.safetensors", b"")):
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(ValueError, match=f"init_from: .*{name} is not a readable bundle"):
+        with pytest.raises(ValueError, match=f"init_from: .*{name}: not a readable .safetensors"):
             _default_model(dataclasses.replace(config, init_from=str(tmp_path / name)))
+    # Read as avloc reads bundles: a plain safetensors file is no bundle, damaged weights are
+    # refused rather than trained from.
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    save_file(source.state_dict(), str(tmp_path / "plain.safetensors"))
+    with pytest.raises(ValueError, match=r"init_from: .*plain\.safetensors: not an avloc bundle"):
+        _default_model(dataclasses.replace(config, init_from=str(tmp_path / "plain.safetensors")))
+    with safe_open(str(bundle), framework="pt") as handle:  # a bundle damaged on disk
+        metadata = dict(handle.metadata())
+    tensors = load_file(str(bundle))
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    damaged = tmp_path / "damaged.safetensors"
+    save_file(tensors, str(damaged), metadata=metadata)
+    with pytest.raises(ValueError, match=r"init_from: .*damaged\.safetensors: weights hold NaN"):
+        _default_model(dataclasses.replace(config, init_from=str(damaged)))
 
 
 def test_visual_weights_start_the_visual_encoder_from_a_local_torchvision_file(

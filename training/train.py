@@ -640,15 +640,14 @@ def _load_part(
     model: nn.Module, config: TrainConfig, setting: str, path: Path, wanted: Callable[[str], bool]
 ) -> None:
     """Load the weights of bundle ``path`` whose names ``wanted`` accepts, strictly within them."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from avloc.checkpoint import read_bundle_weights
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{setting}: no bundle at {path}")
     try:
-        weights = load_file(str(path))
-    except (SafetensorError, OSError) as error:
-        raise ValueError(f"{setting}: {path} is not a readable bundle ({error})") from None
+        weights = read_bundle_weights(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{setting}: no bundle at {path}") from None
+    except ValueError as error:  # not a bundle, a newer format, or damaged weights
+        raise ValueError(f"{setting}: {error}") from None
     for prefix in config.init_skip:
         if not any(_under(k, prefix) for k in weights):
             raise ValueError(f"init_skip: {path} has no weights under {prefix!r}")
