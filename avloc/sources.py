@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, Union
@@ -254,7 +254,7 @@ class AudioWindows:
         return out
 
 
-def prefetch(items: Iterable[_T], depth: int) -> Iterator[_T]:
+def prefetch(items: Iterable[_T], depth: int) -> Generator[_T, None, None]:
     """Produce ``items`` in a background thread, ``depth`` ahead (0: inline).
 
     PyAV releases the GIL while decoding, so decoding the next chunk overlaps the model step.

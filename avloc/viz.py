@@ -7,6 +7,7 @@ small in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -378,6 +379,7 @@ def write_overlay_video(
         ``path``.
     """
     from avloc import media
+    from avloc.sources import prefetch
 
     info = media.probe(video)
     if info.height is None or info.width is None or info.sample_rate is None:
@@ -385,21 +387,30 @@ def write_overlay_video(
     size = overlay_size(info.height, info.width, max_side)
     fps = overlay_fps(info.fps, result.fps)
 
+    # Decoding, overlaying and encoding each take about a third of the time. Each runs in its
+    # own thread (PyAV, cv2 and numpy release the GIL while they work), so they overlap: a
+    # third less time on 2 cores (benchmarks/bench_localize.py).
+    chunks = prefetch(media.iter_video(video, fps, size=size, hold_last=True), 2)
+
     def frames() -> Iterator[tuple[float, np.ndarray]]:
-        for part in media.iter_video(video, fps, size=size, hold_last=True):
+        for part in chunks:
             yield from zip(part.times_s.tolist(), part.frames, strict=True)
 
     boxes = [(o.label, o.boxes) for o in result.objects] if draw_objects else []
     heatmaps = scale_for_display(result.heatmaps)
     per_frame = smoothing ** (result.fps / fps) if 0.0 < smoothing < 1.0 else smoothing
-    rendered = render_overlay(
-        frames(), result.times_s, heatmaps, colormap, opacity, per_frame, boxes
+    rendered = prefetch(
+        render_overlay(frames(), result.times_s, heatmaps, colormap, opacity, per_frame, boxes), 4
     )
     rate = info.sample_rate
     audio = media.iter_audio(video, rate, chunk_s=2.0)  # streamed alongside, never all at once
     fed_s = 0.0
     # "veryfast": half medium's encoding time, which was most of an overlay's at 30 fps
-    with media.VideoWriter(path, fps, sample_rate=rate, preset="veryfast") as writer:
+    with (
+        contextlib.closing(chunks),  # on any failure both threads stop: the overlaying one
+        contextlib.closing(rendered),  # first, as it is the one reading the decoded chunks
+        media.VideoWriter(path, fps, sample_rate=rate, preset="veryfast") as writer,
+    ):
         for frame in rendered:
             writer.write(frame)
             while fed_s < writer.num_frames / fps:

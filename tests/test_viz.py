@@ -169,3 +169,60 @@ def test_overlay_video_plays_at_the_sources_frame_rate(tmp_path) -> None:  # typ
     frames = np.concatenate([p.frames for p in media.iter_video(out, 25.0)])
     assert len(frames) >= 50  # (+1 where AAC padding leaves more than a frame of sound)
     assert np.abs(frames[-1, :8, :12].astype(float) - frames[-1, -8:, -12:]).mean() > 20
+
+
+def test_an_overlay_that_fails_midway_stops_its_decoding_and_overlaying_threads(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The overlay decodes and paints frames in threads of their own: an error in any stage
+    (here the encoder's, then the decoder's) reaches the caller, and no thread is left behind."""
+    import threading
+
+    from avloc import media
+    from avloc.inference import LocalizationResult
+    from tests.media_fixtures import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", fps=25.0, duration_s=4.0, size=(64, 96))
+    result = LocalizationResult(
+        times_s=np.arange(32) / 8.0,
+        heatmaps=np.ones((32, 4, 4), np.float32),
+        class_maps=np.zeros((32, 0, 4, 4), np.float32),
+        class_presence=np.zeros((32, 0), np.float32),
+        loudness_db=np.zeros(32, np.float32),
+        objects=(),
+        fps=8.0,
+        sample_rate=11025,
+        frame_size=(64, 64),
+        duration_s=4.0,
+        num_chunks=1,
+    )
+    written = []
+
+    def full_disk(self, frame) -> None:  # type: ignore[no-untyped-def]
+        written.append(frame)
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+
+    def threads_left() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name == "avloc-decode"]
+
+    # Checked while the error is held (its traceback keeps the function's frame alive), as a
+    # caller that logs or re-raises it would: the threads stop before the error leaves.
+    with monkeypatch.context() as patch:
+        patch.setattr(media.VideoWriter, "write", full_disk)
+        with pytest.raises(OSError, match="No space left") as caught:
+            viz.write_overlay_video(tmp_path / "overlay.mp4", clip, result)
+        assert threads_left() == [] and caught.traceback
+    real_chunks = media.iter_video
+
+    def broken_after_one_chunk(*args, **kwargs):  # type: ignore[no-untyped-def]
+        chunks = real_chunks(*args, **kwargs, chunk_frames=8)
+        yield next(chunks)
+        raise media.CorruptMediaError(clip, "decoding failed: invalid data")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(media, "iter_video", broken_after_one_chunk)
+        with pytest.raises(media.CorruptMediaError, match="invalid data") as caught:
+            viz.write_overlay_video(tmp_path / "overlay.mp4", clip, result)
+        assert threads_left() == [] and caught.traceback
+    assert not list(tmp_path.glob("overlay*"))  # nothing half-written is left
