@@ -70,6 +70,14 @@ CLASS_MAP_OFFSET = -2.0
 # 1 / 2, the gain at 0 over -2 mostly from mixtures where the shifted regions fail
 # (docs/findings.md).
 SOURCE_MAP_OFFSET = 0.0
+# Heatmaps are weighted toward where the classes heard are seen (avloc.maps.guide_by_classes):
+# map * (1 - CLASS_GUIDANCE + CLASS_GUIDANCE * guide), the guide being the presence-weighted
+# class maps scaled to peak 1. On the six Flickr-layout tuning sets (Noto seed 21 and its
+# distractor control, EmojiOne 31, FluidR3 32 and its distractor control, Csound 33), mean
+# pointing / AP50 at 0 / 0.4 / 0.5 / 0.6 / 0.7 / 0.8 / 1: 85.3 / 75.0, 87.3 / 75.2, 87.7 / 75.2,
+# 87.8 / 75.0, 88.1 / 74.2, 88.2 / 73.3, 88.3 / 66.3; 0.5 has the highest sum (pointing better
+# on 31 images, worse on 6; the FluidR3 distractor control 75.3 against 69.3) (docs/findings.md).
+CLASS_GUIDANCE = 0.5
 # Where each source is seen in its own frames (Sound-of-Pixels' setting), inference looks for it
 # twice: once hearing the mixture, as mix-and-separate trains, then, the mixture separated with
 # those vectors, hearing its own estimate brought to the mixture's level; the two looks'

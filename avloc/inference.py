@@ -34,6 +34,7 @@ from avloc import media
 from avloc.checkpoint import check_device
 from avloc.data.transforms import normalize_frames
 from avloc.defaults import (
+    CLASS_GUIDANCE,
     DEFAULT_SCALES,
     IMAGE_AUDIO_S,
     REFINE_SOURCES,
@@ -47,6 +48,7 @@ from avloc.maps import (
     check_logit_offset,
     check_scales,
     fuse_scales,
+    guide_by_classes,
 )
 from avloc.masks import check_mask_rule
 from avloc.models.layers import box_weights
@@ -311,6 +313,9 @@ class Pipeline:
             hearing its first estimate (``REFINE_SOURCES``: yes).
         flip: also look at each frame's mirror image and average the two looks' heatmaps and
             class maps (test-time augmentation; twice the localisation time; off by default).
+        class_guidance: how much each heatmap is weighted toward where the classes heard are
+            seen (:func:`avloc.maps.guide_by_classes`), in [0, 1]: ``CLASS_GUIDANCE``; 0 gives
+            the audio-visual map alone.
         scales: frame sizes the model looks at, as factors of its own (``DEFAULT_SCALES``:
             1 and 1.5); the maps of all scales are fused by their per-cell maximum on the
             finest grid. The separator vectors are pooled at the scale nearest 1.
@@ -338,6 +343,7 @@ class Pipeline:
         source_map_offset: float = SOURCE_MAP_OFFSET,
         refine_sources: bool = REFINE_SOURCES,
         flip: bool = False,
+        class_guidance: float = CLASS_GUIDANCE,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(
@@ -383,6 +389,9 @@ class Pipeline:
         self.source_map_offset = float(source_map_offset)
         self.refine_sources = bool(refine_sources)
         self.flip = bool(flip)
+        if not 0.0 <= class_guidance <= 1.0:  # also NaN
+            raise ValueError(f"class_guidance must be in [0, 1], got {class_guidance}")
+        self.class_guidance = float(class_guidance)
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)
@@ -449,16 +458,26 @@ class Pipeline:
     def _localize_batch(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """:meth:`_look` at the frames, and with ``flip`` at their mirror images too: the two
         looks' maps averaged (the mirrored ones mirrored back); the separator vectors are the
-        unmirrored frames'."""
+        unmirrored frames'. Then the heatmaps are guided by the class maps
+        (``class_guidance``)."""
         step = self._look(frames, windows)
-        if not self.flip:
+        if self.flip:
+            mirrored = self._look(np.ascontiguousarray(frames[:, :, ::-1]), windows)
+            step = dataclasses.replace(
+                step,
+                maps=0.5 * (step.maps + mirrored.maps[..., ::-1]),
+                class_maps=0.5 * (step.class_maps + mirrored.class_maps[..., ::-1]),
+            )
+        if self.class_guidance == 0 or step.class_maps.shape[1] == 0:
             return step
-        mirrored = self._look(np.ascontiguousarray(frames[:, :, ::-1]), windows)
-        return dataclasses.replace(
-            step,
-            maps=0.5 * (step.maps + mirrored.maps[..., ::-1]),
-            class_maps=0.5 * (step.class_maps + mirrored.class_maps[..., ::-1]),
+        guided = guide_by_classes(
+            step.maps,
+            step.class_maps,
+            step.class_presence,
+            self.class_guidance,
+            ignore=self.silence_classes,
         )
+        return dataclasses.replace(step, maps=guided)
 
     def _look(self, frames: np.ndarray, windows: np.ndarray) -> FrameAnalysis:
         """One model step over frames at ``input_size``, each with its window: every scale's
@@ -766,8 +785,9 @@ class Pipeline:
         ends of clips, and silence is no sounding object."""
         if self._silence_presence is None:  # class presence depends on the audio alone
             window = np.zeros((1, round(self.audio_window_s * self.sample_rate)), np.float32)
-            blank = np.zeros((1, *self.frame_size, 3), np.uint8)
-            self._silence_presence = self.analyze_frames(blank, window).class_presence[0]
+            blank = np.zeros((1, *self.input_size, 3), np.uint8)
+            # one plain look: presence depends on neither mirror images nor class guidance
+            self._silence_presence = self._look(blank, window).class_presence[0]
         return tuple(int(k) for k in np.flatnonzero(self._silence_presence >= 0.5))
 
     # -- separation ---------------------------------------------------------------------------

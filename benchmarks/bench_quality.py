@@ -34,7 +34,8 @@ Sets (cached under benchmarks/.cache/quality-f<synth format>/, results under ben
 * Every Flickr-layout set is also scored with the model's raw maps (``--map-smoothing 0``) beside
   the smoothed maps inference shows, at one scale (``--scales 1``), hearing the centre 1-s window
   of each image's sound alone (``--image-audio-s 1``, the earlier default), and with sharper maps
-  (``--map-offset -4``, README: an option that dims quiet sources beside loud ones); the
+  (``--map-offset -4``, README: an option that dims quiet sources beside loud ones), and
+  unguided by the class maps (``--class-guidance 0``, the default before 2026-11-25); the
   class-aware sets with the model's own class maps (``--class-map-smoothing 0
   --class-map-offset 0``), at one scale, and as the earlier default drew them (no offset,
   halo 0.65). Both kinds also with each frame's mirror image looked at too (``--flip``).
@@ -172,6 +173,9 @@ def _runs(dataset: EvalSet, model: str, model_only: bool = False) -> list[tuple[
         models.append(("model-offset", ["--model", model, "--map-offset", "-4"]))
         models.append(("model-one-scale", ["--model", model, "--scales", "1"]))
         models.append(("model-centre-window", ["--model", model, "--image-audio-s", "1"]))
+        # the audio-visual map alone, not guided by the class maps (the default before
+        # 2026-11-25)
+        models.append(("model-unguided", ["--model", model, "--class-guidance", "0"]))
     if dataset.protocol in ("flickr", "class-aware"):  # each frame's mirror image looked at too
         models.append(("model-flip", ["--model", model, "--flip"]))
     if dataset.protocol == "class-aware":  # the model's own maps; one scale; the earlier default

@@ -182,7 +182,12 @@ def test_separate_command(tmp_path: Path) -> None:
 
 def test_model_flags_reach_the_pipeline() -> None:
     from avloc.cli import build_parser
-    from avloc.defaults import CLASS_MAP_OFFSET, REFINE_SOURCES, SOURCE_MAP_OFFSET
+    from avloc.defaults import (
+        CLASS_GUIDANCE,
+        CLASS_MAP_OFFSET,
+        REFINE_SOURCES,
+        SOURCE_MAP_OFFSET,
+    )
 
     for command in ("localize", "separate"):
         base = [command, "x.mp4", "-o", "out", "--model", MODEL]
@@ -192,10 +197,13 @@ def test_model_flags_reach_the_pipeline() -> None:
         assert pipeline.refine_sources is REFINE_SOURCES is True
         assert not pipeline.flip
         assert pipeline.class_map_options.offset == CLASS_MAP_OFFSET
+        assert pipeline.class_guidance == CLASS_GUIDANCE
         argv = [*base, "--source-map-offset", "-1.5", "--class-map-offset", "-3"]
         argv += ["--mask-rule", "winner", "--no-refine-sources", "--flip"]
+        argv += ["--class-guidance", "0.25"]
         pipeline = localize_cli.load_pipeline(build_parser().parse_args(argv))
         assert not pipeline.refine_sources and pipeline.flip
+        assert pipeline.class_guidance == 0.25
         assert pipeline.source_map_offset == -1.5
         assert pipeline.class_map_options.offset == -3.0
         assert pipeline.mask_rule == "winner"

@@ -645,6 +645,16 @@ def test_cli_model_on_every_protocol(flickr_root, duet_root, solo_root, tmp_path
     assert flipped["per_image"] != runs["one"]["per_image"]
     assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
                  "--image-audio-s", "0"]) == 2  # fmt: skip
+    out = tmp_path / "unguided.json"  # --class-guidance reaches the maps, and names the method
+    assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model", "avloc-tiny-test",
+                 "--scales", "1", "--class-guidance", "0", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    unguided = json.loads(out.read_text())
+    assert unguided["method"] == "avloc-tiny-test (scales 1) (class guidance 0)"
+    assert unguided["per_image"] != runs["one"]["per_image"]
+    for bad in ("1.5", "nan"):
+        assert _cli(["evaluate", "flickr", "--root", str(flickr_root), "--model",
+                     "avloc-tiny-test", "--class-guidance", bad]) == 2  # fmt: skip
     assert _cli(["evaluate", "class-aware", "--root", str(duet_root), "--model", "avloc-tiny-test",
                  "--class-map-halo", "0.5", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     assert json.loads(out.read_text())["method"] == "avloc-tiny-test (class map halo 0.5)"

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from avloc import media
-from avloc.defaults import REFINE_SOURCES, SOURCE_MAP_OFFSET
+from avloc.defaults import CLASS_GUIDANCE, REFINE_SOURCES, SOURCE_MAP_OFFSET
 from avloc.inference import (
     MAX_ESTIMATE_GAIN,
     Pipeline,
@@ -109,7 +109,9 @@ def test_pipeline_heatmaps_are_the_sigmoid_of_the_logits_shifted_by_the_map_offs
 
     def raw_maps(offset: float) -> np.ndarray:
         options = dataclasses.replace(RAW, offset=offset)
-        pipeline = Pipeline(model, precision="fp32", heatmap_options=options, scales=(1.0,))
+        pipeline = Pipeline(
+            model, precision="fp32", heatmap_options=options, scales=(1.0,), class_guidance=0.0
+        )
         return pipeline.localize(clip).heatmaps
 
     calibrated, shifted = raw_maps(0.0), raw_maps(-4.0)
@@ -243,11 +245,11 @@ def test_pipeline_flip_averages_the_maps_with_the_mirror_images(model: torch.nn.
     rng = np.random.default_rng(3)
     frames = rng.integers(0, 255, (2, 48, 64, 3), dtype=np.uint8)
     windows = (0.1 * rng.standard_normal((2, SR))).astype(np.float32)
-    plain = Pipeline(model, precision="fp32")
+    plain = Pipeline(model, precision="fp32", class_guidance=0.0)  # the maps as looked at
     assert not plain.flip  # off by default
     once = plain.analyze_frames(frames, windows)
     mirrored = plain.analyze_frames(np.ascontiguousarray(frames[:, :, ::-1]), windows)
-    both = Pipeline(model, precision="fp32", flip=True).analyze_frames(frames, windows)
+    both = plain.with_flip(True).analyze_frames(frames, windows)
     np.testing.assert_allclose(both.maps, 0.5 * (once.maps + mirrored.maps[..., ::-1]), atol=1e-6)
     np.testing.assert_allclose(
         both.class_maps, 0.5 * (once.class_maps + mirrored.class_maps[..., ::-1]), atol=1e-6
@@ -255,6 +257,34 @@ def test_pipeline_flip_averages_the_maps_with_the_mirror_images(model: torch.nn.
     assert not np.allclose(both.maps, once.maps, atol=1e-6)
     np.testing.assert_array_equal(both.class_presence, once.class_presence)  # the sound's
     np.testing.assert_array_equal(both.class_vectors, once.class_vectors)  # the frames' own
+
+
+def test_pipeline_guides_its_heatmaps_by_the_classes_heard(model: torch.nn.Module) -> None:
+    from avloc.maps import guide_by_classes
+
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 255, (2, 48, 64, 3), dtype=np.uint8)
+    windows = (0.1 * rng.standard_normal((2, SR))).astype(np.float32)
+    guided = Pipeline(model, precision="fp32")
+    assert guided.class_guidance == CLASS_GUIDANCE > 0
+    unguided = Pipeline(model, precision="fp32", class_guidance=0.0)
+    for flip in (False, True):  # after the mirror images' maps are averaged
+        step = guided.with_flip(flip).analyze_frames(frames, windows)
+        plain = unguided.with_flip(flip).analyze_frames(frames, windows)
+        expected = guide_by_classes(
+            plain.maps,
+            plain.class_maps,
+            plain.class_presence,
+            CLASS_GUIDANCE,
+            ignore=guided.silence_classes,
+        )
+        np.testing.assert_allclose(step.maps, expected, atol=1e-6)
+        assert not np.allclose(step.maps, plain.maps, atol=1e-4)
+        for name in ("class_maps", "class_presence", "class_vectors"):  # only the heatmaps
+            np.testing.assert_array_equal(getattr(step, name), getattr(plain, name))
+    for bad in (-0.5, 2.0, float("nan")):
+        with pytest.raises(ValueError, match="class_guidance must be in"):
+            Pipeline(model, class_guidance=bad)
 
 
 def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
@@ -273,12 +303,13 @@ def test_pipeline_smooths_heatmaps_and_class_maps_each_by_its_own_sigma(
     clip = _clip(1.0, 8)
     # No class-map offset: it would redraw the class maps from the CAMs, past the patch above.
     own_class_maps = dataclasses.replace(CLASS_MAP_OPTIONS, offset=0.0)
-    raw = Pipeline(model, precision="fp32", heatmap_options=RAW, class_map_options=RAW)
+    unguided = {"precision": "fp32", "class_guidance": 0.0}  # the heatmaps as smoothed
+    raw = Pipeline(model, heatmap_options=RAW, class_map_options=RAW, **unguided)
     raw_result = raw.localize(clip)
-    smooth = Pipeline(model, precision="fp32", class_map_options=own_class_maps).localize(clip)
+    smooth = Pipeline(model, class_map_options=own_class_maps, **unguided).localize(clip)
     tall = Pipeline(
         model,
-        precision="fp32",
+        **unguided,
         heatmap_options=dataclasses.replace(HEATMAP_OPTIONS, halo=0.4),
         class_map_options=dataclasses.replace(own_class_maps, halo=0.8),
     ).localize(clip)
@@ -305,6 +336,7 @@ def test_pipeline_fuses_scales_and_pools_separator_vectors_at_the_models_own(
     frames = np.random.default_rng(0).integers(0, 255, (3, 96, 96, 3), dtype=np.uint8)
     windows = 0.1 * np.random.default_rng(1).standard_normal((3, SR), dtype=np.float32)
     raw = {"heatmap_options": RAW, "class_map_options": RAW, "precision": "fp32"}
+    raw["class_guidance"] = 0.0  # the heatmaps as fused
     one = Pipeline(model, scales=(1.0,), **raw)
     two = Pipeline(model, scales=(1.0, 1.5), **raw)
     assert one.grid_size == model.config.grid_size == (8, 8) and one.input_size == (64, 64)

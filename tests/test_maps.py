@@ -114,3 +114,29 @@ def test_map_options_reject_values_out_of_range_naming_the_field() -> None:
     ):
         with pytest.raises(ValueError, match=f"^{field} must be"):
             dataclasses.replace(HEATMAP_OPTIONS, **{field: bad})
+
+
+def test_class_guidance_weights_each_heatmap_toward_the_classes_heard() -> None:
+    from avloc.maps import guide_by_classes
+
+    maps = np.full((3, 2, 2), 0.8, np.float32)
+    maps[:, 0, 0] = 1.0
+    class_maps = np.zeros((3, 3, 2, 2), np.float32)
+    class_maps[:, 0, 1, 1] = 0.5  # class 0 is seen at the bottom right
+    class_maps[:, 1, 0, 1] = 1.0  # class 1 at the top right
+    class_maps[:, 2, 0, 0] = 1.0  # class 2 (say, heard in silence) at the top left
+    presence = np.array([[0.8, 0.2, 0.9], [0.0, 0.0, 0.9], [0.5, 0.5, 0.0]], np.float32)
+    guided = guide_by_classes(maps, class_maps, presence, 0.6, ignore=[2])
+    # frame 0: guide = (0.8 * 0.5 at (1, 1), 0.2 * 1 at (0, 1)) / peak 0.4 -> 1 and 0.5
+    guide = np.array([[0.0, 0.5], [0.0, 1.0]], np.float32)
+    np.testing.assert_allclose(guided[0], maps[0] * (0.4 + 0.6 * guide), rtol=1e-6)
+    assert np.unravel_index(guided[0].argmax(), (2, 2)) == (1, 1)  # the peak moved to class 0
+    np.testing.assert_array_equal(guided[1], maps[1])  # only an ignored class heard: as it was
+    guide = np.array([[0.0, 1.0], [0.0, 0.5]], np.float32)  # frame 2: 0.5 * 0.5 and 0.5 * 1
+    np.testing.assert_allclose(guided[2], maps[2] * (0.4 + 0.6 * guide), rtol=1e-6)
+    np.testing.assert_array_equal(guide_by_classes(maps, class_maps, presence, 0.0), maps)
+    no_classes = guide_by_classes(maps, class_maps[:, :0], presence[:, :0], 0.6)
+    np.testing.assert_array_equal(no_classes, maps)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="class guidance weight must be in"):
+            guide_by_classes(maps, class_maps, presence, bad)

@@ -146,6 +146,7 @@ def _make_predictors(args: argparse.Namespace, kind: str) -> tuple[list[Any], st
             args.source_map_offset,
             args.refine_sources,
             args.flip,
+            args.class_guidance,
         )
         return [predictor], _sha256_of(args.model)
     tables: dict[str, dict[str, Any]] = {
@@ -188,6 +189,7 @@ def _model_predictor(
     source_map_offset: float,
     refine_sources: bool,
     flip: bool,
+    class_guidance: float,
 ) -> Any:
     """A trained model wrapped as a predictor, via ``avloc.evaluation.model_predictors``."""
     from avloc.evaluation.model_predictors import PredictorKind, model_predictor
@@ -206,6 +208,7 @@ def _model_predictor(
         source_map_offset,
         refine_sources,
         flip,
+        class_guidance,
     )
 
 

@@ -111,8 +111,10 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
     """``--map-smoothing`` and ``--class-map-smoothing`` (:func:`avloc.maps.smooth_maps`),
     with their halos' heights (``--map-halo``, ``--class-map-halo``), blurs
     (``--map-kernel``, ``--class-map-kernel``) and logit offsets (``--map-offset``,
-    ``--class-map-offset``); ``when`` prefixes the help."""
+    ``--class-map-offset``), and the heatmaps' ``--class-guidance``
+    (:func:`avloc.maps.guide_by_classes`); ``when`` prefixes the help."""
     from avloc.defaults import (
+        CLASS_GUIDANCE,
         CLASS_MAP_HALO,
         CLASS_MAP_KERNEL,
         CLASS_MAP_OFFSET,
@@ -175,10 +177,20 @@ def add_map_smoothing_argument(parser: argparse.ArgumentParser, when: str = "") 
         help=f"{when}the same for the class activation maps (default {CLASS_MAP_OFFSET:g}; 0: "
         f"the model's own class maps)",
     )
+    parser.add_argument(
+        "--class-guidance",
+        type=float,
+        default=CLASS_GUIDANCE,
+        metavar="W",
+        help=f"{when}how much each heatmap is weighted toward where the classes heard are seen, "
+        f"in [0, 1]: map x (1 - W + W x their presence-weighted class maps, peak 1) (default "
+        f"{CLASS_GUIDANCE:g}; 0: the audio-visual map alone)",
+    )
 
 
 def map_options(args: argparse.Namespace) -> tuple[MapOptions, MapOptions]:
-    """The heatmap and class-map options the flags of :func:`add_map_smoothing_argument` give.
+    """The heatmap and class-map options the flags of :func:`add_map_smoothing_argument` give
+    (``--class-guidance`` checked too).
 
     Raises:
         ValueError: a value out of range, naming its flag.
@@ -194,6 +206,8 @@ def map_options(args: argparse.Namespace) -> tuple[MapOptions, MapOptions]:
             made.append(MapOptions(*values))
         except ValueError as error:  # its message starts with the field's name
             raise ValueError(f"--{flag}-{error}") from None
+    if not 0.0 <= args.class_guidance <= 1.0:  # also NaN
+        raise ValueError(f"--class-guidance must be in [0, 1], got {args.class_guidance}")
     return made[0], made[1]
 
 
@@ -317,6 +331,7 @@ def load_pipeline(args: argparse.Namespace, decode_ahead: int = 0) -> Pipeline:
         source_map_offset=args.source_map_offset,
         refine_sources=args.refine_sources,
         flip=args.flip,
+        class_guidance=args.class_guidance,
     )
 
 

@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 
 from avloc.defaults import (
+    CLASS_GUIDANCE,
     DEFAULT_SCALES,
     IMAGE_AUDIO_S,
     REFINE_SOURCES,
@@ -122,6 +123,7 @@ def model_predictor(
     source_map_offset: float = SOURCE_MAP_OFFSET,
     refine_sources: bool = REFINE_SOURCES,
     flip: bool = False,
+    class_guidance: float = CLASS_GUIDANCE,
 ) -> ModelLocalizer | ModelSeparator:
     """Load a model by name or bundle path and wrap it for one kind of protocol.
 
@@ -136,7 +138,9 @@ def model_predictor(
     ``" (source map offset <l>)"``; ``refine_sources`` (separation) looks for each source
     again hearing its first estimate (:meth:`Pipeline.source_vectors`), and off adds
     ``" (one look)"``. ``flip`` (localization and class-aware) averages each frame's maps with
-    its mirror image's and adds ``" (flip)"``. ``scales`` are the pipeline's frame scales (localization and
+    its mirror image's and adds ``" (flip)"``. ``class_guidance`` (localization) weights the
+    heatmaps toward the classes heard (:func:`avloc.maps.guide_by_classes`); another value
+    than ``CLASS_GUIDANCE`` adds ``" (class guidance <w>)"``. ``scales`` are the pipeline's frame scales (localization and
     class-aware); others than the default add ``" (scales <s,...>)"``. ``image_audio_s``
     (localization) is how much of each image's sound the model hears
     (:meth:`Pipeline.analyze_image`); another value adds ``" (image audio <s> s)"``. ``alone``
@@ -166,6 +170,7 @@ def model_predictor(
         source_map_offset=source_map_offset,
         refine_sources=refine_sources,
         flip=flip,
+        class_guidance=class_guidance,
     )
     source_map = (
         f" (source map offset {source_map_offset:g})"
@@ -184,6 +189,8 @@ def model_predictor(
         if pipeline.scales != DEFAULT_SCALES:
             suffix += f" (scales {','.join(f'{s:g}' for s in pipeline.scales)})"
         suffix += " (flip)" if flip else ""
+        if kind == "localization" and class_guidance != CLASS_GUIDANCE:
+            suffix += f" (class guidance {class_guidance:g})"
         if kind == "localization" and image_audio_s != IMAGE_AUDIO_S:
             suffix += f" (image audio {image_audio_s:g} s)"
         return ModelLocalizer(pipeline, f"{name_or_path}{suffix}", image_audio_s)
