@@ -4,7 +4,8 @@ Trains stage 1 (correspondence) of the ``avloc_small`` recipe from scratch once 
 exports each run, and scores it with ``avloc evaluate`` on the held-out Flickr-layout sets of
 ``bench_quality.py`` (the sounding object among silent distractors, and the same images with a
 distractor's sound, where the map must move), with the maps inference shows (smoothed; AP50 of
-the raw maps beside it). Prints the README's comparison table.
+the raw maps beside it), not guided by the class maps (``--class-guidance 0``: the class head
+is the start's). Prints the README's comparison table.
 
     python benchmarks/bench_objectives.py --steps 2500                # from scratch, ~1 h
     python benchmarks/bench_objectives.py --steps 500 \
@@ -112,6 +113,9 @@ def _score(name: str, bundle: Path) -> dict[str, dict]:
         out = RESULTS / f"{name}-{set_name}.json"
         argv = ["evaluate", "flickr", "--root", str(root), "--model", str(bundle)]
         argv += ["--test-list", str(root / "flickr_test.csv")]
+        # Stage 1 alone is compared: the class head a fine-tune carries is its start's, so
+        # heatmaps guided by it would mix in what the objective did not learn.
+        argv += ["--class-guidance", "0"]
         evaluate_into(out, argv)
         scores[set_name] = json.loads(out.read_text())
         if set_name == "flickr":  # AP50 of the raw maps too: the smoothing is not the objective's
