@@ -131,28 +131,34 @@ def test_overlay_fps_is_the_sources_capped_and_never_below_the_analysis(
     assert viz.overlay_fps(source, analysis) == expected
 
 
-def test_overlay_video_plays_at_the_sources_frame_rate(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from avloc import media
+def _analysed_at_8_fps(heatmaps: np.ndarray):  # type: ignore[no-untyped-def]
+    """A localisation result with these heatmaps at 8 frames/s and no objects."""
     from avloc.inference import LocalizationResult
-    from tests.media_fixtures import make_clip
 
-    clip = make_clip(tmp_path / "in.mp4", fps=25.0, duration_s=2.0, size=(64, 96))
-    times = np.arange(16) / 8.0  # analysed at 8 fps
-    heatmaps = np.zeros((16, 4, 4), np.float32)
-    heatmaps[:, 0, 0] = 1.0  # hot top-left corner throughout
-    result = LocalizationResult(
-        times_s=times,
+    n = len(heatmaps)
+    return LocalizationResult(
+        times_s=np.arange(n) / 8.0,
         heatmaps=heatmaps,
-        class_maps=np.zeros((16, 0, 4, 4), np.float32),
-        class_presence=np.zeros((16, 0), np.float32),
-        loudness_db=np.zeros(16, np.float32),
+        class_maps=np.zeros((n, 0, *heatmaps.shape[1:]), np.float32),
+        class_presence=np.zeros((n, 0), np.float32),
+        loudness_db=np.zeros(n, np.float32),
         objects=(),
         fps=8.0,
         sample_rate=11025,
         frame_size=(64, 64),
-        duration_s=2.0,
+        duration_s=n / 8.0,
         num_chunks=1,
     )
+
+
+def test_overlay_video_plays_at_the_sources_frame_rate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from avloc import media
+    from tests.media_fixtures import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", fps=25.0, duration_s=2.0, size=(64, 96))
+    heatmaps = np.zeros((16, 4, 4), np.float32)
+    heatmaps[:, 0, 0] = 1.0  # hot top-left corner throughout
+    result = _analysed_at_8_fps(heatmaps)
     out = viz.write_overlay_video(tmp_path / "overlay.mp4", clip, result, smoothing=0.5)
     info = media.probe(out)
     assert info.fps == pytest.approx(25.0) and info.has_audio
@@ -179,23 +185,10 @@ def test_an_overlay_that_fails_midway_stops_its_decoding_and_overlaying_threads(
     import threading
 
     from avloc import media
-    from avloc.inference import LocalizationResult
     from tests.media_fixtures import make_clip
 
     clip = make_clip(tmp_path / "in.mp4", fps=25.0, duration_s=4.0, size=(64, 96))
-    result = LocalizationResult(
-        times_s=np.arange(32) / 8.0,
-        heatmaps=np.ones((32, 4, 4), np.float32),
-        class_maps=np.zeros((32, 0, 4, 4), np.float32),
-        class_presence=np.zeros((32, 0), np.float32),
-        loudness_db=np.zeros(32, np.float32),
-        objects=(),
-        fps=8.0,
-        sample_rate=11025,
-        frame_size=(64, 64),
-        duration_s=4.0,
-        num_chunks=1,
-    )
+    result = _analysed_at_8_fps(np.ones((32, 4, 4), np.float32))
     written = []
 
     def full_disk(self, frame) -> None:  # type: ignore[no-untyped-def]
