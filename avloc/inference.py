@@ -45,6 +45,7 @@ from avloc.maps import (
     CLASS_MAP_OPTIONS,
     HEATMAP_OPTIONS,
     MapOptions,
+    check_class_guidance,
     check_logit_offset,
     check_scales,
     fuse_scales,
@@ -389,9 +390,7 @@ class Pipeline:
         self.source_map_offset = float(source_map_offset)
         self.refine_sources = bool(refine_sources)
         self.flip = bool(flip)
-        if not 0.0 <= class_guidance <= 1.0:  # also NaN
-            raise ValueError(f"class_guidance must be in [0, 1], got {class_guidance}")
-        self.class_guidance = float(class_guidance)
+        self.class_guidance = float(check_class_guidance(class_guidance, "class_guidance"))
         config: Any = self.model.config
         self.sample_rate = int(config.sample_rate)
         self.fps = float(config.fps)

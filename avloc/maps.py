@@ -45,6 +45,17 @@ def check_logit_offset(value: float, name: str) -> float:
     return value
 
 
+def check_class_guidance(value: float, name: str) -> float:
+    """``value``, a class guidance weight (:func:`guide_by_classes`), if in [0, 1].
+
+    Raises:
+        ValueError: otherwise (NaN too); the message starts with ``name``.
+    """
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class MapOptions:
     """How inference draws one kind of map from the model's logits: ``sigmoid(logit +
@@ -207,8 +218,7 @@ def guide_by_classes(
     Raises:
         ValueError: ``weight`` outside [0, 1].
     """
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"the class guidance weight must be in [0, 1], got {weight}")
+    check_class_guidance(weight, "the class guidance weight")
     if weight == 0.0 or class_maps.shape[1] == 0:
         return maps
     heard = presence.astype(np.float32, copy=True)

@@ -195,7 +195,7 @@ def map_options(args: argparse.Namespace) -> tuple[MapOptions, MapOptions]:
     Raises:
         ValueError: a value out of range, naming its flag.
     """
-    from avloc.maps import MapOptions
+    from avloc.maps import MapOptions, check_class_guidance
 
     made = []
     for flag in ("map", "class-map"):
@@ -206,8 +206,7 @@ def map_options(args: argparse.Namespace) -> tuple[MapOptions, MapOptions]:
             made.append(MapOptions(*values))
         except ValueError as error:  # its message starts with the field's name
             raise ValueError(f"--{flag}-{error}") from None
-    if not 0.0 <= args.class_guidance <= 1.0:  # also NaN
-        raise ValueError(f"--class-guidance must be in [0, 1], got {args.class_guidance}")
+    check_class_guidance(args.class_guidance, "--class-guidance")
     return made[0], made[1]
 
 
